@@ -1,0 +1,5 @@
+"""`python -m wfctl`."""
+
+from wfctl.cli import main
+
+main()

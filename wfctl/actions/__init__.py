@@ -1,0 +1,28 @@
+"""Step actions: built-ins (shell, python, http, noop, set, sleep, fail) and plugins.
+
+Importing this package is cheap (no anyio, no httpx): the action modules themselves are
+imported on first use by :func:`get_action`.
+"""
+
+from __future__ import annotations
+
+from wfctl.actions.base import ERROR_KINDS, Action, ActionContext, ActionError
+from wfctl.actions.registry import (
+    ActionLoadError,
+    UnknownActionError,
+    available_action_names,
+    builtin_action_names,
+    get_action,
+)
+
+__all__ = [
+    "ERROR_KINDS",
+    "Action",
+    "ActionContext",
+    "ActionError",
+    "ActionLoadError",
+    "UnknownActionError",
+    "available_action_names",
+    "builtin_action_names",
+    "get_action",
+]

@@ -1,0 +1,96 @@
+"""The action interface: what a step does, and how it reports failure.
+
+This module is imported by the validator; keep it free of heavy imports (no anyio, httpx).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from wfctl.secrets import Masker  # light: stdlib only
+
+__all__ = ["ERROR_KINDS", "Action", "ActionContext", "ActionError"]
+
+#: Every value `ActionError.kind` takes; `retry_on` lists a subset of these.
+ERROR_KINDS: frozenset[str] = frozenset(
+    {
+        "error",
+        "timeout",
+        "exit_code",
+        "http_status",
+        "connection",
+        "validation",
+        "circuit_open",
+        "cancelled",
+    }
+)
+
+
+class ActionError(Exception):
+    """A step attempt failed.
+
+    `kind` drives `retry_on`: one of :data:`ERROR_KINDS`. `output` is whatever partial
+    output the attempt produced (for a shell step the usual output dict, for an HTTP step
+    the status and body). `retryable=False` means retrying cannot help (bad arguments,
+    missing command or module) whatever `retry_on` says.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        kind: str = "error",
+        output: Any = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.output = output
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"ActionError({self.message!r}, kind={self.kind!r}, retryable={self.retryable!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.kind, self.output, self.retryable))
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What an action knows about the attempt it runs."""
+
+    run_id: str
+    step_id: str
+    attempt: int  # 1-based
+    idempotency_key: str  # f"{run_id}:{step_id}"; shell steps get WFCTL_IDEMPOTENCY_KEY
+    workdir: Path  # cwd for relative paths (the directory wfctl was started in)
+    secret_env: Mapping[str, str]  # secrets as environment variables for shell steps
+    masker: Masker
+    # Called with each (masked) line of output as it arrives, for the live view.
+    on_output: Callable[[str], None] | None = None
+
+
+@runtime_checkable
+class Action(Protocol):
+    """A step implementation. Register third-party ones in the `wfctl.actions` entry-point
+    group (the entry point names an Action class, instantiated without arguments, or an
+    instance)."""
+
+    name: str
+
+    async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
+        """Do the step. `args` is the rendered `with:` map. Return JSON-serialisable output
+        or raise :class:`ActionError`. The caller applies timeouts by cancelling this
+        coroutine; clean up in shielded ``finally`` blocks."""
+        ...
+
+    def target(self, args: Mapping[str, Any]) -> str:
+        """The circuit-breaker key, e.g. ``http:127.0.0.1:8080``, ``shell``,
+        ``python:mod:fn``."""
+        ...

@@ -1,0 +1,92 @@
+"""Render validation results as text (Rich on a terminal), JSON or GitHub annotations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import IO
+
+from wfctl.diagnostics import Diagnostic
+from wfctl.validator import FileResult
+
+
+def _summary(results: Sequence[FileResult]) -> str:
+    invalid = sum(1 for r in results if not r.ok)
+    errors = sum(len(r.diagnostics) for r in results)
+    files = f"{len(results)} file{'s' if len(results) != 1 else ''}"
+    if not invalid:
+        return f"{files} valid"
+    return f"{invalid} of {files} invalid, {errors} problem{'s' if errors != 1 else ''}"
+
+
+def diagnostic_line(d: Diagnostic) -> str:
+    """`file:line:col path: message` — the one-line form used in plain text and errors."""
+    where = f"{d.path}: " if d.path else ""
+    return f"{d.location()} {where}{d.message}"
+
+
+def write_text(results: Sequence[FileResult], out: IO[str], styled: bool) -> None:
+    """Human-readable listing; styled with Rich when writing to a colour terminal."""
+    if styled:
+        from rich.console import Console
+        from rich.markup import escape
+
+        console = Console(file=out, highlight=False)
+        for r in results:
+            for d in r.diagnostics:
+                where = f"[cyan]{escape(d.path)}[/]: " if d.path else ""
+                console.print(
+                    f"[bold]{escape(d.location())}[/] {where}[red]{escape(d.message)}[/]"
+                    f" [dim]({d.code})[/]"
+                )
+                if d.hint:
+                    console.print(f"    [yellow]hint:[/] {escape(d.hint)}")
+        style = "green" if all(r.ok for r in results) else "red"
+        console.print(f"[{style}]{escape(_summary(results))}[/]")
+        return
+    for r in results:
+        for d in r.diagnostics:
+            out.write(f"{diagnostic_line(d)} ({d.code})\n")
+            if d.hint:
+                out.write(f"    hint: {d.hint}\n")
+    out.write(_summary(results) + "\n")
+
+
+def write_json(results: Sequence[FileResult], out: IO[str]) -> None:
+    """One JSON document: overall validity, per-file diagnostics and a summary."""
+    doc = {
+        "valid": all(r.ok for r in results),
+        "files": [
+            {"file": r.file, "valid": r.ok, "diagnostics": [d.to_json() for d in r.diagnostics]}
+            for r in results
+        ],
+        "summary": {
+            "files": len(results),
+            "invalid": sum(1 for r in results if not r.ok),
+            "problems": sum(len(r.diagnostics) for r in results),
+        },
+    }
+    json.dump(doc, out, indent=2)
+    out.write("\n")
+
+
+def _gh_escape(text: str, prop: bool = False) -> str:
+    # GitHub workflow-command escaping: data escapes %, CR, LF; properties also ':' and ','.
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def write_github(results: Sequence[FileResult], out: IO[str]) -> None:
+    """GitHub Actions `::error file=...,line=...,col=...::message` workflow commands."""
+    for r in results:
+        for d in r.diagnostics:
+            message = f"{d.path}: {d.message}" if d.path else d.message
+            if d.hint:
+                message += f" ({d.hint})"
+            out.write(
+                f"::{d.severity.value} file={_gh_escape(d.file, True)},line={d.line},"
+                f"col={d.col},title={_gh_escape('wfctl ' + d.code, True)}::{_gh_escape(message)}\n"
+            )
+    out.write(_summary(results) + "\n")

@@ -1,0 +1,173 @@
+"""Draw a workflow as the user wrote it: Mermaid, Graphviz DOT, or a terminal tree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from wfctl.model import Step, StepType, Workflow
+
+
+def _label(step: Step) -> str:
+    if step.step_type is StepType.ACTION:
+        what = step.action or (f"agent: {step.agent_capability}" if step.agent_capability else "")
+    elif step.step_type is StepType.LOOP:
+        if step.for_each is not None:
+            what = "for each"
+        else:
+            cond = step.loop_condition.source if step.loop_condition else "once"
+            what = f"loop while {cond} (max {step.loop_max_iterations})"
+    else:
+        what = step.step_type.value.replace("_", " ")
+    return f"{step.step_id}\n{what}" if what else step.step_id
+
+
+def _edges(workflow: Workflow, level: tuple[Step, ...]) -> Iterator[tuple[str, str, str | None]]:
+    """(from, to, label) for dependencies within one level; branch edges carry the condition."""
+    branch_labels: dict[tuple[str, str], str] = {}
+    for step in level:
+        for branch in step.conditions:
+            label = branch.name or (branch.when.source if branch.when else "else")
+            for target in branch.next_steps:
+                branch_labels[(step.step_id, target)] = label
+    ids = {s.step_id for s in level}
+    for step in level:
+        for dep in step.dependencies:
+            if dep in ids:
+                yield dep, step.step_id, branch_labels.get((dep, step.step_id))
+
+
+def _handler_edges(workflow: Workflow) -> Iterator[tuple[str, str, str]]:
+    for step in workflow.all_steps.values():
+        for h in step.error_handlers:
+            yield step.step_id, h, "on error"
+        for h in step.rollback_actions:
+            yield step.step_id, h, "rollback"
+
+
+def to_mermaid(workflow: Workflow) -> str:
+    """A Mermaid flowchart; parallel and loop steps drawn as subgraphs."""
+    ids = {sid: f"s{i}" for i, sid in enumerate(workflow.all_steps)}
+    lines = ["flowchart TD"]
+
+    def esc(text: str) -> str:
+        return text.replace('"', "#quot;").replace("\n", "<br/>")
+
+    def emit(level: tuple[Step, ...], indent: str) -> None:
+        for step in level:
+            node = ids[step.step_id]
+            if step.step_type is StepType.PARALLEL:
+                lines.append(f'{indent}subgraph {node}["{esc(step.step_id)} (parallel)"]')
+                emit(step.parallel_steps, indent + "  ")
+                lines.append(f"{indent}end")
+            elif step.step_type is StepType.LOOP:
+                lines.append(
+                    f'{indent}subgraph {node}_loop["{esc(_label(step).splitlines()[-1])}"]'
+                )
+                lines.append(f'{indent}  {node}["{esc(step.step_id)}"]')
+                lines.append(f"{indent}end")
+            elif step.step_type is StepType.CONDITIONAL:
+                lines.append(f'{indent}{node}{{"{esc(step.step_id)}"}}')
+            elif step.step_type is StepType.HUMAN_APPROVAL:
+                lines.append(f'{indent}{node}[/"{esc(_label(step))}"/]')
+            else:
+                lines.append(f'{indent}{node}["{esc(_label(step))}"]')
+        for src, dst, label in _edges(workflow, level):
+            arrow = f'-->|"{esc(label)}"|' if label else "-->"
+            lines.append(f"{indent}{ids[src]} {arrow} {ids[dst]}")
+
+    emit(workflow.steps, "  ")
+    for src, dst, label in _handler_edges(workflow):
+        lines.append(f'  {ids[src]} -.->|"{label}"| {ids[dst]}')
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(workflow: Workflow) -> str:
+    """Graphviz DOT; containers are clusters entered through a node of their own."""
+    lines = [
+        f"digraph {json.dumps(workflow.workflow_id)} {{",
+        "  rankdir=TB;",
+        "  node [shape=box];",
+    ]
+
+    def q(text: str) -> str:
+        return json.dumps(text)
+
+    def emit(level: tuple[Step, ...], indent: str) -> None:
+        for step in level:
+            if step.step_type is StepType.PARALLEL:
+                lines.append(f"{indent}subgraph {q('cluster_' + step.step_id)} {{")
+                lines.append(f"{indent}  label={q(step.step_id + ' (parallel)')};")
+                lines.append(f"{indent}  {q(step.step_id)} [shape=point];")
+                emit(step.parallel_steps, indent + "  ")
+                for child in step.parallel_steps:
+                    if not child.dependencies:
+                        lines.append(
+                            f"{indent}  {q(step.step_id)} -> {q(child.step_id)} [style=dotted];"
+                        )
+                lines.append(f"{indent}}}")
+            elif step.step_type is StepType.LOOP:
+                lines.append(f"{indent}subgraph {q('cluster_' + step.step_id)} {{")
+                lines.append(f"{indent}  label={q(_label(step).splitlines()[-1])};")
+                lines.append(f"{indent}  {q(step.step_id)};")
+                lines.append(f"{indent}}}")
+            else:
+                shape = {
+                    StepType.CONDITIONAL: "diamond",
+                    StepType.HUMAN_APPROVAL: "parallelogram",
+                }.get(step.step_type, "box")
+                lines.append(f"{indent}{q(step.step_id)} [label={q(_label(step))}, shape={shape}];")
+        for src, dst, label in _edges(workflow, level):
+            attr = f" [label={q(label)}]" if label else ""
+            lines.append(f"{indent}{q(src)} -> {q(dst)}{attr};")
+
+    emit(workflow.steps, "  ")
+    for src, dst, label in _handler_edges(workflow):
+        lines.append(f"  {q(src)} -> {q(dst)} [style=dashed, label={q(label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_tree(workflow: Workflow) -> object:
+    """A rich.tree.Tree: each step under the steps it waits on (shared ones drawn once)."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{escape(workflow.name)}[/] ({escape(workflow.workflow_id)})")
+    drawn: set[str] = set()
+
+    def add(parent: Tree, level: tuple[Step, ...]) -> None:
+        ids = {s.step_id for s in level}
+        users: dict[str, list[Step]] = {s.step_id: [] for s in level}
+        for s in level:
+            for dep in s.dependencies:
+                if dep in ids:
+                    users[dep].append(s)
+        labels = {(src, dst): label for src, dst, label in _edges(workflow, level) if label}
+
+        def node(at: Tree, step: Step, via: str | None) -> None:
+            cond = f" [yellow]if {escape(via)}[/]" if via else ""
+            text = escape(_label(step).replace("\n", " · "))
+            if step.step_id in drawn:
+                at.add(f"[dim]{escape(step.step_id)} (see above)[/]{cond}")
+                return
+            drawn.add(step.step_id)
+            branch = at.add(f"{text}{cond}")
+            if step.parallel_steps:
+                add(branch, step.parallel_steps)
+            for user in users[step.step_id]:
+                node(branch, user, labels.get((step.step_id, user.step_id)))
+
+        for step in level:
+            if (
+                not any(d in ids for d in step.dependencies)
+                and step.step_id not in workflow.handlers
+            ):
+                node(parent, step, None)
+
+    add(tree, workflow.steps)
+    if workflow.handlers:
+        handlers = tree.add("[dim]handlers (run on error / rollback)[/]")
+        for h in sorted(workflow.handlers):
+            handlers.add(escape(h))
+    return tree

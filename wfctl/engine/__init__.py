@@ -1,0 +1,1 @@
+"""The engine: plan, scheduler, step types, and the LangGraph control plane."""

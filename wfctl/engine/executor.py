@@ -1,0 +1,766 @@
+"""The event-driven scheduler: a step starts the moment its own dependencies allow it."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from wfctl.actions.base import ActionContext, ActionError
+from wfctl.engine.agents import AgentRouter, NoAgentAvailable
+from wfctl.engine.breaker import CircuitBreakers
+from wfctl.engine.plan import ExecutionPlan
+from wfctl.engine.records import Attempt, StepRecord
+from wfctl.engine.slots import PrioritySlots
+from wfctl.events import (
+    CircuitChanged,
+    EventBus,
+    HandlerRan,
+    MetricRecorded,
+    RetryScheduled,
+    StepOutputLine,
+    StepStateChanged,
+    VarsChanged,
+    now,
+)
+from wfctl.expressions import ExpressionError, truthy
+from wfctl.model import Step, StepStatus, StepType, TriggerRule
+from wfctl.secrets import Masker
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    approved: bool
+    by: str = "unknown"
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    run_id: str
+    step_id: str
+    message: str
+    approvers: tuple[str, ...]
+    timeout: float | None
+    on_timeout: str
+
+
+ApprovalHandler = Callable[[ApprovalRequest], Awaitable[ApprovalDecision | None]]
+
+
+class StepFailed(Exception):
+    """Raised inside the executor when a step's final attempt failed."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class StepsView(Mapping[str, Any]):
+    """`steps` in expressions: a read-only view built on access, O(1) per lookup."""
+
+    def __init__(self, records: Mapping[str, StepRecord]) -> None:
+        self._records = records
+
+    def __getitem__(self, key: str) -> Any:
+        return self._records[key].view()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+_JSON_SAFE = (str, int, float, bool, type(None))
+
+
+def ensure_json(value: Any) -> Any:
+    """Raise a non-retryable ActionError if an output cannot be stored as JSON."""
+    if isinstance(value, _JSON_SAFE):
+        return value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ActionError(
+            f"step output is not JSON-serialisable: {exc}", kind="error", retryable=False
+        ) from None
+    return value
+
+
+class Executor:
+    """Runs a plan's steps; owns every StepRecord and emits every state change."""
+
+    def __init__(
+        self,
+        plan: ExecutionPlan,
+        run_id: str,
+        inputs: Mapping[str, Any],
+        bus: EventBus,
+        *,
+        secrets: Mapping[str, str],
+        secret_env: Mapping[str, str],
+        masker: Masker,
+        workdir: Path,
+        max_parallel: int | None = None,
+        approvals: Mapping[str, ApprovalDecision] | None = None,
+        approval_handler: ApprovalHandler | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self.workflow = plan.workflow
+        self.run_id = run_id
+        self.inputs = dict(inputs)
+        self.bus = bus
+        self.secrets = dict(secrets)
+        self.secret_env = dict(secret_env)
+        self.masker = masker
+        self.workdir = workdir
+        self.records: dict[str, StepRecord] = {s: StepRecord(s) for s in self.workflow.all_steps}
+        self.vars: dict[str, Any] = dict(self.workflow.global_variables)
+        self.slots = PrioritySlots(max_parallel or self.workflow.max_parallel_steps)
+        self.breakers = CircuitBreakers(self.workflow.circuit_breaker, self._circuit_changed)
+        self.router = AgentRouter(self.workflow.agents, self.breakers)
+        self.approvals = dict(approvals or {})
+        self.approval_handler = approval_handler
+        self.rng = rng or random.Random()
+        self.completion_order: list[str] = []
+        self.fatal: str | None = None  # first failure that fails the run
+        self.not_taken: dict[str, str] = {}
+        self.chosen: set[str] = set()
+        self.stop_reason: str | None = None  # "timeout" | "cancelled" once the run is stopped
+        self.rollbacks: list[dict[str, Any]] = []
+        self.deadlocked: list[str] = []
+        self._workflow_view = {
+            "id": self.workflow.workflow_id,
+            "name": self.workflow.name,
+            "version": self.workflow.version,
+            "run_id": run_id,
+        }
+
+    # -- events ------------------------------------------------------------
+    def _emit_state(self, step_id: str, **extra: Any) -> None:
+        record = self.records[step_id]
+        step = self.workflow.all_steps[step_id]
+        self.bus.emit(
+            StepStateChanged(
+                run_id=self.run_id,
+                ts=now(),
+                step_id=step_id,
+                status=record.status,
+                attempt=len(record.attempts),
+                max_attempts=step.retry_policy.max_attempts,
+                duration=record.duration,
+                error=record.error,
+                error_kind=record.error_kind,
+                reason=record.reason,
+                agent=record.agent,
+                container=step.container,
+                **extra,
+            )
+        )
+
+    def _circuit_changed(self, target: str, state: str, failures: int) -> None:
+        self.bus.emit(CircuitChanged(self.run_id, now(), target, state, failures))
+
+    # -- expression context ------------------------------------------------
+    def context(self, step: Step | None = None, **extra: Any) -> dict[str, Any]:
+        ctx: dict[str, Any] = {
+            "inputs": self.inputs,
+            "vars": self.vars,
+            "steps": StepsView(self.records),
+            "workflow": self._workflow_view,
+        }
+        # Secret values never reach a shell command line by templating (PITFALLS.md).
+        if step is None or step.action != "shell":
+            ctx["secrets"] = self.secrets
+        ctx.update(extra)
+        return ctx
+
+    # -- scheduling ----------------------------------------------------------
+    async def run_level(self, container: str | None) -> None:
+        """Run every step of one level that can run, each the moment it may; re-entrant."""
+        level = self.plan.levels[container]
+        ids = {s.step_id for s in level.steps}
+        remaining: dict[str, int] = {}
+        for s in level.steps:
+            remaining[s.step_id] = sum(
+                1 for d in s.dependencies if d in ids and not self.records[d].status.terminal
+            )
+        rank = self.plan.rank
+
+        async with anyio.create_task_group() as tg:
+
+            def settle(step_ids: list[str]) -> None:
+                """Decide newly ready steps: start them (best rank first) or skip them."""
+                worklist = list(step_ids)
+                while worklist:
+                    ready = sorted(worklist, key=lambda s: -rank[s])
+                    worklist = []
+                    for step_id in ready:
+                        if self._decide(step_id):
+                            tg.start_soon(run, step_id, name=f"step:{step_id}")
+                        else:
+                            worklist.extend(_released(step_id))
+
+            def _released(step_id: str) -> list[str]:
+                out = []
+                for user in level.dependents[step_id]:
+                    remaining[user] -= 1
+                    if remaining[user] == 0 and not self.records[user].status.terminal:
+                        out.append(user)
+                return out
+
+            async def run(step_id: str) -> None:
+                await self._execute(self.workflow.all_steps[step_id])
+                if self.records[step_id].status.terminal:
+                    settle(_released(step_id))
+
+            settle(
+                [
+                    s.step_id
+                    for s in level.steps
+                    if remaining[s.step_id] == 0 and not self.records[s.step_id].status.terminal
+                ]
+            )
+
+        if self.stop_reason is None:
+            self._detect_deadlock(level.steps)
+
+    def _detect_deadlock(self, steps: tuple[Step, ...]) -> None:
+        stuck = [s for s in steps if not self.records[s.step_id].status.terminal]
+        if not stuck:
+            return
+        waiting = {s.step_id for s in stuck if self.records[s.step_id].status is StepStatus.WAITING}
+        # Steps downstream of an approval are not deadlocked, only paused.
+        blocked = set(waiting)
+        changed = True
+        while changed:
+            changed = False
+            for s in stuck:
+                if s.step_id not in blocked and any(d in blocked for d in s.dependencies):
+                    blocked.add(s.step_id)
+                    changed = True
+        dead = [s.step_id for s in stuck if s.step_id not in blocked]
+        if dead:
+            self.deadlocked.extend(dead)
+            for step_id in dead:
+                record = self.records[step_id]
+                missing = [
+                    d
+                    for d in self.workflow.all_steps[step_id].dependencies
+                    if d not in self.records or not self.records[d].status.terminal
+                ]
+                record.status = StepStatus.FAILED
+                record.error = f"deadlock: waiting on {', '.join(missing) or 'nothing'}"
+                record.error_kind = "deadlock"
+                self._emit_state(step_id)
+            if self.fatal is None:
+                self.fatal = f"deadlock: steps {', '.join(dead)} can never become ready"
+
+    def _decide(self, step_id: str) -> bool:
+        """True to start the step now; otherwise it is marked skipped with the reason."""
+        step = self.workflow.all_steps[step_id]
+        record = self.records[step_id]
+        if record.status is StepStatus.WAITING:
+            return True  # an approval step coming back for its decision
+        reason = self._skip_reason(step)
+        if reason is None:
+            return True
+        record.status = StepStatus.SKIPPED
+        record.reason = reason
+        self._emit_state(step_id)
+        return False
+
+    def _skip_reason(self, step: Step) -> str | None:
+        if self.fatal is not None and step.trigger_rule is not TriggerRule.ALL_DONE:
+            return f"run failed ({self.fatal})"
+        if step.step_id in self.not_taken and step.step_id not in self.chosen:
+            return self.not_taken[step.step_id]
+        deps = [self.records[d] for d in step.dependencies if d in self.records]
+        failed = [r.step_id for r in deps if r.status is StepStatus.FAILED]
+        skipped = [r.step_id for r in deps if r.status is StepStatus.SKIPPED]
+        rule = step.trigger_rule
+        if rule is TriggerRule.ALL_SUCCESS:
+            if failed:
+                return f"upstream failed: {', '.join(failed)}"
+            if skipped:
+                return f"upstream skipped: {', '.join(skipped)}"
+        elif rule is TriggerRule.NONE_FAILED and failed:
+            return f"upstream failed: {', '.join(failed)}"
+        elif rule is TriggerRule.ONE_SUCCESS and deps and not any(
+            r.status is StepStatus.COMPLETED for r in deps
+        ):
+            return "no upstream step succeeded"
+        return None
+
+    # -- one step ------------------------------------------------------------
+    async def _execute(self, step: Step) -> None:
+        record = self.records[step.step_id]
+        try:
+            if (
+                step.when is not None
+                and record.status is not StepStatus.WAITING
+                and not truthy(step.when.evaluate(self.context(step)))
+            ):
+                record.status = StepStatus.SKIPPED
+                record.reason = f"when is false: {step.when.source}"
+                self._emit_state(step.step_id)
+                return
+            if record.started_at is None:
+                record.started_at = time.time()
+            output = await self._dispatch(step, record)
+            if record.status is StepStatus.WAITING:
+                return
+            self._complete(step, record, output)
+        except StepFailed as exc:
+            await self._fail(step, record, str(exc), exc.kind)
+        except ExpressionError as exc:
+            await self._fail(step, record, f"expression error: {exc.message}", "validation")
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                record.status = StepStatus.FAILED
+                record.ended_at = time.time()
+                why = "workflow timed out" if self.stop_reason == "timeout" else "cancelled"
+                record.error = f"{why} while running"
+                record.error_kind = "cancelled"
+                if record.attempts and record.attempts[-1].ended_at is None:
+                    record.attempts[-1].ended_at = record.ended_at
+                    record.attempts[-1].error = record.error
+                self._emit_state(step.step_id)
+            raise
+
+    async def _dispatch(self, step: Step, record: StepRecord) -> Any:
+        kind = step.step_type
+        if kind is StepType.PARALLEL:
+            return await self._run_parallel(step, record)
+        if kind is StepType.CONDITIONAL:
+            return self._run_conditional(step, record)
+        if kind is StepType.LOOP:
+            return await self._run_loop(step, record)
+        if kind is StepType.HUMAN_APPROVAL:
+            return await self._run_approval(step, record)
+        step_input = self._step_input(step)
+        return await self._invoke(step, record, step_input, {})
+
+    def _complete(self, step: Step, record: StepRecord, output: Any) -> None:
+        record.output = self.masker.mask_data(output) if self.masker else output
+        record.status = StepStatus.COMPLETED
+        record.ended_at = time.time()
+        record.error = None
+        record.error_kind = None
+        self.completion_order.append(step.step_id)
+        updates: dict[str, Any] = {}
+        if step.action == "set" and isinstance(output, dict):
+            updates.update(output)
+        if step.output_mapping or step.custom_metrics:
+            ctx = self.context(step, output=record.output)
+            for name, expr in step.output_mapping.items():
+                try:
+                    updates[name] = expr.evaluate(ctx)
+                except ExpressionError as exc:
+                    record.status = StepStatus.FAILED
+                    record.error = f"output_mapping.{name}: {exc.message}"
+                    record.error_kind = "validation"
+                    self.completion_order.pop()
+                    self._emit_state(step.step_id)
+                    self._mark_fatal(step, record)
+                    return
+            if step.metrics_enabled:
+                for name, expr in step.custom_metrics.items():
+                    try:
+                        value = expr.evaluate(ctx)
+                    except ExpressionError as exc:
+                        value = None
+                        record.metrics[f"{name}_error"] = exc.message
+                    record.metrics[name] = value
+                    self.bus.emit(MetricRecorded(self.run_id, now(), step.step_id, name, value))
+        if updates:
+            self.vars.update(updates)
+            self.bus.emit(VarsChanged(self.run_id, now(), step.step_id, updates))
+        self._emit_state(step.step_id, output=record.output)
+
+    async def _fail(self, step: Step, record: StepRecord, message: str, kind: str) -> None:
+        record.status = StepStatus.FAILED
+        record.ended_at = time.time()
+        record.error = self.masker.mask(message) if self.masker else message
+        record.error_kind = kind
+        self._emit_state(step.step_id)
+        error_ctx = {"step_id": step.step_id, "message": record.error, "kind": kind}
+        for handler in step.error_handlers:
+            await self._run_handler(handler, step.step_id, "error_handler", error_ctx)
+        self._mark_fatal(step, record)
+
+    def _mark_fatal(self, step: Step, record: StepRecord) -> None:
+        # Inside a parallel step the container decides, by its failure threshold.
+        fails_run = step.container is None and not step.retry_policy.continue_on_failure
+        if fails_run and self.fatal is None:
+            self.fatal = f"step '{step.step_id}' failed: {record.error}"
+
+    # -- inputs --------------------------------------------------------------
+    def _step_input(self, step: Step, loop: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not step.input_mapping:
+            return {}
+        ctx = self.context(step, loop=loop) if loop is not None else self.context(step)
+        built = {name: expr.evaluate(ctx) for name, expr in step.input_mapping.items()}
+        if step.input_validation is not None:
+            from jsonschema import Draft202012Validator
+
+            errors = list(Draft202012Validator(step.input_validation).iter_errors(built))
+            if errors:
+                first = min(errors, key=lambda e: list(e.absolute_path))
+                where = ".".join(str(p) for p in first.absolute_path) or "input"
+                raise StepFailed(f"input_validation: {where}: {first.message}", "validation")
+        return built
+
+    # -- actions with retries, timeouts, breakers -----------------------------
+    async def _invoke(
+        self,
+        step: Step,
+        record: StepRecord,
+        step_input: dict[str, Any],
+        loop: dict[str, Any],
+        extra_ctx: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One action call with the step's retry policy, timeout and circuit breaker."""
+        from wfctl.actions.registry import get_action
+
+        agent = None
+        action_name = step.action
+        base_args: dict[str, Any] = {}
+        extra: dict[str, Any] = {**(extra_ctx or {}), "input": step_input}
+        if loop:
+            extra["loop"] = loop
+        ctx = self.context(step, **extra)
+        if action_name is None and step.agent_capability is not None:
+            try:
+                agent, why = self.router.choose(step.agent_capability)
+            except NoAgentAvailable as exc:
+                raise StepFailed(str(exc), "circuit_open") from None
+            record.agent = agent.name
+            self.bus.emit(
+                StepOutputLine(
+                    self.run_id, now(), step.step_id, f"routed to agent {agent.name}: {why}"
+                )
+            )
+            action_name = agent.action
+            from wfctl.expressions import compile_value
+
+            base_args = dict(compile_value(dict(agent.with_)).render(ctx))
+        if step.step_type is StepType.REACT:
+            raise StepFailed(
+                "react steps need the agents extra: pip install 'wfctl[agents]'", "error"
+            )
+        if action_name is None:
+            raise StepFailed("step has no action to run", "error")
+        try:
+            action = get_action(action_name)
+        except Exception as exc:
+            raise StepFailed(str(exc), "error") from None
+        args = {**base_args, **step.with_.render(ctx)}
+        target = f"agent:{agent.name}" if agent is not None else action.target(args)
+        if ":" not in target:
+            # A bare action name (shell, noop...) names no shared dependency: breaking
+            # the circuit for every shell step because one failed would be wrong.
+            target = f"{target}:{step.step_id}"
+        policy = step.retry_policy
+
+        def on_line(line: str) -> None:
+            self.bus.emit(StepOutputLine(self.run_id, now(), step.step_id, line))
+
+        attempt_no = len(record.attempts)
+        local = 0
+        while True:
+            attempt_no += 1
+            local += 1
+            attempt = Attempt(number=attempt_no, started_at=time.time())
+            record.attempts.append(attempt)
+            waited_from = time.monotonic()
+            await self.slots.acquire(self.plan.rank.get(step.step_id, 0.0))
+            record.slot_wait += time.monotonic() - waited_from
+            record.status = StepStatus.RUNNING
+            self._emit_state(step.step_id)
+            actx = ActionContext(
+                run_id=self.run_id,
+                step_id=step.step_id,
+                attempt=attempt_no,
+                idempotency_key=f"{self.run_id}:{step.step_id}",
+                workdir=self.workdir,
+                secret_env=self.secret_env,
+                masker=self.masker,
+                on_output=on_line,
+            )
+            error: ActionError | None = None
+            started = time.monotonic()
+            try:
+                if not self.breakers.allow(target):
+                    wait = self.breakers.retry_after(target)
+                    raise ActionError(
+                        f"circuit breaker for {target} is open (retry in {wait:.1f}s)",
+                        kind="circuit_open",
+                    )
+                if agent is not None:
+                    self.router.started(agent)
+                ok = False
+                try:
+                    if step.timeout is not None:
+                        with anyio.fail_after(step.timeout):
+                            output = await action.run(args, actx)
+                    else:
+                        output = await action.run(args, actx)
+                    output = ensure_json(output)
+                    ok = True
+                finally:
+                    if agent is not None:
+                        self.router.finished(agent, ok, time.monotonic() - started)
+                self.breakers.record_success(target)
+            except TimeoutError:
+                error = ActionError(f"timed out after {step.timeout:g}s", kind="timeout")
+                self.breakers.record_failure(target)
+            except ActionError as exc:
+                error = exc
+                if exc.kind not in ("circuit_open", "validation"):
+                    self.breakers.record_failure(target)
+            except Exception as exc:  # a bug in an action is still that step's failure
+                error = ActionError(f"{type(exc).__name__}: {exc}", kind="error")
+                self.breakers.record_failure(target)
+            finally:
+                self.slots.release()
+                attempt.ended_at = time.time()
+            if error is None:
+                return output
+            message = self.masker.mask(str(error)) if self.masker else str(error)
+            attempt.error = message
+            attempt.error_kind = error.kind
+            retry = (
+                error.retryable
+                and error.kind in policy.retry_on
+                and error.kind != "validation"
+                and local < policy.max_attempts
+            )
+            if not retry:
+                raise StepFailed(message, error.kind)
+            delay = policy.delay(local, self.rng)
+            if error.kind == "circuit_open":
+                delay = max(delay, self.breakers.retry_after(target))
+            next_at = time.time() + delay
+            record.status = StepStatus.RETRYING
+            record.error = message
+            record.error_kind = error.kind
+            self.bus.emit(
+                RetryScheduled(
+                    self.run_id, now(), step.step_id, attempt_no, delay, next_at, message
+                )
+            )
+            self._emit_state(step.step_id, next_attempt_at=next_at)
+            await anyio.sleep(delay)
+
+    # -- step types ----------------------------------------------------------
+    async def _run_parallel(self, step: Step, record: StepRecord) -> Any:
+        record.status = StepStatus.RUNNING
+        self._emit_state(step.step_id)
+        await self.run_level(step.step_id)
+        children = [self.records[c.step_id] for c in step.parallel_steps]
+        if any(c.status is StepStatus.WAITING for c in children):
+            record.status = StepStatus.WAITING
+            record.reason = "a child step is waiting for approval"
+            self._emit_state(step.step_id)
+            return None
+        done = [c for c in children if c.status in (StepStatus.COMPLETED, StepStatus.FAILED)]
+        succeeded = sum(1 for c in children if c.status is StepStatus.COMPLETED)
+        rate = succeeded / len(done) if done else 1.0
+        output = {
+            "succeeded": succeeded,
+            "failed": sum(1 for c in children if c.status is StepStatus.FAILED),
+            "skipped": sum(1 for c in children if c.status is StepStatus.SKIPPED),
+            "success_rate": rate,
+            "children": {
+                c.step_id: {"status": c.status.value, "output": c.output, "error": c.error}
+                for c in children
+            },
+        }
+        threshold = step.retry_policy.parallel_failure_threshold
+        if rate + 1e-9 < threshold:
+            failed = [c.step_id for c in children if c.status is StepStatus.FAILED]
+            record.output = output
+            raise StepFailed(
+                f"{len(failed)} of {len(done)} children failed ({', '.join(failed)}); "
+                f"success rate {rate:.0%} is below the threshold {threshold:.0%}",
+                "error",
+            )
+        return output
+
+    def _run_conditional(self, step: Step, record: StepRecord) -> Any:
+        ctx = self.context(step)
+        chosen_index: int | None = None
+        for index, branch in enumerate(step.conditions):
+            if branch.when is None or truthy(branch.when.evaluate(ctx)):
+                chosen_index = index
+                break
+        chosen = (
+            set(step.conditions[chosen_index].next_steps) if chosen_index is not None else set()
+        )
+        self.chosen.update(chosen)
+        for index, branch in enumerate(step.conditions):
+            if index == chosen_index:
+                continue
+            for target in branch.next_steps:
+                if target not in chosen:
+                    label = branch.name or (branch.when.source if branch.when else "else")
+                    self.not_taken.setdefault(
+                        target, f"branch not taken: '{label}' of '{step.step_id}'"
+                    )
+        return {
+            "branch": chosen_index,
+            "name": step.conditions[chosen_index].name if chosen_index is not None else None,
+            "next_steps": sorted(chosen),
+        }
+
+    async def _run_loop(self, step: Step, record: StepRecord) -> Any:
+        outputs: list[Any] = []
+        if step.for_each is not None:
+            items = (
+                step.for_each.evaluate(self.context(step))
+                if not isinstance(step.for_each, tuple)
+                else list(step.for_each)
+            )
+            if not isinstance(items, list | tuple):
+                raise StepFailed(
+                    f"for_each must give a list (got {type(items).__name__})", "validation"
+                )
+            if len(items) > step.loop_max_iterations:
+                raise StepFailed(
+                    f"for_each has {len(items)} items, more than loop_max_iterations "
+                    f"({step.loop_max_iterations})",
+                    "validation",
+                )
+            results: list[Any] = [None] * len(items)
+            limiter = anyio.CapacityLimiter(step.loop_concurrency)
+
+            async def one(index: int, item: Any) -> None:
+                loop = {"index": index, "item": item}
+                async with limiter:
+                    results[index] = await self._invoke(
+                        step, record, self._step_input(step, loop), loop
+                    )
+
+            async with anyio.create_task_group() as tg:
+                for index, item in enumerate(items):
+                    tg.start_soon(one, index, item)
+            return {
+                "iterations": len(items),
+                "outputs": results,
+                "last": results[-1] if results else None,
+            }
+
+        previous: Any = None
+        index = 0
+        while True:
+            loop = {"index": index, "previous": previous}
+            output = await self._invoke(step, record, self._step_input(step, loop), loop)
+            outputs.append(output)
+            if step.loop_condition is None:
+                break
+            ctx = self.context(step, loop={"index": index, "output": output, "previous": previous})
+            if not truthy(step.loop_condition.evaluate(ctx)):
+                break
+            if index + 1 >= step.loop_max_iterations:
+                raise StepFailed(
+                    f"loop did not finish: loop_condition still true after "
+                    f"{step.loop_max_iterations} iterations",
+                    "error",
+                )
+            previous = output
+            index += 1
+            if step.loop_delay:
+                await anyio.sleep(step.loop_delay)
+        return {"iterations": len(outputs), "outputs": outputs, "last": outputs[-1]}
+
+    async def _run_approval(self, step: Step, record: StepRecord) -> Any:
+        decision = self.approvals.get(step.step_id)
+        if decision is None and self.approval_handler is not None:
+            ctx = self.context(step)
+            rendered = step.with_.render(ctx)
+            request = ApprovalRequest(
+                run_id=self.run_id,
+                step_id=step.step_id,
+                message=str(rendered.get("message", f"Approve step '{step.step_id}'?")),
+                approvers=tuple(rendered.get("approvers", ())),
+                timeout=step.timeout,
+                on_timeout=str(rendered.get("on_timeout", "reject")),
+            )
+            decision = await self.approval_handler(request)
+        if decision is None:
+            if record.status is not StepStatus.WAITING:
+                record.status = StepStatus.WAITING
+                record.reason = "waiting for approval"
+                self._emit_state(step.step_id)
+            return None
+        record.attempts.append(Attempt(1, record.started_at or time.time(), time.time()))
+        if not decision.approved:
+            raise StepFailed(
+                f"rejected by {decision.by}"
+                + (f": {decision.comment}" if decision.comment else ""),
+                "rejected",
+            )
+        return {"approved": True, "by": decision.by, "comment": decision.comment}
+
+    # -- handlers and rollback ----------------------------------------------
+    async def _run_handler(
+        self, handler_id: str, for_step: str, purpose: str, error: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        handler = self.workflow.all_steps[handler_id]
+        record = self.records[handler_id]
+        record.status = StepStatus.RUNNING
+        record.started_at = record.started_at or time.time()
+        extra_ctx = {"error": error} if error else {}
+        result: dict[str, Any] = {"step_id": handler_id, "for_step": for_step, "purpose": purpose}
+        try:
+            step_input = self._step_input(handler)
+            output = await self._invoke(handler, record, step_input, {}, extra_ctx)
+            record.output = self.masker.mask_data(output) if self.masker else output
+            record.status = StepStatus.COMPLETED
+            record.error = None
+            result.update(status="completed", output=record.output)
+        except (StepFailed, ExpressionError) as exc:
+            message = exc.message if isinstance(exc, ExpressionError) else str(exc)
+            record.status = StepStatus.FAILED
+            record.error = message
+            result.update(status="failed", error=message)
+        record.ended_at = time.time()
+        record.handler_runs.append(result)
+        self._emit_state(handler_id)
+        self.bus.emit(
+            HandlerRan(
+                self.run_id,
+                now(),
+                handler_id,
+                for_step,
+                purpose,
+                record.status,
+                record.error,
+                record.output,
+            )
+        )
+        return result
+
+    async def rollback(self) -> None:
+        """Run rollback_actions of every completed step, newest completion first."""
+        for step_id in reversed(self.completion_order):
+            step = self.workflow.all_steps[step_id]
+            for handler in step.rollback_actions:
+                self.rollbacks.append(await self._run_handler(handler, step_id, "rollback", None))
+
+    def mark_unused_handlers(self) -> None:
+        for handler in self.workflow.handlers:
+            record = self.records[handler]
+            if record.status is StepStatus.PENDING:
+                record.status = StepStatus.SKIPPED
+                record.reason = "handler not invoked"
+                self._emit_state(handler)

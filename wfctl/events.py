@@ -1,0 +1,135 @@
+"""The one typed event stream of a run; the live view, journal, metrics and report subscribe."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from wfctl.model import StepStatus, WorkflowState
+
+
+def now() -> float:
+    """Wall-clock timestamp (seconds since the epoch) used in every event."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    ts: float
+
+    @property
+    def kind(self) -> str:
+        return _KINDS[type(self)]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind
+        return data
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    workflow_id: str
+    workflow_name: str
+    step_ids: tuple[str, ...]
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepStateChanged(Event):
+    step_id: str
+    status: StepStatus
+    attempt: int = 0
+    max_attempts: int = 1
+    duration: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    reason: str | None = None  # why skipped / waiting
+    output: Any = None  # on completion (masked)
+    next_attempt_at: float | None = None  # while retrying
+    agent: str | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class StepOutputLine(Event):
+    step_id: str
+    line: str
+
+
+@dataclass(frozen=True)
+class RetryScheduled(Event):
+    step_id: str
+    attempt: int  # the attempt that failed
+    delay: float
+    next_attempt_at: float
+    error: str
+
+
+@dataclass(frozen=True)
+class CircuitChanged(Event):
+    target: str
+    state: str  # "open" | "half_open" | "closed"
+    failures: int
+
+
+@dataclass(frozen=True)
+class HandlerRan(Event):
+    step_id: str  # the handler step
+    for_step: str  # the step it handled or rolled back
+    purpose: str  # "error_handler" | "rollback"
+    status: StepStatus
+    error: str | None = None
+    output: Any = None
+
+
+@dataclass(frozen=True)
+class VarsChanged(Event):
+    step_id: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MetricRecorded(Event):
+    step_id: str
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: WorkflowState
+    error: str | None = None
+    duration: float = 0.0
+
+
+_KINDS: dict[type[Event], str] = {
+    RunStarted: "run_started",
+    StepStateChanged: "step_state",
+    StepOutputLine: "step_output",
+    RetryScheduled: "retry_scheduled",
+    CircuitChanged: "circuit",
+    HandlerRan: "handler",
+    VarsChanged: "vars",
+    MetricRecorded: "metric",
+    RunFinished: "run_finished",
+}
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out: subscribers run in emit order, so the journal sees an event first."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)

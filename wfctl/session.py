@@ -1,0 +1,268 @@
+"""One `wfctl run` from the command line: inputs, view, signals, report, exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from wfctl.diagnostics import WorkflowError
+from wfctl.inputs import InputError, parse_assignment
+
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    file: str
+    inputs: tuple[str, ...] = ()
+    inputs_file: str | None = None
+    report: str | None = None
+    junit: str | None = None
+    max_parallel: int | None = None
+    dry_run: bool = False
+    quiet: bool = False
+    json_output: bool = False
+    live: bool | None = None  # None: decide from the terminal
+    approve: tuple[str, ...] = ()
+    fail_on_sla: bool = False
+    state_dir: str | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def read_inputs(opts: RunOptions) -> dict[str, Any]:
+    """Inputs from --inputs-file then -i KEY=VALUE (later ones win)."""
+    values: dict[str, Any] = {}
+    if opts.inputs_file:
+        import yaml
+
+        path = Path(opts.inputs_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read inputs file {path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise InputError(f"inputs file {path} is not valid YAML/JSON: {exc}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InputError(f"inputs file {path} must hold a mapping of input names to values")
+        values.update(data)
+    for assignment in opts.inputs:
+        key, value = parse_assignment(assignment)
+        values[key] = value
+    return values
+
+
+def _print_diagnostics(exc: WorkflowError) -> None:
+    from wfctl.diagnostic_output import diagnostic_line
+
+    for d in exc.diagnostics:
+        _err(diagnostic_line(d) + (f"\n    hint: {d.hint}" if d.hint else ""))
+    _err(f"{exc.diagnostics[0].file}: invalid workflow, nothing was run")
+
+
+def state_dir(opts: RunOptions) -> Path:
+    return Path(opts.state_dir or os.environ.get("WFCTL_HOME") or ".wfctl")
+
+
+def use_live(opts: RunOptions, out: IO[str]) -> bool:
+    if opts.live is not None:
+        return opts.live and not opts.json_output
+    if opts.json_output or os.environ.get("CI"):
+        return False
+    return bool(out.isatty())
+
+
+def dry_run(workflow: Any, out: IO[str]) -> None:
+    """Print the plan: each step with what it waits on, in an order that could run."""
+    from wfctl.engine.plan import compile_plan
+
+    plan = compile_plan(workflow)
+
+    def show(container: str | None, indent: str) -> None:
+        level = plan.levels[container]
+        done: set[str] = set()
+        wave = 0
+        pending = list(level.steps)
+        while pending:
+            ready = [
+                s
+                for s in pending
+                if all(d in done or d not in level.dependents for d in s.dependencies)
+            ]
+            if not ready:
+                break
+            wave += 1
+            for s in sorted(ready, key=lambda s: -plan.rank[s.step_id]):
+                after = f" after {', '.join(s.dependencies)}" if s.dependencies else ""
+                what = s.action or (f"agent:{s.agent_capability}" if s.agent_capability else "")
+                kind = s.step_type.value + (f" {what}" if what else "")
+                rule = f" [{s.trigger_rule.value}]" if s.trigger_rule.value != "all_success" else ""
+                cond = f" when {s.when.source}" if s.when is not None else ""
+                out.write(f"{indent}{wave}. {s.step_id} ({kind}){after}{rule}{cond}\n")
+                if s.parallel_steps:
+                    show(s.step_id, indent + "   ")
+            done.update(s.step_id for s in ready)
+            pending = [s for s in pending if s.step_id not in done]
+
+    out.write(f"plan for {workflow.name} ({len(workflow.all_steps)} steps), nothing was run:\n")
+    show(None, "  ")
+    if workflow.handlers:
+        out.write(f"  handlers (run on failure/rollback): {', '.join(sorted(workflow.handlers))}\n")
+
+
+def run_from_cli(opts: RunOptions) -> int:
+    """Run a workflow file as `wfctl run` does; returns the exit code."""
+    from wfctl.validator import load_workflow
+
+    try:
+        workflow = load_workflow(opts.file)
+    except WorkflowError as exc:
+        _print_diagnostics(exc)
+        return EXIT_INVALID
+    except OSError as exc:
+        _err(f"error: cannot read {opts.file}: {exc.strerror}")
+        return EXIT_INVALID
+    try:
+        given = read_inputs(opts)
+        from wfctl.inputs import resolve_inputs
+
+        resolved = resolve_inputs(workflow.inputs, given)
+    except InputError as exc:
+        _err(f"error: {opts.file}: {exc}; nothing was run")
+        return EXIT_INVALID
+    unknown = [s for s in opts.approve if s not in workflow.all_steps]
+    if unknown:
+        _err(f"error: --approve names unknown step {', '.join(unknown)}")
+        return EXIT_INVALID
+    if opts.dry_run:
+        dry_run(workflow, sys.stdout)
+        return 0
+
+    import anyio
+
+    return anyio.run(_run_async, opts, workflow, resolved)
+
+
+async def _run_async(opts: RunOptions, workflow: Any, given: dict[str, Any]) -> int:
+    import anyio
+
+    from wfctl.engine.executor import ApprovalDecision
+    from wfctl.engine.runner import new_run_id, read_secrets, run_workflow
+    from wfctl.events import EventBus
+    from wfctl.metrics import MetricsCollector, SlaBreach
+    from wfctl.report import build_report, write_json_atomic, write_junit
+
+    out = sys.stdout
+    log_stream = sys.stderr if opts.json_output else out
+    bus = EventBus()
+    live = None
+    if use_live(opts, out):
+        from wfctl.view.live import LiveTable
+
+        live = LiveTable(workflow, out)
+
+    def alert(breach: SlaBreach) -> None:
+        if live is not None:
+            live.alert(breach.message)
+        else:
+            log_stream.write(f"SLA ALERT: {breach.message}\n")
+            log_stream.flush()
+
+    metrics = MetricsCollector(workflow.sla_targets, on_breach=alert)
+    bus.subscribe(metrics)
+    if live is not None:
+        bus.subscribe(live)
+    else:
+        from wfctl.view.plain import PlainLog
+
+        bus.subscribe(PlainLog(log_stream, quiet=opts.quiet))
+
+    run_id = new_run_id()
+    cancel = anyio.Event()
+    approvals = {s: ApprovalDecision(True, by="--approve") for s in opts.approve}
+    env = {**os.environ, **opts.extra_env}
+    try:
+        read_secrets(workflow, env)
+    except InputError as exc:
+        _err(f"error: {opts.file}: {exc}; nothing was run")
+        return EXIT_INVALID
+
+    async def watch_signals() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            count = 0
+            async for _ in signals:
+                count += 1
+                if count == 1:
+                    _err("\ninterrupted: cancelling running steps (Ctrl-C again to exit at once)")
+                    cancel.set()
+                else:
+                    os._exit(EXIT_INTERRUPTED)
+
+    result = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch_signals)
+        if live is not None:
+            live.start()
+        try:
+            result = await run_workflow(
+                workflow,
+                given,
+                run_id=run_id,
+                bus=bus,
+                max_parallel=opts.max_parallel,
+                approvals=approvals,
+                env=env,
+                cancel=cancel,
+            )
+        finally:
+            if live is not None:
+                live.stop()
+            tg.cancel_scope.cancel()
+    assert result is not None
+    shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in given.items()}
+    report = build_report(result, workflow, shown_inputs, metrics)
+    report_path = (
+        Path(opts.report) if opts.report else state_dir(opts) / "reports" / f"{run_id}.json"
+    )
+    write_json_atomic(report_path, report)
+    if opts.junit:
+        write_junit(Path(opts.junit), report)
+    if opts.json_output:
+        json.dump(report, out, indent=2, default=str)
+        out.write("\n")
+    elif not opts.quiet or result.exit_code != 0:
+        _summary(result, report, report_path, log_stream)
+    code = result.exit_code
+    if code == 0 and opts.fail_on_sla and metrics.breaches:
+        code = 1
+    return code
+
+
+def _summary(result: Any, report: dict[str, Any], path: Path, out: IO[str]) -> None:
+    counts = report["metrics"]["status_counts"]
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
+    out.write(f"{result.status.value}: {', '.join(parts)} in {result.duration:.2f}s\n")
+    if result.waiting_for:
+        for step_id in result.waiting_for:
+            out.write(
+                f"  waiting for approval: {step_id}\n"
+                f"    to approve it in advance, run again with --approve {step_id}\n"
+            )
+    if result.error and result.status.value not in ("waiting_approval",):
+        out.write(f"  {result.error}\n")
+    out.write(f"report: {path}\n")
+    out.flush()

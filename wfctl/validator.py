@@ -1,0 +1,99 @@
+"""Validate workflow files: load, JSON Schema, semantic checks; collect every problem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wfctl.diagnostics import Diagnostic, WorkflowError
+
+if TYPE_CHECKING:
+    from wfctl.loader import LoadedDocument
+    from wfctl.model import Workflow
+
+WORKFLOW_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome of validating one file."""
+
+    file: str
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity.value == "error" for d in self.diagnostics)
+
+
+def expand_paths(paths: Iterable[str]) -> tuple[list[Path], list[Diagnostic]]:
+    """Files named directly, plus every *.yaml / *.yml below named directories (sorted)."""
+    files: list[Path] = []
+    problems: list[Diagnostic] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                Path(root) / name
+                for root, dirs, names in os.walk(path)
+                for name in names
+                if name.endswith(WORKFLOW_SUFFIXES)
+                and not any(part.startswith(".") for part in Path(root).parts if part != ".")
+            )
+            if not found:
+                problems.append(
+                    Diagnostic(raw, 1, 1, "no-files", f"no *.yaml or *.yml files under {raw}")
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Diagnostic(raw, 1, 1, "not-found", f"no such file or directory: {raw}"))
+    return files, problems
+
+
+def check_document(doc: LoadedDocument) -> list[Diagnostic]:
+    """Schema and semantic diagnostics of a loaded document, sorted by position."""
+    from wfctl.schema_check import schema_diagnostics
+    from wfctl.semantic import semantic_diagnostics
+
+    return sorted(set(schema_diagnostics(doc) + semantic_diagnostics(doc)))
+
+
+def validate_file(path: Path, display: str | None = None) -> FileResult:
+    """All diagnostics for one workflow file (loader errors stop further checks)."""
+    from wfctl.loader import load_file
+
+    name = display or str(path)
+    try:
+        doc = load_file(path, display_name=name)
+    except WorkflowError as exc:
+        return FileResult(name, tuple(sorted(exc.diagnostics)))
+    except OSError as exc:
+        return FileResult(
+            name, (Diagnostic(name, 1, 1, "io", f"cannot read file: {exc.strerror}"),)
+        )
+    return FileResult(name, tuple(check_document(doc)))
+
+
+def load_workflow(path: str | os.PathLike[str]) -> Workflow:
+    """Load, validate and build a workflow; raises WorkflowError with every problem."""
+    from wfctl.loader import load_file
+    from wfctl.model import build_workflow
+
+    doc = load_file(path, display_name=str(path))
+    problems = check_document(doc)
+    if problems:
+        raise WorkflowError(problems)
+    return build_workflow(doc)
+
+
+def validate_paths(paths: Iterable[str]) -> list[FileResult]:
+    """Validate every file named or found under the given paths."""
+    files, problems = expand_paths(paths)
+    results = [FileResult(p.file, (p,)) for p in problems]
+    results.extend(validate_file(f) for f in files)
+    return results

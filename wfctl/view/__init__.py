@@ -1,0 +1,1 @@
+"""What a person sees during a run: the live Rich table, or plain lines when not a terminal."""
