@@ -8,8 +8,11 @@ import json
 import os
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +254,78 @@ def slot_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
 
     monkeypatch.setattr(executor_mod, "PrioritySlots", SpySlots)
     yield created
+
+
+# -- a real HTTP server on 127.0.0.1 ---------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _route(self) -> None:
+        path, _, query = self.path.partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        with self.server.lock:
+            self.server.hits[path] = self.server.hits.get(path, 0) + 1
+            hits = self.server.hits[path]
+        if path == "/ok":
+            self._send(200, {"ok": True, "items": [1, 2]})
+        elif path == "/echo":
+            self._send(200, {"received": json.loads(raw or b"null")})
+        elif path.startswith("/flaky/"):
+            # /flaky/<key>?n=K: 503 for the first K requests, then 200
+            if hits <= int(params.get("n", "1")):
+                self._send(503, {"error": "unavailable", "hit": hits})
+            else:
+                self._send(200, {"ok": True, "hit": hits})
+        elif path.startswith("/status/"):
+            self._send(int(path.rsplit("/", 1)[1]), {"error": "as requested"})
+        elif path == "/slow":
+            time.sleep(float(params.get("s", "1")))
+            self._send(200, {"slow": True})
+        else:
+            self._send(404, {"error": "not found"})
+
+    do_GET = _route
+    do_POST = _route
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.hits: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[_Server]:
+    """A ThreadingHTTPServer on 127.0.0.1, port 0; `hits` counts requests per path."""
+    server = _Server()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -60,7 +60,11 @@ def test_realistic_workflow_data(realistic: LoadedDocument) -> None:
     assert realistic.text == REALISTIC.read_text(encoding="utf-8")
     assert data["version"] == "1.10"
     assert data["tags"] == ["release", "ci"]
-    assert data["retry_policy"] == {"max_attempts": 3, "backoff": "exponential", "initial_delay": 0.5}
+    assert data["retry_policy"] == {
+        "max_attempts": 3,
+        "backoff": "exponential",
+        "initial_delay": 0.5,
+    }
     assert data["steps"][0]["with"]["env"] == {"CHANNEL": "{{ inputs.channel }}", "my key": "on"}
     assert data["steps"][1]["retry_policy"] == data["retry_policy"]
     assert data["steps"][1]["with"]["command"] == "set -e\npytest -q\n"
@@ -167,7 +171,10 @@ def test_crlf_line_endings() -> None:
         (("steps",), "steps"),
         (("steps", 3, "retry_policy"), "steps[3].retry_policy"),
         (("steps", 0, "with", "my key"), 'steps[0].with["my key"]'),
-        (("sla_targets", "step_max_duration", "fetch-data"), 'sla_targets.step_max_duration["fetch-data"]'),
+        (
+            ("sla_targets", "step_max_duration", "fetch-data"),
+            'sla_targets.step_max_duration["fetch-data"]',
+        ),
         ((0, "a"), "[0].a"),
         (("my key", "b"), '["my key"].b'),
         (("a", 'say "hi"'), 'a["say \\"hi\\""]'),
@@ -267,6 +274,13 @@ def test_ambiguous_bool_message_and_hint() -> None:
 
 def test_non_finite_message_mentions_json() -> None:
     assert "JSON has no NaN/Infinity" in only("limit: .inf\n").message
+
+
+def test_huge_integers() -> None:
+    assert codes("a: " + "1" * 5000 + "\n") == [("number-too-large", 1, 4)]
+    assert codes("a: 0" + "7" * 5000 + "\n") == [("number-too-large", 1, 4)]
+    assert load_text("a: 0x" + "f" * 5000 + "\n").data["a"] == 16**5000 - 1
+    assert load_text("a: " + "9" * 4000 + "\n").data["a"] == 10**4000 - 1
 
 
 def test_octal_message_gives_both_readings() -> None:
@@ -508,6 +522,9 @@ def test_every_tab_indented_line_is_reported_but_not_block_content() -> None:
     # The parse stops at line 2; lines 4-5 are block-scalar content, so not reported.
     text = "a:\n\tb: 1\nc: |\n  \tmake\n  \tmake install\nd:\n\t- x\n"
     assert codes(text) == [("tab-indent", 2, 1), ("tab-indent", 7, 1)]
+    # A file indented with tabs throughout: block scalar lines are tab-indented too.
+    text = "a:\n\tb: |\n\t\tx\n\t\ty\n\tc: 2\n"
+    assert [line for _, line, _ in codes(text)] == [2, 3, 4, 5]
 
 
 @pytest.mark.parametrize(
@@ -581,7 +598,8 @@ def test_top_level_not_a_mapping(text: str, kind: str, pos: tuple[int, int]) -> 
 
 
 @pytest.mark.parametrize(
-    "text", ["", "\n\n", "# only a comment\n", "---\n", "--- # c\n...\n", "null\n", "~\n", b"", "\ufeff"]
+    "text",
+    ["", "\n\n", "# only a comment\n", "---\n", "--- # c\n...\n", "null\n", "~\n", b"", "\ufeff"],
 )
 def test_empty(text: str | bytes) -> None:
     assert codes(text) == [("empty", 1, 1)]
@@ -717,7 +735,9 @@ def test_pure_python_parser_agrees(monkeypatch: pytest.MonkeyPatch, text: str) -
 
 
 def test_loader_class_resolves_like_the_loader() -> None:
-    data = yaml.load("a: yes\nb: 22:22\nc: 0o17\nd: 2026-01-01\ne: .nan\n", loader.WorkflowYamlLoader)
+    data = yaml.load(
+        "a: yes\nb: 22:22\nc: 0o17\nd: 2026-01-01\ne: .nan\n", loader.WorkflowYamlLoader
+    )
     assert data == {"a": "yes", "b": "22:22", "c": 15, "d": "2026-01-01", "e": ".nan"}
 
 
@@ -741,8 +761,9 @@ _scalars = (
 )
 _json = st.recursive(
     _scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=25,
 )
 
@@ -801,7 +822,9 @@ def test_random_bytes_raise_only_workflow_error(data: bytes) -> None:
 
 
 _YAMLISH = st.text(
-    alphabet=st.sampled_from(list(" \t\n\r:-[]{}?&*!|>'\"%@`#,.~yesno0179x\x00\x85\u2028é😀")),
+    alphabet=st.sampled_from(
+        list(" \t\n\r:-[]{}?&*!|>'\"%@`#,.~yesno0179x_\x00\x85\u2028\ufeffé😀")
+    ),
     max_size=60,
 )
 

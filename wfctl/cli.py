@@ -261,21 +261,24 @@ def fail_usage(message: str) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: maps every outcome to a documented exit code."""
-    import click
-
     global _debug
     args = sys.argv[1:] if argv is None else argv
     _debug = "--debug" in args or os.environ.get("WFCTL_DEBUG", "") not in ("", "0")
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name="wfctl", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:
+        # Usage errors (unknown option, missing argument): typer's own message, exit 2.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc.format_message()}", err=True)
         code = EXIT_INVALID
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

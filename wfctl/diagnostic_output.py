@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Final
 
 from wfctl.diagnostics import Diagnostic
 from wfctl.validator import FileResult
@@ -19,9 +19,19 @@ def _summary(results: Sequence[FileResult]) -> str:
     return f"{invalid} of {files} invalid, {errors} problem{'s' if errors != 1 else ''}"
 
 
+_MAX_PATH: Final = 80
+
+
+def short_path(path: str) -> str:
+    """A JSON path short enough for one line (a 60-level nesting error has a long one)."""
+    if len(path) <= _MAX_PATH:
+        return path
+    return f"{path[: _MAX_PATH // 2]}...{path[-(_MAX_PATH // 2 - 3) :]}"
+
+
 def diagnostic_line(d: Diagnostic) -> str:
     """`file:line:col path: message` — the one-line form used in plain text and errors."""
-    where = f"{d.path}: " if d.path else ""
+    where = f"{short_path(d.path)}: " if d.path else ""
     return f"{d.location()} {where}{d.message}"
 
 
@@ -31,10 +41,11 @@ def write_text(results: Sequence[FileResult], out: IO[str], styled: bool) -> Non
         from rich.console import Console
         from rich.markup import escape
 
-        console = Console(file=out, highlight=False)
+        # soft_wrap: never break a `file:line:col` line (editors and terminals link it).
+        console = Console(file=out, highlight=False, soft_wrap=True)
         for r in results:
             for d in r.diagnostics:
-                where = f"[cyan]{escape(d.path)}[/]: " if d.path else ""
+                where = f"[cyan]{escape(short_path(d.path))}[/]: " if d.path else ""
                 console.print(
                     f"[bold]{escape(d.location())}[/] {where}[red]{escape(d.message)}[/]"
                     f" [dim]({d.code})[/]"
@@ -78,15 +89,22 @@ def _gh_escape(text: str, prop: bool = False) -> str:
     return text
 
 
-def write_github(results: Sequence[FileResult], out: IO[str]) -> None:
-    """GitHub Actions `::error file=...,line=...,col=...::message` workflow commands."""
+def write_github(
+    results: Sequence[FileResult], out: IO[str], summary: IO[str] | None = None
+) -> None:
+    """GitHub Actions `::error file=...,line=...,col=...::message` workflow commands.
+
+    `out` gets only workflow commands (one per line); the summary line goes to `summary`
+    (stderr from the CLI) so that every line of `out` is an annotation.
+    """
     for r in results:
         for d in r.diagnostics:
-            message = f"{d.path}: {d.message}" if d.path else d.message
+            message = f"{short_path(d.path)}: {d.message}" if d.path else d.message
             if d.hint:
                 message += f" ({d.hint})"
             out.write(
                 f"::{d.severity.value} file={_gh_escape(d.file, True)},line={d.line},"
                 f"col={d.col},title={_gh_escape('wfctl ' + d.code, True)}::{_gh_escape(message)}\n"
             )
-    out.write(_summary(results) + "\n")
+    if summary is not None:
+        summary.write(_summary(results) + "\n")

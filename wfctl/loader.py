@@ -90,10 +90,9 @@ _LEADING_ZERO_RE: Final = re.compile(r"^[-+]?0[0-9]+$")
 # 1.1 ints/floats with `_` separators or 0b prefixes; sexagesimal (22:22) is left as a
 # string on purpose (times of day are far more common than base-60 numbers).
 _YAML11_NUMBER_RE: Final = re.compile(
-    r"""^(?:[-+]?0b[0-1_]+
-    |[-+]?0x[0-9a-fA-F_]*_[0-9a-fA-F_]*
-    |[-+]?[0-9][0-9_]*_[0-9_]*
-    |[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?
+    r"""^[-+]?(?:0b[0-1_]+
+    |0x[0-9a-fA-F_]+
+    |[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+][0-9]+)?
     |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?)$""",
     re.VERBOSE,
 )
@@ -573,29 +572,36 @@ class _Builder:
 
     # ------------------------------------------------------------------- tabs
 
-    def _tab_candidates(self) -> list[int]:
+    def _tab_candidates(self) -> list[tuple[int, bool]]:
+        """Offset of the first tab in each line's indentation; whether spaces precede it."""
         if "\t" not in self.text:
             return []
-        return [m.end() - 1 for m in _TAB_IN_INDENT_RE.finditer(self.text)]
+        return [
+            (m.end() - 1, m.end() - 1 > m.start()) for m in _TAB_IN_INDENT_RE.finditer(self.text)
+        ]
 
     def _report_tabs(self) -> None:
         if not self.tabs:
             return
+        # Tabs inside block scalars and multi-line quoted/plain scalars are content
+        # (think Makefile recipes or `<<-EOF` heredocs in a shell step).
         spans = self.spans
+        guessed: list[tuple[int, int]] = []
         known_until = self.stop_index
-        if self.tabs[-1] > known_until:
+        if self.tabs[-1][0] > known_until:
             # The parse stopped early, usually at the first tab. To report the other
             # tab-indented lines without flagging block-scalar content, find the scalars
             # in a copy whose indentation tabs are spaces (same length: offsets hold).
             untabbed = _INDENT_RE.sub(lambda m: " " * len(m.group()), self.text)
-            extra, parsed_until = _multiline_scalar_spans(untabbed)
-            spans = spans + extra
-            known_until = max(known_until, parsed_until)
+            guessed, known_until = _multiline_scalar_spans(untabbed)
+            known_until = max(known_until, self.stop_index)
         reported: set[int] = set()
-        for index in self.tabs:
-            # Tabs inside block scalars and multi-line quoted/plain scalars are content
-            # (think Makefile recipes or `<<-EOF` heredocs in a shell step).
+        for index, after_spaces in self.tabs:
             if index > known_until or any(s < index < e for s, e in spans):
+                continue
+            # Scalar content needs at least one space of indentation before any tab; a
+            # line starting with a tab inside a guessed scalar is tab-indented itself.
+            if after_spaces and any(s < index < e for s, e in guessed):
                 continue
             if len(self.diagnostics) >= _MAX_DIAGNOSTICS:
                 break
@@ -880,15 +886,13 @@ class _Builder:
         if tag == _BOOL:
             return value[0] in "tT"
         if tag == _INT:
-            if implicit and role == _VALUE and _LEADING_ZERO_RE.match(value):
-                self._report_octal(value, path, pos)
             prefix = value[:2]
             try:
                 if prefix == "0x":
                     return int(value[2:], 16)
                 if prefix == "0o":
                     return int(value[2:], 8)
-                return int(value)
+                number = int(value)
             except ValueError:
                 # Python refuses to convert decimal strings over 4300 digits.
                 self._add(
@@ -899,8 +903,11 @@ class _Builder:
                     hint="quote it to keep it as a string",
                 )
                 return value
-        number = float(value)
-        if not math.isfinite(number):
+            if implicit and role == _VALUE and _LEADING_ZERO_RE.match(value):
+                self._report_octal(value, number, path, pos)
+            return number
+        real = float(value)
+        if not math.isfinite(real):
             self._add(
                 *pos,
                 "yaml-non-finite",
@@ -909,7 +916,7 @@ class _Builder:
                 hint="use a smaller number, or quote it to keep it as a string",
             )
             return value
-        return number
+        return real
 
     def _check_yaml11(self, value: str, path: Path_, pos: tuple[int, int]) -> None:
         first = value[:1]
@@ -931,7 +938,7 @@ class _Builder:
                     path,
                     hint=f'quote it ("{value}")',
                 )
-            elif _YAML11_NUMBER_RE.match(value):
+            elif ("_" in value or "0b" in value) and _YAML11_NUMBER_RE.match(value):
                 self._report_number(value, path, pos)
         elif first in (".", "+", "-"):
             if _NON_FINITE_RE.match(value):
@@ -942,7 +949,7 @@ class _Builder:
                     path,
                     hint=f'quote it ("{value}") to keep it as a string, or use a number',
                 )
-            elif _YAML11_NUMBER_RE.match(value):
+            elif ("_" in value or "0b" in value) and _YAML11_NUMBER_RE.match(value):
                 self._report_number(value, path, pos)
 
     def _report_number(self, value: str, path: Path_, pos: tuple[int, int]) -> None:
@@ -954,9 +961,8 @@ class _Builder:
             hint=f'quote it ("{value}"), or write the number without `_` or `0b`',
         )
 
-    def _report_octal(self, value: str, path: Path_, pos: tuple[int, int]) -> None:
+    def _report_octal(self, value: str, decimal: int, path: Path_, pos: tuple[int, int]) -> None:
         digits = value.lstrip("+-")
-        decimal = int(value)
         if set(digits) <= set("01234567"):
             octal = int(value, 8)
             if octal == decimal:

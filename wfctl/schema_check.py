@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -505,6 +505,312 @@ def _description(schema: Any) -> str | None:
     return description if isinstance(description, str) and description else None
 
 
+# ----------------------------------------------------------------- fast validity check
+#
+# jsonschema walks the schema for every value (creating a validator per `$ref`, `if`,
+# `allOf` branch...): about 5 ms per workflow, most of `wfctl validate` on a directory.
+# Most files are valid, so we first ask a validator compiled to closures, which only says
+# yes or no for the keywords our schema uses; jsonschema runs (for its detailed errors)
+# only when that says no. A keyword the compiler does not know makes it give up, and
+# jsonschema does all the work, so the fast path can never accept what jsonschema rejects.
+# tests/test_schema_check.py checks that both agree on valid and broken documents.
+
+_Check = Callable[[Any], bool]
+
+_ANNOTATIONS: Final = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "$defs",
+        "definitions",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "format",  # an annotation only: jsonschema checks it only with a format checker
+        "minContains",
+        "maxContains",  # read together with `contains`
+        "then",
+        "else",  # read together with `if`
+    }
+)
+
+
+class _Unsupported(Exception):
+    """The schema uses a keyword the fast compiler does not implement."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON Schema sees it: true is not 1, 1 is 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a is b
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    return a is None and b is None
+
+
+_TYPE_CHECKS: Final[dict[str, _Check]] = {
+    "string": lambda v: isinstance(v, str),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "number": _is_number,
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
+    or (isinstance(v, float) and v.is_integer()),
+}
+
+
+class _Compiler:
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self.root = root
+        self.refs: dict[str, list[_Check]] = {}
+
+    def compile(self, schema: Any) -> _Check:
+        if schema is True:
+            return lambda _v: True
+        if schema is False:
+            return lambda _v: False
+        if not isinstance(schema, dict):
+            raise _Unsupported(repr(schema))
+        checks: list[_Check] = []
+        for keyword, arg in schema.items():
+            if keyword in _ANNOTATIONS:
+                continue
+            method = getattr(self, "_kw_" + keyword.lstrip("$"), None)
+            if method is None:
+                raise _Unsupported(keyword)
+            check: _Check | None = method(arg, schema)
+            if check is not None:
+                checks.append(check)
+        if not checks:
+            return lambda _v: True
+        if len(checks) == 1:
+            return checks[0]
+
+        def all_checks(value: Any) -> bool:
+            for check in checks:
+                if not check(value):
+                    return False
+            return True
+
+        return all_checks
+
+    # -- references and combinators ----------------------------------------
+
+    def _kw_ref(self, ref: Any, _schema: Any) -> _Check:
+        if not isinstance(ref, str):
+            raise _Unsupported("$ref")
+        holder = self.refs.get(ref)
+        if holder is None:
+            target = _resolve_ref(self.root, ref)
+            if target is None:
+                raise _Unsupported(ref)
+            holder = []
+            self.refs[ref] = holder  # registered first: recursive refs find it
+            holder.append(self.compile(target))
+        return lambda value: holder[0](value)
+
+    def _kw_allOf(self, subs: Any, _schema: Any) -> _Check:
+        checks = [self.compile(s) for s in subs]
+        return lambda value: all(c(value) for c in checks)
+
+    def _kw_anyOf(self, subs: Any, _schema: Any) -> _Check:
+        checks = [self.compile(s) for s in subs]
+        return lambda value: any(c(value) for c in checks)
+
+    def _kw_oneOf(self, subs: Any, _schema: Any) -> _Check:
+        checks = [self.compile(s) for s in subs]
+        return lambda value: sum(1 for c in checks if c(value)) == 1
+
+    def _kw_not(self, sub: Any, _schema: Any) -> _Check:
+        check = self.compile(sub)
+        return lambda value: not check(value)
+
+    def _kw_if(self, sub: Any, schema: Mapping[str, Any]) -> _Check:
+        condition = self.compile(sub)
+        then = self.compile(schema["then"]) if "then" in schema else None
+        otherwise = self.compile(schema["else"]) if "else" in schema else None
+
+        def if_then_else(value: Any) -> bool:
+            if condition(value):
+                return then is None or then(value)
+            return otherwise is None or otherwise(value)
+
+        return if_then_else
+
+    # -- any type --------------------------------------------------------
+
+    def _kw_type(self, arg: Any, _schema: Any) -> _Check:
+        names = arg if isinstance(arg, list) else [arg]
+        try:
+            checks = [_TYPE_CHECKS[n] for n in names]
+        except (KeyError, TypeError):
+            raise _Unsupported(f"type {arg!r}") from None
+        if len(checks) == 1:
+            return checks[0]
+        return lambda value: any(c(value) for c in checks)
+
+    def _kw_enum(self, options: Any, _schema: Any) -> _Check:
+        if not isinstance(options, list):
+            raise _Unsupported("enum")
+        if all(isinstance(o, str) for o in options):
+            allowed = frozenset(options)
+            return lambda value: isinstance(value, str) and value in allowed
+        return lambda value: any(_json_equal(value, o) for o in options)
+
+    def _kw_const(self, expected: Any, _schema: Any) -> _Check:
+        return lambda value: _json_equal(value, expected)
+
+    # -- numbers -----------------------------------------------------------
+
+    def _bound(self, arg: Any, test: Callable[[Any, Any], bool]) -> _Check:
+        if not _is_number(arg):
+            raise _Unsupported("bound")
+        return lambda value: not _is_number(value) or test(value, arg)
+
+    def _kw_minimum(self, arg: Any, _schema: Any) -> _Check:
+        return self._bound(arg, lambda v, a: v >= a)
+
+    def _kw_maximum(self, arg: Any, _schema: Any) -> _Check:
+        return self._bound(arg, lambda v, a: v <= a)
+
+    def _kw_exclusiveMinimum(self, arg: Any, _schema: Any) -> _Check:
+        return self._bound(arg, lambda v, a: v > a)
+
+    def _kw_exclusiveMaximum(self, arg: Any, _schema: Any) -> _Check:
+        return self._bound(arg, lambda v, a: v < a)
+
+    # -- strings -----------------------------------------------------------
+
+    def _kw_minLength(self, arg: Any, _schema: Any) -> _Check:
+        return lambda value: not isinstance(value, str) or len(value) >= arg
+
+    def _kw_maxLength(self, arg: Any, _schema: Any) -> _Check:
+        return lambda value: not isinstance(value, str) or len(value) <= arg
+
+    def _kw_pattern(self, arg: Any, _schema: Any) -> _Check:
+        search = re.compile(arg).search
+        return lambda value: not isinstance(value, str) or search(value) is not None
+
+    # -- arrays ------------------------------------------------------------
+
+    def _kw_items(self, sub: Any, _schema: Any) -> _Check:
+        check = self.compile(sub)
+        return lambda value: not isinstance(value, list) or all(check(v) for v in value)
+
+    def _kw_minItems(self, arg: Any, _schema: Any) -> _Check:
+        return lambda value: not isinstance(value, list) or len(value) >= arg
+
+    def _kw_maxItems(self, arg: Any, _schema: Any) -> _Check:
+        return lambda value: not isinstance(value, list) or len(value) <= arg
+
+    def _kw_uniqueItems(self, arg: Any, _schema: Any) -> _Check | None:
+        if not arg:
+            return None
+
+        def unique(value: Any) -> bool:
+            if not isinstance(value, list):
+                return True
+            return not any(
+                _json_equal(value[i], value[j])
+                for i in range(len(value))
+                for j in range(i + 1, len(value))
+            )
+
+        return unique
+
+    def _kw_contains(self, sub: Any, schema: Mapping[str, Any]) -> _Check:
+        check = self.compile(sub)
+        low = schema.get("minContains", 1)
+        high = schema.get("maxContains")
+
+        def contains(value: Any) -> bool:
+            if not isinstance(value, list):
+                return True
+            matches = sum(1 for v in value if check(v))
+            return matches >= low and (high is None or matches <= high)
+
+        return contains
+
+    # -- objects -----------------------------------------------------------
+
+    def _kw_required(self, arg: Any, _schema: Any) -> _Check:
+        keys = tuple(arg)
+        return lambda value: not isinstance(value, dict) or all(k in value for k in keys)
+
+    def _kw_properties(self, arg: Any, _schema: Any) -> _Check:
+        checks = {name: self.compile(sub) for name, sub in arg.items()}
+
+        def properties(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return True
+            for name, check in checks.items():
+                if name in value and not check(value[name]):
+                    return False
+            return True
+
+        return properties
+
+    def _kw_additionalProperties(self, sub: Any, schema: Mapping[str, Any]) -> _Check:
+        if "patternProperties" in schema:
+            raise _Unsupported("patternProperties")
+        known = frozenset(schema.get("properties") or ())
+        if sub is False:
+            return lambda value: not isinstance(value, dict) or all(k in known for k in value)
+        check = self.compile(sub)
+        return lambda value: not isinstance(value, dict) or all(
+            check(v) for k, v in value.items() if k not in known
+        )
+
+    def _kw_propertyNames(self, sub: Any, _schema: Any) -> _Check:
+        check = self.compile(sub)
+        return lambda value: not isinstance(value, dict) or all(check(k) for k in value)
+
+    def _kw_minProperties(self, arg: Any, _schema: Any) -> _Check:
+        return lambda value: not isinstance(value, dict) or len(value) >= arg
+
+    def _kw_maxProperties(self, arg: Any, _schema: Any) -> _Check:
+        return lambda value: not isinstance(value, dict) or len(value) <= arg
+
+
+_fast_checks: dict[int, _Check | None] = {}
+
+
+def fast_is_valid(data: Any) -> bool | None:
+    """True/False from the compiled check of the workflow schema; None if it cannot say."""
+    from wfctl.schema import load_schema
+
+    root = load_schema()
+    key = id(root)
+    if key not in _fast_checks:
+        try:
+            _fast_checks[key] = _Compiler(root).compile(root)
+        except (_Unsupported, re.error, TypeError, KeyError):
+            _fast_checks[key] = None
+    check = _fast_checks[key]
+    if check is None:
+        return None
+    try:
+        return check(data)
+    except RecursionError:
+        return None
+
+
 # ------------------------------------------------------------------------- entry point
 
 
@@ -522,6 +828,8 @@ def schema_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
     from wfctl.loader import format_path
     from wfctl.schema import load_schema
 
+    if fast_is_valid(doc.data):
+        return []
     errors = _schema_errors(doc.data)
     if not errors:
         return []

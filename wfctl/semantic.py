@@ -1,20 +1,31 @@
-"""Semantic checks that JSON Schema cannot express: ids, graph shape, expressions, references."""
+"""Semantic checks that JSON Schema cannot express: ids, graph shape, expressions, references.
+
+Every check is robust to schema-invalid data (the schema errors are reported separately):
+a value of the wrong shape is skipped, never trusted.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final
 
 from wfctl.diagnostics import Diagnostic
-from wfctl.schema_check import did_you_mean
+from wfctl.schema_check import describe_value, did_you_mean
 
 if TYPE_CHECKING:
+    from wfctl.expressions import ExpressionError
     from wfctl.loader import LoadedDocument, Path_
 
+__all__ = ["BASE_NAMES", "ID_LISTS", "semantic_diagnostics"]
+
 # Names an expression may use, by where it stands; anything else is a typo.
-BASE_NAMES = frozenset({"inputs", "vars", "steps", "workflow", "secrets"})
-ID_LISTS = ("dependencies", "next_steps", "error_handlers", "rollback_actions")
+BASE_NAMES: Final = frozenset({"inputs", "vars", "steps", "workflow", "secrets"})
+ID_LISTS: Final = ("dependencies", "next_steps", "error_handlers", "rollback_actions")
+_HANDLER_LISTS: Final = ("error_handlers", "rollback_actions")
 
 
 @dataclass
@@ -28,24 +39,90 @@ class StepInfo:
     deps: set[str] = field(default_factory=set)  # same-level dependencies after desugaring
 
 
+@dataclass(frozen=True)
+class _Site:
+    """One expression or template in the document."""
+
+    path: Path_
+    source: str
+    bare: bool  # a bare expression (`when`), not a `{{ }}` template
+    names: frozenset[str]  # names visible here besides BASE_NAMES
+
+
 @dataclass
 class _Checker:
     doc: LoadedDocument
     out: list[Diagnostic] = field(default_factory=list)
     steps: dict[str, StepInfo] = field(default_factory=dict)
     handlers: set[str] = field(default_factory=set)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    _lines: list[str] | None = None
+    _ancestors: dict[str, frozenset[str]] = field(default_factory=dict)
 
     # -- reporting -------------------------------------------------------
     def report(
-        self, path: Path_, code: str, message: str, hint: str | None = None, key: bool = False
+        self,
+        path: Path_,
+        code: str,
+        message: str,
+        hint: str | None = None,
+        key: bool = False,
+        pos: tuple[int, int] | None = None,
     ) -> None:
         from wfctl.loader import format_path
 
-        sm = self.doc.source_map
-        line, col = sm.key_pos(path) if key else sm.value_pos(path)
+        if pos is None:
+            sm = self.doc.source_map
+            pos = sm.key_pos(path) if key else sm.value_pos(path)
         self.out.append(
-            Diagnostic(self.doc.file, line, col, code, message, format_path(path), hint)
+            Diagnostic(self.doc.file, pos[0], pos[1], code, message, format_path(path), hint)
         )
+
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.doc.text.split("\n")
+        return self._lines
+
+    def locate(self, path: Path_, source: str, offset: int | None) -> tuple[int, int]:
+        """Position in the file of `source[offset]`, the string value at `path`.
+
+        Exact for single-line plain and quoted scalars and for literal block scalars (`|`),
+        whose text is the file's text; otherwise the position of the value itself.
+        """
+        line, col = self.doc.source_map.value_pos(path)
+        if offset is None or not 0 <= offset <= len(source):
+            return line, col
+        lines = self.lines()
+        if not 0 < line <= len(lines):
+            return line, col
+        text = lines[line - 1]
+        indicator = text[col - 1 : col]
+        if indicator == "|":
+            return self._locate_literal(line, col, source, offset)
+        if "\n" in source:
+            return line, col
+        quote = 1 if indicator in ("'", '"') else 0
+        start = col - 1 + quote
+        if text[start : start + len(source)] == source:
+            return line, start + offset + 1
+        return line, col
+
+    def _locate_literal(self, line: int, col: int, source: str, offset: int) -> tuple[int, int]:
+        lines = self.lines()
+        sub_line = source.count("\n", 0, offset)
+        line_start = source.rfind("\n", 0, offset) + 1
+        first = next(
+            (i for i in range(line, len(lines)) if lines[i].strip()),
+            None,
+        )
+        if first is None:
+            return line, col
+        indent = len(lines[first]) - len(lines[first].lstrip(" "))
+        target = line + sub_line  # 0-based index of the file line holding source line sub_line
+        expected = source.split("\n")[sub_line]
+        if target < len(lines) and lines[target][indent:].rstrip() == expected.rstrip():
+            return target + 1, indent + offset - line_start + 1
+        return line, col
 
     # -- collection ------------------------------------------------------
     def collect(self, steps: Any, base: Path_, container: str | None) -> None:
@@ -63,12 +140,15 @@ class _Checker:
                     (*path, "step_id"),
                     "duplicate-step-id",
                     f"duplicate step_id '{step_id}' (first defined at line {line})",
+                    "step ids must be unique across the workflow, nested steps included",
                 )
                 continue
             self.steps[step_id] = StepInfo(step_id, path, raw, container)
+            if container is not None:
+                self.children.setdefault(container, []).append(step_id)
             if raw.get("step_type") == "parallel":
                 self.collect(raw.get("parallel_steps"), (*path, "parallel_steps"), step_id)
-            for key in ("error_handlers", "rollback_actions"):
+            for key in _HANDLER_LISTS:
                 for ref in _str_list(raw.get(key)):
                     self.handlers.add(ref)
 
@@ -77,13 +157,16 @@ class _Checker:
         known = list(self.steps)
         for info in self.steps.values():
             for key in ID_LISTS:
-                for i, ref in enumerate(_str_list(info.data.get(key))):
-                    self._check_ref(info, (*info.path, key, i), ref, key, known)
+                for i, ref in enumerate(_list(info.data.get(key))):
+                    if isinstance(ref, str):
+                        self._check_ref(info, (*info.path, key, i), ref, key, known)
             for b, branch in enumerate(_list(info.data.get("conditions"))):
                 if isinstance(branch, dict):
-                    for i, ref in enumerate(_str_list(branch.get("next_steps"))):
-                        path: Path_ = (*info.path, "conditions", b, "next_steps", i)
-                        self._check_ref(info, path, ref, "next_steps", known)
+                    for i, ref in enumerate(_list(branch.get("next_steps"))):
+                        if isinstance(ref, str):
+                            path: Path_ = (*info.path, "conditions", b, "next_steps", i)
+                            self._check_ref(info, path, ref, "next_steps", known)
+            self._check_tool_steps(info, known)
 
     def _check_ref(self, info: StepInfo, path: Path_, ref: str, key: str, known: list[str]) -> None:
         if ref == info.step_id:
@@ -98,12 +181,60 @@ class _Checker:
             return
         if key in ("dependencies", "next_steps") and target.container != info.container:
             where = f"inside '{info.container}'" if info.container else "at the top level"
+            hint = (
+                f"depend on the enclosing parallel step '{info.container}' instead"
+                if info.container
+                else "steps after a parallel step depend on the parallel step itself"
+            )
             self.report(
                 path,
                 "cross-level-reference",
                 f"step '{ref}' is not {where}: {key} may only name steps at the same level",
-                "depend on the enclosing parallel step instead",
+                hint,
             )
+
+    def _check_tool_steps(self, info: StepInfo, known: list[str]) -> None:
+        with_ = info.data.get("with")
+        if info.data.get("step_type") != "react" or not isinstance(with_, dict):
+            return
+        for t, tool in enumerate(_list(with_.get("tools"))):
+            ref = tool.get("step") if isinstance(tool, dict) else None
+            if isinstance(ref, str) and ref not in self.steps:
+                self.report(
+                    (*info.path, "with", "tools", t, "step"),
+                    "unknown-step",
+                    f"unknown step '{ref}' in tool '{tool.get('name', t)}'",
+                    did_you_mean(ref, known),
+                )
+
+    def check_branches(self) -> None:
+        """The branch without `when` (the else branch) must be the last one."""
+        for info in self.steps.values():
+            branches = _list(info.data.get("conditions"))
+            for b, branch in enumerate(branches[:-1]):
+                if isinstance(branch, dict) and "when" not in branch:
+                    self.report(
+                        (*info.path, "conditions", b),
+                        "else-not-last",
+                        "a branch without `when` (the else branch) must be the last one",
+                        "branches after it could never be chosen",
+                    )
+
+    def check_sla_steps(self) -> None:
+        sla = self.doc.data.get("sla_targets")
+        per_step = sla.get("step_max_duration") if isinstance(sla, dict) else None
+        if not isinstance(per_step, dict):
+            return
+        known = list(self.steps)
+        for ref in per_step:
+            if isinstance(ref, str) and ref not in self.steps:
+                self.report(
+                    ("sla_targets", "step_max_duration", ref),
+                    "unknown-step",
+                    f"unknown step '{ref}' in sla_targets.step_max_duration",
+                    did_you_mean(ref, known),
+                    key=True,
+                )
 
     # -- graph -----------------------------------------------------------
     def build_edges(self) -> None:
@@ -133,7 +264,9 @@ class _Checker:
                     (*info.path, "dependencies"),
                     "handler-has-dependencies",
                     f"step '{ref}' is an error handler or rollback action, so it cannot have "
-                    "dependencies (it runs only when invoked)",
+                    "dependencies",
+                    "a handler step runs only when invoked: remove its dependencies",
+                    key=True,
                 )
 
     def check_cycles(self) -> set[str]:
@@ -164,14 +297,17 @@ class _Checker:
                     members = frozenset(cycle)
                     if members not in reported:
                         reported.add(members)
-                        # Dependencies point backwards; print the cycle in run order.
-                        order = [child, *reversed(cycle[1:])] if len(cycle) > 1 else [child]
+                        # Dependencies point backwards; print the cycle in run order,
+                        # starting from the step written first in the file.
+                        order = [child, *reversed(cycle[1:])]
+                        first = min(range(len(order)), key=lambda i: self._doc_order(order[i]))
+                        order = order[first:] + order[:first]
                         text = " -> ".join([*order, order[0]])
-                        first = self.steps[order[0]]
                         self.report(
-                            (*first.path, "step_id"),
+                            (*self.steps[order[0]].path, "step_id"),
                             "cycle",
                             f"dependency cycle: {text}",
+                            "remove one of these dependencies",
                         )
                 elif colour[child] == white:
                     colour[child] = grey
@@ -179,30 +315,38 @@ class _Checker:
                     stack.append((child, iter(sorted(self.steps[child].deps))))
         return on_cycle
 
+    def _doc_order(self, step_id: str) -> tuple[int, int]:
+        return self.doc.source_map.value_pos(self.steps[step_id].path)
+
     def check_reachable(self, on_cycle: set[str]) -> None:
-        """Steps that wait on a cycle or on a handler step can never start."""
-        blocked = set(on_cycle) | (self.handlers & set(self.steps))
-        order = self._topological()
-        for step_id in order:
+        """Steps that wait on a handler step can never start (nor can their dependents).
+
+        Only the first step of each such chain is reported: the rest follows from it.
+        Steps downstream of a cycle are not reported either; the cycle is.
+        """
+        handlers = self.handlers & set(self.steps)
+        blocked = set(on_cycle) | handlers
+        for step_id in self._topological():
             info = self.steps[step_id]
             if step_id in blocked:
                 continue
             culprits = sorted(d for d in info.deps if d in blocked)
-            if culprits:
-                blocked.add(step_id)
-                reason = "a dependency cycle" if culprits[0] in on_cycle else "a handler step"
+            if not culprits:
+                continue
+            blocked.add(step_id)
+            direct = [c for c in culprits if c in handlers]
+            if direct:
                 self.report(
                     (*info.path, "step_id"),
                     "unreachable",
-                    f"step '{step_id}' can never run: it waits on '{culprits[0]}', "
-                    f"which is part of {reason}",
-                    "handler steps run only from error_handlers/rollback_actions"
-                    if reason == "a handler step"
-                    else None,
+                    f"step '{step_id}' can never run: it waits on '{direct[0]}', "
+                    "which is a handler step",
+                    "handler steps run only from error_handlers/rollback_actions, never in "
+                    "the normal flow",
                 )
 
     def _topological(self) -> list[str]:
-        indeg = {s: 0 for s in self.steps}
+        indeg = dict.fromkeys(self.steps, 0)
         users: dict[str, list[str]] = {s: [] for s in self.steps}
         for info in self.steps.values():
             for dep in info.deps:
@@ -219,8 +363,11 @@ class _Checker:
                     ready.append(user)
         return order
 
-    def ancestors(self, step_id: str) -> set[str]:
+    def ancestors(self, step_id: str) -> frozenset[str]:
         """Steps that surely end before `step_id` starts (containers' ancestors included)."""
+        cached = self._ancestors.get(step_id)
+        if cached is not None:
+            return cached
         seen: set[str] = set()
         todo = [step_id]
         while todo:
@@ -240,155 +387,202 @@ class _Checker:
         # A finished parallel step's children are finished too.
         for done in list(seen):
             seen.update(self._descendants(done))
-        return seen
+        result = frozenset(seen)
+        self._ancestors[step_id] = result
+        return result
 
     def _descendants(self, container: str) -> set[str]:
-        return {
-            s.step_id
-            for s in self.steps.values()
-            if s.container is not None
-            and (s.container == container or container in self._containers_of(s.step_id))
-        }
-
-    def _containers_of(self, step_id: str) -> list[str]:
-        chain = []
-        parent = self.steps[step_id].container
-        while parent is not None:
-            chain.append(parent)
-            parent = self.steps[parent].container
-        return chain
+        found: set[str] = set()
+        todo = list(self.children.get(container, ()))
+        while todo:
+            child = todo.pop()
+            if child not in found:
+                found.add(child)
+                todo.extend(self.children.get(child, ()))
+        return found
 
     # -- expressions -----------------------------------------------------
-    def check_expressions(self) -> None:
-        from wfctl.expressions import ExpressionError, compile_expression, compile_value
+    def step_sites(self, info: StepInfo) -> list[_Site]:
+        data = info.data
+        extra: set[str] = set()
+        if info.step_id in self.handlers:
+            extra.add("error")
+        if data.get("step_type") == "loop":
+            extra.add("loop")
+        base = frozenset(extra)
+        sites: list[_Site] = []
+        if isinstance(data.get("when"), str):
+            sites.append(_Site((*info.path, "when"), data["when"], True, base))
+        for b, branch in enumerate(_list(data.get("conditions"))):
+            if isinstance(branch, dict) and isinstance(branch.get("when"), str):
+                path: Path_ = (*info.path, "conditions", b, "when")
+                sites.append(_Site(path, branch["when"], True, base))
+        if isinstance(data.get("loop_condition"), str):
+            sites.append(
+                _Site((*info.path, "loop_condition"), data["loop_condition"], True, base | {"loop"})
+            )
+        if isinstance(data.get("for_each"), str):
+            sites.append(_Site((*info.path, "for_each"), data["for_each"], True, base))
+        for key, names in (
+            ("input_mapping", base),
+            ("output_mapping", base | {"output", "input"}),
+            ("custom_metrics", base | {"output", "input"}),
+        ):
+            mapping = data.get(key)
+            if isinstance(mapping, dict):
+                for name, source in mapping.items():
+                    if isinstance(source, str):
+                        sites.append(_Site((*info.path, key, name), source, True, names))
+        if "with" in data:
+            sites.extend(_template_sites(data["with"], (*info.path, "with"), base | {"input"}))
+        return sites
 
+    def check_expressions(self) -> None:
         secrets = self.doc.data.get("secrets")
+        secret_names = sorted(secrets) if isinstance(secrets, dict) else []
         for info in self.steps.values():
-            data = info.data
             is_handler = info.step_id in self.handlers
-            extra_names: set[str] = {"error"} if is_handler else set()
-            if data.get("step_type") == "loop":
-                extra_names.add("loop")
-            sites: list[tuple[Path_, str, bool, set[str]]] = []  # path, source, is_bare, names
-            if isinstance(data.get("when"), str):
-                sites.append(((*info.path, "when"), data["when"], True, extra_names))
-            for b, branch in enumerate(_list(data.get("conditions"))):
-                if isinstance(branch, dict) and isinstance(branch.get("when"), str):
-                    sites.append(
-                        ((*info.path, "conditions", b, "when"), branch["when"], True, extra_names)
-                    )
-            for key in ("loop_condition",):
-                if isinstance(data.get(key), str):
-                    sites.append(((*info.path, key), data[key], True, extra_names | {"loop"}))
-            if isinstance(data.get("for_each"), str):
-                sites.append(((*info.path, "for_each"), data["for_each"], True, extra_names))
-            for key, names in (
-                ("input_mapping", extra_names),
-                ("output_mapping", extra_names | {"output", "input"}),
-                ("custom_metrics", extra_names | {"output", "input"}),
-            ):
-                mapping = data.get(key)
-                if isinstance(mapping, dict):
-                    for name, source in mapping.items():
-                        if isinstance(source, str):
-                            sites.append(((*info.path, key, name), source, True, names))
-            with_names = extra_names | {"input"}
-            if "with" in data:
-                try:
-                    compiled = compile_value(data["with"])
-                except ExpressionError as exc:
-                    self.report((*info.path, "with"), "expression-syntax", exc.message)
-                    compiled = None
-                if compiled is not None:
-                    for rel, template in compiled.templates():
-                        sites.append(
-                            ((*info.path, "with", *rel), template.source, False, with_names)
-                        )
-            ancestors = self.ancestors(info.step_id)
-            for path, source, bare, names in sites:
-                try:
-                    expr = compile_expression(source) if bare else _template(source)
-                except ExpressionError as exc:
-                    self.report(path, "expression-syntax", f"bad expression: {exc.message}")
+            shell = info.data.get("action") == "shell"
+            for site in self.step_sites(info):
+                expr = self._compile(site)
+                if expr is None:
                     continue
-                allowed = BASE_NAMES | names
-                for name in sorted(expr.names() - allowed):
-                    self.report(
-                        path,
-                        "unknown-name",
-                        f"unknown name '{name}' in expression",
-                        did_you_mean(name, allowed) or f"names: {', '.join(sorted(allowed))}",
-                    )
-                self._check_step_refs(info, path, expr.step_refs(), ancestors, is_handler)
+                self._check_names(site, expr)
+                refs = expr.step_refs()
+                if refs:
+                    self._check_step_refs(info, site, refs, is_handler)
+                if shell and _is_shell_command(site.path, info.path) and "secrets" in expr.names():
+                    self._report_secret(site, secret_names)
+        for a, agent in enumerate(_list(self.doc.data.get("agents"))):
+            if not isinstance(agent, dict) or "with" not in agent:
+                continue
+            # An agent's `with` is rendered in the context of whichever step it serves.
+            names = frozenset({"input", "loop", "error"})
+            for site in _template_sites(agent["with"], ("agents", a, "with"), names):
+                expr = self._compile(site)
+                if expr is None:
+                    continue
+                self._check_names(site, expr)
+                for ref in sorted(expr.step_refs() - set(self.steps)):
+                    self._report_unknown_step_ref(site, ref)
                 if (
-                    not bare
-                    and data.get("action") == "shell"
-                    and len(path) > len(info.path) + 1
-                    and path[len(info.path) + 1] == "command"
+                    agent.get("action") == "shell"
+                    and _is_shell_command(site.path, ("agents", a))
                     and "secrets" in expr.names()
                 ):
-                    names_hint = ", ".join(sorted(secrets)) if isinstance(secrets, dict) else ""
-                    self.report(
-                        path,
-                        "secret-in-shell",
-                        "secrets must not be templated into a shell command",
-                        "secrets reach shell steps as environment variables"
-                        + (f" ({names_hint})" if names_hint else "")
-                        + ': write "$NAME" in the command',
-                    )
+                    self._report_secret(site, secret_names)
+
+    def _compile(self, site: _Site) -> Any:
+        from wfctl.expressions import ExpressionError, compile_expression, compile_template
+
+        try:
+            return compile_expression(site.source) if site.bare else compile_template(site.source)
+        except ExpressionError as exc:
+            self._report_expression_error(site, exc)
+            return None
+
+    def _report_expression_error(self, site: _Site, exc: ExpressionError) -> None:
+        what = "expression" if site.bare else "template"
+        message = exc.message
+        if message.startswith("syntax error: "):
+            detail = message.removeprefix("syntax error: ")
+            detail = detail.replace("'end of expression'", "end of expression")
+            detail = detail.replace("'end of template'", "end of template")
+            message = f"syntax error in {what}: {detail}"
+        else:
+            message = f"invalid {what}: {message}"
+        offset: int | None = None
+        if exc.lineno is not None and exc.lineno > 1:
+            offset = _line_offset(site.source, exc.lineno)
+        self.report(
+            site.path,
+            "expression-syntax",
+            message,
+            _expression_hint(site),
+            pos=self.locate(site.path, site.source, offset),
+        )
+
+    def _check_names(self, site: _Site, expr: Any) -> None:
+        allowed = BASE_NAMES | site.names
+        for name in sorted(expr.names() - allowed):
+            hint = did_you_mean(name, allowed) or f"known names here: {', '.join(sorted(allowed))}"
+            self.report(
+                site.path,
+                "unknown-name",
+                f"unknown name '{name}' in {'expression' if site.bare else 'template'}",
+                hint,
+                pos=self.locate(site.path, site.source, _name_offset(site.source, name)),
+            )
 
     def _check_step_refs(
-        self,
-        info: StepInfo,
-        path: Path_,
-        refs: frozenset[str],
-        ancestors: set[str],
-        is_handler: bool,
+        self, info: StepInfo, site: _Site, refs: frozenset[str], is_handler: bool
     ) -> None:
         for ref in sorted(refs):
+            pos = self.locate(site.path, site.source, _step_ref_offset(site.source, ref))
             if ref not in self.steps:
-                self.report(
-                    path,
-                    "unknown-step",
-                    f"expression refers to unknown step '{ref}'",
-                    did_you_mean(ref, list(self.steps)),
-                )
+                self._report_unknown_step_ref(site, ref)
             elif ref == info.step_id:
-                keyed = path[len(info.path)] if len(path) > len(info.path) else ""
+                keyed = site.path[len(info.path)] if len(site.path) > len(info.path) else ""
                 if keyed not in ("output_mapping", "custom_metrics"):
                     self.report(
-                        path,
+                        site.path,
                         "not-upstream",
                         f"step '{info.step_id}' refers to its own result before it has one",
-                        "use 'output' in output_mapping",
+                        "use `output` in output_mapping or custom_metrics",
+                        pos=pos,
                     )
-            elif not is_handler and ref not in ancestors:
+            elif not is_handler and ref not in self.ancestors(info.step_id):
                 self.report(
-                    path,
+                    site.path,
                     "not-upstream",
                     f"expression refers to step '{ref}', which is not upstream of "
                     f"'{info.step_id}' (it may not have run yet)",
-                    f"add '{ref}' to dependencies",
+                    f"add '{ref}' to the dependencies of '{info.step_id}'",
+                    pos=pos,
                 )
+
+    def _report_unknown_step_ref(self, site: _Site, ref: str) -> None:
+        self.report(
+            site.path,
+            "unknown-step",
+            f"expression refers to unknown step '{ref}'",
+            did_you_mean(ref, list(self.steps)),
+            pos=self.locate(site.path, site.source, _step_ref_offset(site.source, ref)),
+        )
+
+    def _report_secret(self, site: _Site, secret_names: list[str]) -> None:
+        shown = f" ({', '.join(secret_names)})" if secret_names else ""
+        self.report(
+            site.path,
+            "secret-in-shell",
+            "secrets must not be templated into a shell command",
+            f"secrets reach shell steps as environment variables{shown}: "
+            'write "$NAME" in the command',
+            pos=self.locate(site.path, site.source, _name_offset(site.source, "secrets")),
+        )
 
     # -- actions, agents, inputs ----------------------------------------
     def check_actions_and_agents(self) -> None:
         from wfctl.actions.registry import available_action_names
 
         actions = available_action_names()
-        agents = _list(self.doc.data.get("agents"))
+        known_actions = f"known actions: {', '.join(sorted(actions))}"
         capabilities: set[str] = set()
-        agent_names: dict[str, Path_] = {}
-        for a, agent in enumerate(agents):
+        agent_names: dict[str, int] = {}
+        for a, agent in enumerate(_list(self.doc.data.get("agents"))):
             if not isinstance(agent, dict):
                 continue
             name = agent.get("name")
             if isinstance(name, str):
                 if name in agent_names:
+                    line, _ = self.doc.source_map.value_pos(("agents", agent_names[name], "name"))
                     self.report(
-                        ("agents", a, "name"), "duplicate-agent", f"duplicate agent '{name}'"
+                        ("agents", a, "name"),
+                        "duplicate-agent",
+                        f"duplicate agent name '{name}' (first defined at line {line})",
                     )
-                agent_names[name] = ("agents", a)
+                else:
+                    agent_names[name] = a
             capabilities.update(_str_list(agent.get("capabilities")))
             action = agent.get("action")
             if isinstance(action, str) and action not in actions:
@@ -396,7 +590,7 @@ class _Checker:
                     ("agents", a, "action"),
                     "unknown-action",
                     f"unknown action '{action}'",
-                    did_you_mean(action, actions) or f"known actions: {', '.join(sorted(actions))}",
+                    did_you_mean(action, actions) or known_actions,
                 )
         for info in self.steps.values():
             action = info.data.get("action")
@@ -405,14 +599,25 @@ class _Checker:
                     (*info.path, "action"),
                     "unknown-action",
                     f"unknown action '{action}'",
-                    did_you_mean(action, actions) or f"known actions: {', '.join(sorted(actions))}",
+                    did_you_mean(action, actions) or known_actions,
                 )
+            with_ = info.data.get("with")
+            if info.data.get("step_type") == "react" and isinstance(with_, dict):
+                for t, tool in enumerate(_list(with_.get("tools"))):
+                    tool_action = tool.get("action") if isinstance(tool, dict) else None
+                    if isinstance(tool_action, str) and tool_action not in actions:
+                        self.report(
+                            (*info.path, "with", "tools", t, "action"),
+                            "unknown-action",
+                            f"unknown action '{tool_action}'",
+                            did_you_mean(tool_action, actions) or known_actions,
+                        )
             capability = info.data.get("agent_capability")
             if isinstance(capability, str) and capability not in capabilities:
                 hint = did_you_mean(capability, capabilities) or (
                     f"declared capabilities: {', '.join(sorted(capabilities))}"
                     if capabilities
-                    else "declare an agent providing it under 'agents:'"
+                    else "declare an agent providing it under `agents:`"
                 )
                 self.report(
                     (*info.path, "agent_capability"),
@@ -422,9 +627,6 @@ class _Checker:
                 )
 
     def check_inputs(self) -> None:
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
-
         inputs = self.doc.data.get("inputs")
         if isinstance(inputs, dict):
             for name, schema in inputs.items():
@@ -436,36 +638,154 @@ class _Checker:
                     if isinstance(schema, dict)
                     else schema
                 )
-                try:
-                    Draft202012Validator.check_schema(clean)
-                except SchemaError as exc:
+                problem = _schema_problem(clean)
+                if problem is not None:
                     self.report(
-                        path, "invalid-json-schema", f"input '{name}' schema: {exc.message}"
+                        path, "invalid-json-schema", f"schema of input '{name}': {problem}"
                     )
                     continue
                 if isinstance(schema, dict) and "default" in schema:
-                    errors = list(Draft202012Validator(clean).iter_errors(schema["default"]))
-                    if errors:
+                    violation = _instance_problem(clean, schema["default"])
+                    if violation is not None:
                         self.report(
                             (*path, "default"),
                             "input-default",
-                            f"default of input '{name}' violates its own schema: "
-                            f"{errors[0].message}",
+                            f"default of input '{name}' violates its own schema: {violation}",
+                            "fix the default, or the schema",
                         )
         for info in self.steps.values():
             schema = info.data.get("input_validation")
-            sub_path: Path_ = (*info.path, "input_validation")
             if isinstance(schema, dict | bool):
-                try:
-                    Draft202012Validator.check_schema(schema)
-                except SchemaError as exc:
-                    self.report(sub_path, "invalid-json-schema", f"input_validation: {exc.message}")
+                problem = _schema_problem(schema)
+                if problem is not None:
+                    self.report(
+                        (*info.path, "input_validation"),
+                        "invalid-json-schema",
+                        f"input_validation is not a valid JSON Schema: {problem}",
+                    )
+            with_ = info.data.get("with")
+            output_schema = with_.get("output_schema") if isinstance(with_, dict) else None
+            if info.data.get("step_type") == "react" and isinstance(output_schema, dict | bool):
+                problem = _schema_problem(output_schema)
+                if problem is not None:
+                    self.report(
+                        (*info.path, "with", "output_schema"),
+                        "invalid-json-schema",
+                        f"output_schema is not a valid JSON Schema: {problem}",
+                    )
 
 
-def _template(source: str) -> Any:
-    from wfctl.expressions import compile_template
+# ----------------------------------------------------------------------------- helpers
 
-    return compile_template(source)
+
+def _template_sites(value: Any, path: Path_, names: frozenset[str]) -> Iterator[_Site]:
+    """Every templated string inside a `with:` value (keys are not templated)."""
+    from wfctl.expressions import is_template
+
+    if isinstance(value, str):
+        if is_template(value):
+            yield _Site(path, value, False, names)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _template_sites(item, (*path, key), names)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _template_sites(item, (*path, index), names)
+
+
+def _is_shell_command(path: Path_, owner: Path_) -> bool:
+    n = len(owner)
+    return len(path) > n + 1 and path[n] == "with" and path[n + 1] == "command"
+
+
+def _expression_hint(site: _Site) -> str | None:
+    if site.bare and "{{" in site.source:
+        return "a condition or mapping is a bare expression: write it without `{{ }}`"
+    return None
+
+
+def _line_offset(source: str, lineno: int) -> int | None:
+    """Offset of the first non-blank character of line `lineno` (1-based) of `source`."""
+    start = 0
+    for _ in range(lineno - 1):
+        start = source.find("\n", start) + 1
+        if start == 0:
+            return None
+    end = source.find("\n", start)
+    line = source[start : end if end >= 0 else len(source)]
+    return start + len(line) - len(line.lstrip())
+
+
+def _code_start(source: str) -> int:
+    """Where the code of a template starts (its first `{{`/`{%`); 0 for an expression."""
+    starts = [i for i in (source.find("{{"), source.find("{%")) if i >= 0]
+    return min(starts) if starts else 0
+
+
+def _name_offset(source: str, name: str) -> int | None:
+    match = re.compile(rf"(?<![\w.'\"]){re.escape(name)}(?!\w)").search(
+        source, _code_start(source)
+    )
+    return match.start() if match else None
+
+
+def _step_ref_offset(source: str, ref: str) -> int | None:
+    quoted = re.escape(ref)
+    match = re.compile(
+        rf"(?<![\w.])steps\s*(?:\.\s*{quoted}(?!\w)|\[\s*['\"]{quoted}['\"]|\.\s*get\(\s*['\"]{quoted}['\"])"
+    ).search(source, _code_start(source))
+    return match.start() if match else None
+
+
+@cache
+def _meta_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+
+@cache
+def _schema_problem_cached(text: str) -> str | None:
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_meta_validator().iter_errors(json.loads(text)))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{where + ': ' if where else ''}{error.message}"
+
+
+def _schema_problem(schema: Any) -> str | None:
+    """Why `schema` is not a valid Draft 2020-12 schema, or None (cached by content)."""
+    try:
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):
+        return "not representable as JSON"
+    return _schema_problem_cached(text)
+
+
+def _instance_problem(schema: Any, instance: Any) -> str | None:
+    """The first way `instance` violates `schema`, in plain words, or None."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(schema).iter_errors(instance))
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    kind, arg, value = error.validator, error.validator_value, error.instance
+    bounds = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+    if kind in bounds:
+        text = f"must be {bounds[kind]} {arg} (got {describe_value(value)})"
+    elif kind == "enum":
+        text = f"must be one of: {', '.join(str(a) for a in arg)} (got {describe_value(value)})"
+    elif kind == "type":
+        text = f"must be of type {arg} (got {describe_value(value)})"
+    elif kind == "pattern":
+        text = f"{describe_value(value)} does not match the pattern {arg}"
+    else:
+        text = error.message.split("\n")[0]
+    return f"{where.lstrip('.')}: {text}" if where else text
 
 
 def _list(value: Any) -> list[Any]:
@@ -478,11 +798,13 @@ def _str_list(value: Any) -> list[str]:
 
 def semantic_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
     """Every semantic problem in a loaded workflow (robust to schema-invalid data)."""
-    checker = _Checker(doc)
     if not isinstance(doc.data, dict):
         return []
+    checker = _Checker(doc)
     checker.collect(doc.data.get("steps"), ("steps",), None)
     checker.check_references()
+    checker.check_branches()
+    checker.check_sla_steps()
     checker.build_edges()
     checker.check_handlers()
     on_cycle = checker.check_cycles()

@@ -29,29 +29,52 @@ class FileResult:
         return not any(d.severity.value == "error" for d in self.diagnostics)
 
 
+def _workflow_files(directory: Path) -> list[Path]:
+    """*.yaml / *.yml below `directory`, sorted, skipping hidden files and directories."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(directory):
+        # Hidden below the named directory only: `../x` or `~/.config/x` may be named.
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(
+            Path(root) / name
+            for name in names
+            if name.endswith(WORKFLOW_SUFFIXES) and not name.startswith(".")
+        )
+    return sorted(found)
+
+
 def expand_paths(paths: Iterable[str]) -> tuple[list[Path], list[Diagnostic]]:
-    """Files named directly, plus every *.yaml / *.yml below named directories (sorted)."""
+    """Files named directly, plus every *.yaml / *.yml below named directories (sorted).
+
+    A file named twice (directly, or through two directories) is listed once.
+    """
     files: list[Path] = []
     problems: list[Diagnostic] = []
+    seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                Path(root) / name
-                for root, dirs, names in os.walk(path)
-                for name in names
-                if name.endswith(WORKFLOW_SUFFIXES)
-                and not any(part.startswith(".") for part in Path(root).parts if part != ".")
-            )
+            found = _workflow_files(path)
             if not found:
                 problems.append(
-                    Diagnostic(raw, 1, 1, "no-files", f"no *.yaml or *.yml files under {raw}")
+                    Diagnostic(
+                        raw,
+                        1,
+                        1,
+                        "no-files",
+                        "no *.yaml or *.yml files in this directory",
+                    )
                 )
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
+        elif path.exists():
+            found = [path]
         else:
-            problems.append(Diagnostic(raw, 1, 1, "not-found", f"no such file or directory: {raw}"))
+            problems.append(Diagnostic(raw, 1, 1, "not-found", "no such file or directory"))
+            continue
+        for file in found:
+            key = Path(os.path.normpath(file))
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
     return files, problems
 
 

@@ -82,5 +82,6 @@ def _topological(steps: tuple[Step, ...], dependents: Mapping[str, list[str]]) -
             if indegree[user] == 0:
                 ready.append(user)
     # Steps on a cycle never reach indegree 0; validation rejects cycles, keep them rankable.
-    order.extend(s for s in indegree if s not in set(order))
+    placed = set(order)
+    order.extend(s for s in indegree if s not in placed)
     return order
