@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 import textwrap
 import threading
@@ -25,6 +26,7 @@ for _p in (DATA_DIR, ENGINE_DATA_DIR):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from wfctl.diagnostics import WorkflowError  # noqa: E402
 from wfctl.engine.records import RunResult  # noqa: E402
 from wfctl.engine.runner import run_workflow  # noqa: E402
 from wfctl.events import (  # noqa: E402
@@ -48,13 +50,19 @@ def make_workflow(text: str, file: str = "test.yaml") -> Workflow:
     Raises AssertionError listing every diagnostic: a test workflow must be valid.
     """
     text = textwrap.dedent(text).strip("\n") + "\n"
-    if "workflow_id:" not in text:
+    if not re.search(r"""^\s*["']?workflow_id["']?\s*:""", text, re.M):
         text = HEADER + text
-    doc = load_text(text, file)
-    problems = check_document(doc)
+    doc = None
+    try:
+        doc = load_text(text, file)
+    except WorkflowError as exc:
+        problems = exc.diagnostics
+    else:
+        problems = check_document(doc)
     if problems:
         lines = "\n".join(f"  {d.location()} [{d.code}] {d.message}" for d in problems)
         raise AssertionError(f"test workflow is invalid:\n{lines}\n---\n{text}")
+    assert doc is not None
     return build_workflow(doc)
 
 

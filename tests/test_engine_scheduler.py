@@ -14,7 +14,7 @@ import pytest
 from conftest import make_workflow, replace_step, run
 
 from wfctl.engine.executor import Executor
-from wfctl.engine.plan import ExecutionPlan, Level, compile_plan
+from wfctl.engine.plan import ExecutionPlan, Level
 from wfctl.events import EventBus, RunFinished
 from wfctl.model import StepStatus
 from wfctl.secrets import Masker

@@ -144,7 +144,9 @@ def test_loop_runs_until_condition_false_with_index_and_previous() -> None:
                 action: python
                 with:
                   function: "engine_funcs:async_echo"
-                  args: [{i: "{{ loop.index }}", prev: "{{ loop.previous.i if loop.previous else -1 }}"}]
+                  args:
+                    - i: "{{ loop.index }}"
+                      prev: "{{ loop.previous.i if loop.previous else -1 }}"
                 loop_condition: "loop.output.i < 3"
             """
         )
@@ -532,7 +534,7 @@ steps:
 def test_retry_falls_back_to_another_agent_when_the_breaker_opens() -> None:
     out = run(
         make_workflow(
-            AGENTS
+            AGENTS.replace("reset_timeout: 30", "reset_timeout: 0.2")
             + """
 steps:
   - step_id: job
@@ -580,7 +582,12 @@ def test_shell_step_runs_a_real_process_and_parses_json() -> None:
               - step_id: argv
                 action: shell
                 dependencies: [sh]
-                with: {command: ["python3", "-c", "import sys; print(sys.argv[1])", "{{ steps.sh.output.json.who }}"]}
+                with:
+                  command:
+                    - python3
+                    - "-c"
+                    - "import sys; print(sys.argv[1])"
+                    - "{{ steps.sh.output.json.who }}"
             """
         )
     )
@@ -637,7 +644,7 @@ def test_python_callables_sync_and_async(function: str) -> None:
     )
     assert out.status == "completed"
     output = out.record("call").output
-    if function.endswith("sync_echo"):
+    if function == "engine_funcs:sync_echo":
         assert output == {"value": [1, "two"], "thread": True}  # ran in a worker thread
     else:
         assert output == [1, "two"]
@@ -702,14 +709,14 @@ def test_noop_and_sleep_outputs() -> None:
             """
             global_variables: {pause: 0.01}
             steps:
-              - {step_id: n, action: noop}
-              - {step_id: s, action: sleep, with: {seconds: "{{ vars.pause }}"}}
+              - {step_id: nothing, action: noop}
+              - {step_id: pause, action: sleep, with: {seconds: "{{ vars.pause }}"}}
             """
         )
     )
-    assert out.record("n").output is None
-    assert out.record("s").output == {"slept": 0.01}
-    assert out.record("s").status is StepStatus.COMPLETED
-    assert out.record("n").attempts[0].number == 1
-    assert out.record("n").duration is not None
+    assert out.record("nothing").output is None
+    assert out.record("pause").output == {"slept": 0.01}
+    assert out.record("pause").status is StepStatus.COMPLETED
+    assert out.record("nothing").attempts[0].number == 1
+    assert out.record("nothing").duration is not None
     assert StepStatus.COMPLETED.terminal and not StepStatus.WAITING.terminal

@@ -36,6 +36,11 @@ app = typer.Typer(
 
 _debug = False
 
+StateDirOption = Annotated[
+    str | None,
+    typer.Option("--state-dir", envvar="WFCTL_HOME", help="Where runs are journaled [./.wfctl]."),
+]
+
 
 class OutputFormat(StrEnum):
     text = "text"
@@ -153,6 +158,7 @@ def run(
     fail_on_sla: Annotated[
         bool, typer.Option("--fail-on-sla", help="Exit 1 when an SLA target is breached.")
     ] = False,
+    state: StateDirOption = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     from wfctl.session import RunOptions, run_from_cli
@@ -170,6 +176,7 @@ def run(
         live=False if no_live else None,
         approve=tuple(approve or ()),
         fail_on_sla=fail_on_sla,
+        state_dir=state,
     )
     raise typer.Exit(run_from_cli(opts))
 
@@ -251,6 +258,98 @@ def show_report(
         where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
         fail_usage(f"{path} is not a wfctl report: {where}: {first.message}")
     render_report(data, Console(no_color=not use_color(sys.stdout), highlight=False))
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue (a unique prefix works).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even though the workflow file changed.")
+    ] = False,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="KEY=VALUE: secret inputs must be given again."),
+    ] = None,
+    report: Annotated[
+        str | None, typer.Option("--report", help="Where to write the report.")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report on stdout and nothing else there.")
+    ] = False,
+    no_live: Annotated[
+        bool, typer.Option("--no-live", help="Plain lines instead of the live table.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only failures and the end.")
+    ] = False,
+    state: StateDirOption = None,
+) -> None:
+    """Continue a run that crashed, was killed, was cancelled or is waiting for approval.
+
+    Completed steps are not run again; steps that were in flight run again.
+    """
+    from wfctl.session import RunOptions, resume_from_cli
+
+    opts = RunOptions(
+        file="",
+        inputs=tuple(inputs or ()),
+        report=report,
+        json_output=json_output,
+        live=False if no_live else None,
+        quiet=quiet,
+        state_dir=state,
+    )
+    raise typer.Exit(resume_from_cli(run_id, opts, force=force))
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The waiting run.")],
+    step_id: Annotated[str, typer.Argument(help="The human_approval step.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approving.")] = False,
+    comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
+    by: Annotated[str | None, typer.Option("--by", help="Who decides [current user].")] = None,
+    state: StateDirOption = None,
+) -> None:
+    """Record an approval decision; then `wfctl resume RUN_ID` continues the run."""
+    from wfctl.history import approve_command
+    from wfctl.store import state_dir
+
+    raise typer.Exit(approve_command(state_dir(state), run_id, step_id, reject, comment, by))
+
+
+@app.command()
+def runs(
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", help="Only this workflow_id.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only runs in this status.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many.")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    state: StateDirOption = None,
+) -> None:
+    """List recent runs: id, workflow, status, started, duration."""
+    from wfctl.history import runs_command
+    from wfctl.store import state_dir
+
+    raise typer.Exit(runs_command(state_dir(state), workflow, status, limit, json_output))
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run to show (a unique prefix works).")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Tail a run in progress until it ends.")
+    ] = False,
+    state: StateDirOption = None,
+) -> None:
+    """Show a past or running run as a table, from its journal."""
+    from wfctl.history import show_command
+    from wfctl.store import state_dir
+
+    raise typer.Exit(show_command(state_dir(state), run_id, follow))
 
 
 def fail_usage(message: str) -> NoReturn:

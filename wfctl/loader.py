@@ -21,7 +21,7 @@ import os
 import pathlib
 import re
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -228,15 +228,17 @@ def load_text(text: str | bytes, file: str = "<string>") -> LoadedDocument:
 def load_file(path: str | os.PathLike[str], display_name: str | None = None) -> LoadedDocument:
     """Read and parse a workflow file (size checked before reading); raise WorkflowError."""
     name = display_name if display_name is not None else os.fspath(path)
+    file_path = pathlib.Path(path)
     try:
-        with pathlib.Path(path).open("rb") as handle:
-            info = os.fstat(handle.fileno())
-            # A FIFO or device would block or never end; only regular files are workflows.
-            if not stat.S_ISREG(info.st_mode):
-                raise WorkflowError([_diag(name, 1, 1, "io-error", "not a regular file")])
-            if info.st_size > MAX_FILE_BYTES:
-                raise WorkflowError([_too_large(name, info.st_size)])
-            # The file may grow after fstat: never read more than the limit plus one byte.
+        info = file_path.stat()
+        # A FIFO or device would block or never end; only regular files are workflows.
+        if not stat.S_ISREG(info.st_mode):
+            raise WorkflowError([_diag(name, 1, 1, "io-error", "not a regular file")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise WorkflowError([_too_large(name, info.st_size)])
+        with file_path.open("rb") as handle:
+            # The file may have grown since stat: read at most one byte over the limit,
+            # which load_text then rejects.
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -327,6 +329,12 @@ def _multiline_scalar_spans(text: str) -> tuple[list[tuple[int, int]], int]:
     finally:
         loader.dispose()
     return spans, len(text)
+
+
+def _inside(spans: list[tuple[int, int]], index: int) -> bool:
+    """Whether `index` falls strictly inside one of `spans` (sorted, not overlapping)."""
+    at = bisect.bisect_left(spans, (index,)) - 1
+    return at >= 0 and spans[at][0] < index < spans[at][1]
 
 
 def _copy(value: Any) -> Any:
@@ -435,14 +443,18 @@ class _Builder:
         self.stop_index = len(text)
         self.tabs = self._tab_candidates()
         self.spans: list[tuple[int, int]] = []
+        # libyaml (unlike the pure-Python parser) rejects a block scalar whose first
+        # line starts with spaces then a tab, unless it has an indentation indicator.
+        self.block_scalar_tab = -1
         self._lines: _LineIndex | None = None
 
     # ---------------------------------------------------------------- entry point
 
     def run(self) -> LoadedDocument:
         self._check_characters()
+        events = self._events()
         try:
-            self._consume(self._events())
+            self._consume(events)
         except _Fatal:
             pass
         except yaml.MarkedYAMLError as exc:
@@ -450,6 +462,8 @@ class _Builder:
         except yaml.YAMLError as exc:
             self.diagnostics.append(_diag(self.file, 1, 1, "yaml-syntax", str(exc)))
             self.stop_index = 0
+        finally:
+            events.close()  # frees the parser now, not when the generator is collected
         self._report_tabs()
         if not self.diagnostics and self.root is None:
             self._add(
@@ -464,7 +478,7 @@ class _Builder:
         assert self.root is not None
         return LoadedDocument(self.file, self.text, self.root, SourceMap(self.values, self.keys))
 
-    def _events(self) -> Iterator[Any]:
+    def _events(self) -> Generator[Any, None, None]:
         loader = WorkflowYamlLoader(self.text)
         # The stubs leave get_event untyped; events are plain objects read by attribute.
         get_event: Callable[[], Any] = loader.get_event
@@ -568,6 +582,8 @@ class _Builder:
         if mark is not None and self.text[mark.index : mark.index + 1] == "\t":
             message = f"tab character is not allowed here ({message})"
             hint = "use spaces instead of tabs"
+            if "block scalar" in (exc.context or ""):
+                self.block_scalar_tab = mark.index
         self.diagnostics.append(_diag(self.file, line, col, "yaml-syntax", message, hint=hint))
 
     # ------------------------------------------------------------------- tabs
@@ -597,11 +613,11 @@ class _Builder:
             known_until = max(known_until, self.stop_index)
         reported: set[int] = set()
         for index, after_spaces in self.tabs:
-            if index > known_until or any(s < index < e for s, e in spans):
+            if index > known_until or _inside(spans, index):
                 continue
             # Scalar content needs at least one space of indentation before any tab; a
             # line starting with a tab inside a guessed scalar is tab-indented itself.
-            if after_spaces and any(s < index < e for s, e in guessed):
+            if after_spaces and _inside(guessed, index):
                 continue
             if len(self.diagnostics) >= _MAX_DIAGNOSTICS:
                 break
@@ -614,9 +630,16 @@ class _Builder:
                     col,
                     "tab-indent",
                     "tab character in indentation",
-                    hint="indent with spaces",
+                    hint=(
+                        "indent with spaces; if the tab is text of a block scalar, add an "
+                        'indentation indicator ("|2" for two spaces)'
+                        if after_spaces and index == self.block_scalar_tab
+                        else "indent with spaces"
+                    ),
                 )
             )
+        if not reported:
+            return
         # The parser's complaint about the same tab says the same thing, less clearly.
         self.diagnostics = [
             d

@@ -164,14 +164,14 @@ def _if_context(root: Mapping[str, Any], schema_path: Iterable[Any]) -> _IfConte
     return _IfContext(condition, depth) if condition is not None else None
 
 
-def _condition_parts(
-    condition: Mapping[str, Any], instance: Any
-) -> tuple[list[str], list[str]]:
+def _condition_parts(condition: Mapping[str, Any], instance: Any) -> tuple[list[str], list[str]]:
     """(`step_type is 'loop'`-style conditions, keys that must be absent) of an `if`."""
     parts: list[str] = []
     props = condition.get("properties")
     required = condition.get("required")
-    required_keys = [k for k in required if isinstance(k, str)] if isinstance(required, list) else []
+    required_keys = (
+        [k for k in required if isinstance(k, str)] if isinstance(required, list) else []
+    )
     if isinstance(props, dict):
         for key, sub in props.items():
             if not isinstance(sub, dict):
@@ -248,8 +248,13 @@ class _Explainer:
         if kind == "not":
             return [self._not(error, path)]
         if kind == "type":
-            return [_Problem(path, f"must be {_type_phrase(arg)} (got {describe_value(value)})",
-                             self._type_hint(arg, value, path))]
+            return [
+                _Problem(
+                    path,
+                    f"must be {_type_phrase(arg)} (got {describe_value(value)})",
+                    self._type_hint(arg, value, path),
+                )
+            ]
         if kind == "enum":
             options = _quoted_list(arg)
             hint = did_you_mean(value, [str(o) for o in arg]) if isinstance(value, str) else None
@@ -394,7 +399,9 @@ class _Explainer:
                 _description(schema) or f"it must match {pattern}",
             )
         return _Problem(
-            path, f"{describe_value(value)} does not match the pattern {pattern}", _description(schema)
+            path,
+            f"{describe_value(value)} does not match the pattern {pattern}",
+            _description(schema),
         )
 
     def _property_name(self, error: Any, path: Path_) -> _Problem:
@@ -473,11 +480,7 @@ class _Explainer:
         if names == ["string"] and isinstance(value, bool | int | float):
             raw = self._raw_scalar(path) or describe_value(value)
             return f'quote it: "{raw}"'
-        if (
-            {"number", "integer"} & set(names)
-            and isinstance(value, str)
-            and _looks_numeric(value)
-        ):
+        if {"number", "integer"} & set(names) and isinstance(value, str) and _looks_numeric(value):
             return "remove the quotes to make it a number"
         if value is None and "object" in names:
             return "give it some keys, or remove it"
@@ -570,8 +573,10 @@ _TYPE_CHECKS: Final[dict[str, _Check]] = {
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
     "number": _is_number,
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, float) and v.is_integer()),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and v.is_integer())
+    ),
 }
 
 
@@ -773,8 +778,8 @@ class _Compiler:
         if sub is False:
             return lambda value: not isinstance(value, dict) or all(k in known for k in value)
         check = self.compile(sub)
-        return lambda value: not isinstance(value, dict) or all(
-            check(v) for k, v in value.items() if k not in known
+        return lambda value: (
+            not isinstance(value, dict) or all(check(v) for k, v in value.items() if k not in known)
         )
 
     def _kw_propertyNames(self, sub: Any, _schema: Any) -> _Check:

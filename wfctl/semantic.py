@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from wfctl.diagnostics import Diagnostic
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from wfctl.expressions import ExpressionError
     from wfctl.loader import LoadedDocument, Path_
 
-__all__ = ["BASE_NAMES", "ID_LISTS", "semantic_diagnostics"]
+__all__ = ["BASE_NAMES", "ID_LISTS", "analyse", "semantic_diagnostics"]
 
 # Names an expression may use, by where it stands; anything else is a typo.
 BASE_NAMES: Final = frozenset({"inputs", "vars", "steps", "workflow", "secrets"})
@@ -55,9 +55,9 @@ class _Checker:
     out: list[Diagnostic] = field(default_factory=list)
     steps: dict[str, StepInfo] = field(default_factory=dict)
     handlers: set[str] = field(default_factory=set)
-    children: dict[str, list[str]] = field(default_factory=dict)
     _lines: list[str] | None = None
-    _ancestors: dict[str, frozenset[str]] = field(default_factory=dict)
+    _upstream: list[int] | None = None
+    _index: dict[str, int] = field(default_factory=dict)
 
     # -- reporting -------------------------------------------------------
     def report(
@@ -144,8 +144,6 @@ class _Checker:
                 )
                 continue
             self.steps[step_id] = StepInfo(step_id, path, raw, container)
-            if container is not None:
-                self.children.setdefault(container, []).append(step_id)
             if raw.get("step_type") == "parallel":
                 self.collect(raw.get("parallel_steps"), (*path, "parallel_steps"), step_id)
             for key in _HANDLER_LISTS:
@@ -363,43 +361,71 @@ class _Checker:
                     ready.append(user)
         return order
 
-    def ancestors(self, step_id: str) -> frozenset[str]:
-        """Steps that surely end before `step_id` starts (containers' ancestors included)."""
-        cached = self._ancestors.get(step_id)
-        if cached is not None:
-            return cached
-        seen: set[str] = set()
-        todo = [step_id]
-        while todo:
-            info = self.steps[todo.pop()]
-            nxt = set(info.deps)
-            if info.container is not None:
-                nxt.add(info.container)
-            for dep in nxt:
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
-        # A container is not finished when its children run; it is an enclosing scope.
-        parent = self.steps[step_id].container
-        while parent is not None:
-            seen.discard(parent)
-            parent = self.steps[parent].container
-        # A finished parallel step's children are finished too.
-        for done in list(seen):
-            seen.update(self._descendants(done))
-        result = frozenset(seen)
-        self._ancestors[step_id] = result
-        return result
+    def is_upstream(self, step_id: str, ref: str) -> bool:
+        """Whether `ref` surely ends before `step_id` starts.
 
-    def _descendants(self, container: str) -> set[str]:
-        found: set[str] = set()
-        todo = list(self.children.get(container, ()))
-        while todo:
-            child = todo.pop()
-            if child not in found:
-                found.add(child)
-                todo.extend(self.children.get(child, ()))
-        return found
+        True when `ref` is reached from `step_id` through dependencies (a step inside a
+        parallel step inherits its container's dependencies), or `ref` is inside a
+        parallel step that is reached so (a finished parallel step's children are
+        finished). The parallel steps enclosing `step_id` do not count: they are still
+        running while their children run.
+        """
+        if self._upstream is None:
+            self._upstream = self._upstream_masks()
+        index = self._index[ref]
+        return bool(self._upstream[self._index[step_id]] >> index & 1)
+
+    def _upstream_masks(self) -> list[int]:
+        """Per step, a bit set (an int) of the steps upstream of it; linear in the graph."""
+        ids = list(self.steps)
+        self._index = {s: i for i, s in enumerate(ids)}
+        index = self._index
+        inside = [0] * len(ids)  # bits of every step nested in a parallel step
+        for step_id in ids:
+            bit = 1 << index[step_id]
+            for parent in self._containers_of(step_id):
+                inside[index[parent]] |= bit
+        masks: list[int | None] = [None] * len(ids)
+        for root in ids:
+            if masks[index[root]] is not None:
+                continue
+            # Iterative post-order: a step's mask needs its dependencies' and container's.
+            stack: list[tuple[str, bool]] = [(root, False)]
+            active: set[str] = set()
+            while stack:
+                node, ready = stack.pop()
+                i = index[node]
+                if masks[i] is not None:
+                    continue
+                info = self.steps[node]
+                before = sorted(info.deps)
+                if info.container is not None:
+                    before.append(info.container)
+                if not ready:
+                    active.add(node)
+                    stack.append((node, True))
+                    # A dependency on a cycle (reported elsewhere) contributes nothing.
+                    stack.extend(
+                        (d, False) for d in before if masks[index[d]] is None and d not in active
+                    )
+                    continue
+                mask = 0
+                for dep in info.deps:
+                    j = index[dep]
+                    mask |= (1 << j) | inside[j] | (masks[j] or 0)
+                if info.container is not None:
+                    mask |= masks[index[info.container]] or 0
+                masks[i] = mask
+                active.discard(node)
+        return [m or 0 for m in masks]
+
+    def _containers_of(self, step_id: str) -> list[str]:
+        chain: list[str] = []
+        parent = self.steps[step_id].container
+        while parent is not None and parent not in chain:
+            chain.append(parent)
+            parent = self.steps[parent].container
+        return chain
 
     # -- expressions -----------------------------------------------------
     def step_sites(self, info: StepInfo) -> list[_Site]:
@@ -448,10 +474,10 @@ class _Checker:
                 if expr is None:
                     continue
                 self._check_names(site, expr)
-                refs = expr.step_refs()
+                refs = expr.refs
                 if refs:
                     self._check_step_refs(info, site, refs, is_handler)
-                if shell and _is_shell_command(site.path, info.path) and "secrets" in expr.names():
+                if shell and _is_shell_command(site.path, info.path) and "secrets" in expr.names:
                     self._report_secret(site, secret_names)
         for a, agent in enumerate(_list(self.doc.data.get("agents"))):
             if not isinstance(agent, dict) or "with" not in agent:
@@ -463,20 +489,20 @@ class _Checker:
                 if expr is None:
                     continue
                 self._check_names(site, expr)
-                for ref in sorted(expr.step_refs() - set(self.steps)):
+                for ref in sorted(expr.refs - set(self.steps)):
                     self._report_unknown_step_ref(site, ref)
                 if (
                     agent.get("action") == "shell"
                     and _is_shell_command(site.path, ("agents", a))
-                    and "secrets" in expr.names()
+                    and "secrets" in expr.names
                 ):
                     self._report_secret(site, secret_names)
 
-    def _compile(self, site: _Site) -> Any:
-        from wfctl.expressions import ExpressionError, compile_expression, compile_template
+    def _compile(self, site: _Site) -> _Analysis | None:
+        from wfctl.expressions import ExpressionError
 
         try:
-            return compile_expression(site.source) if site.bare else compile_template(site.source)
+            return analyse(site.source, site.bare)
         except ExpressionError as exc:
             self._report_expression_error(site, exc)
             return None
@@ -502,9 +528,9 @@ class _Checker:
             pos=self.locate(site.path, site.source, offset),
         )
 
-    def _check_names(self, site: _Site, expr: Any) -> None:
+    def _check_names(self, site: _Site, expr: _Analysis) -> None:
         allowed = BASE_NAMES | site.names
-        for name in sorted(expr.names() - allowed):
+        for name in sorted(expr.names - allowed):
             hint = did_you_mean(name, allowed) or f"known names here: {', '.join(sorted(allowed))}"
             self.report(
                 site.path,
@@ -531,7 +557,7 @@ class _Checker:
                         "use `output` in output_mapping or custom_metrics",
                         pos=pos,
                     )
-            elif not is_handler and ref not in self.ancestors(info.step_id):
+            elif not is_handler and not self.is_upstream(info.step_id, ref):
                 self.report(
                     site.path,
                     "not-upstream",
@@ -640,9 +666,7 @@ class _Checker:
                 )
                 problem = _schema_problem(clean)
                 if problem is not None:
-                    self.report(
-                        path, "invalid-json-schema", f"schema of input '{name}': {problem}"
-                    )
+                    self.report(path, "invalid-json-schema", f"schema of input '{name}': {problem}")
                     continue
                 if isinstance(schema, dict) and "default" in schema:
                     violation = _instance_problem(clean, schema["default"])
@@ -673,6 +697,165 @@ class _Checker:
                         "invalid-json-schema",
                         f"output_schema is not a valid JSON Schema: {problem}",
                     )
+
+
+# ------------------------------------------------------------------- expression analysis
+#
+# Validation needs what compiling an expression finds (syntax errors, forbidden
+# constructs, unknown filters) and what it tells (the names and step ids it reads), but
+# not the Python code Jinja generates, which is 80% of the cost of a compile (about 0.6 ms
+# per expression; most of `wfctl validate` on a directory). `analyse` follows the steps of
+# `wfctl.expressions.compile_expression`/`compile_template` up to code generation and adds
+# the checks that only code generation would make. It uses that module's own parser and
+# checks, so the two cannot drift apart silently: when they are not there it compiles,
+# and tests/test_semantic.py checks on many sources that both accept and reject alike.
+
+_ANALYSER_NEEDS: Final = (
+    "_check_source",
+    "_environment",
+    "_single_expression",
+    "_syntax_error",
+    "_parse_template",
+    "_check_tree",
+    "_find",
+    "_load_names",
+    "_step_refs",
+    "_unexpected_compile_error",
+    "is_template",
+)
+# Deeper trees go through the real compiler (Python's own compiler has nesting limits).
+_MAX_ANALYSED_DEPTH: Final = 40
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    """What an expression reads: top-level names and statically named step ids."""
+
+    names: frozenset[str]
+    refs: frozenset[str]
+
+
+def analyse(source: str, bare: bool) -> _Analysis:
+    """Names and step refs of an expression (`bare`) or a template string.
+
+    Raises ExpressionError exactly where compiling it would.
+    """
+    return _analyse_cached(source, bare)
+
+
+@cache
+def _fast_analysis_available() -> bool:
+    from wfctl import expressions
+
+    return all(hasattr(expressions, name) for name in _ANALYSER_NEEDS)
+
+
+@lru_cache(maxsize=8192)
+def _analyse_cached(source: str, bare: bool) -> _Analysis:
+    from wfctl import expressions as ex
+
+    if not _fast_analysis_available():
+        return _compile_fully(source, bare)
+    source = ex._check_source(source)
+    try:
+        return _analyse_tree(ex, source, bare)
+    except ex.ExpressionError:
+        raise
+    except _TooDeep:
+        return _compile_fully(source, bare)
+    except Exception as exc:  # as compile_*: nothing unforeseen escapes
+        raise ex._unexpected_compile_error(exc, source) from None
+
+
+class _TooDeep(Exception):
+    """The tree is deep enough that only the real compiler can tell."""
+
+
+def _compile_fully(source: str, bare: bool) -> _Analysis:
+    from wfctl.expressions import compile_expression, compile_template
+
+    compiled = compile_expression(source) if bare else compile_template(source)
+    return _Analysis(frozenset(compiled.names()), frozenset(compiled.step_refs()))
+
+
+def _analyse_tree(ex: Any, source: str, bare: bool) -> _Analysis:
+    from jinja2.exceptions import TemplateSyntaxError
+    from jinja2.parser import Parser
+
+    env = ex._environment()
+    if bare:
+        stripped = source.strip()
+        if stripped.startswith("{{") and stripped.endswith("}}"):
+            try:
+                single = ex._single_expression(Parser(env, stripped).parse())
+            except Exception:
+                single = None
+            if single is not None:
+                return _analyse_expression(ex, env, single, source)
+        parser = Parser(env, source, state="variable")
+        try:
+            expr = parser.parse_expression()
+            if not parser.stream.eos:
+                token = parser.stream.current
+                raise TemplateSyntaxError(
+                    f"unexpected {token.value!r} after the expression", token.lineno
+                )
+        except TemplateSyntaxError as exc:
+            raise ex._syntax_error(exc, source, bare=True) from None
+        except (RecursionError, MemoryError):
+            raise _TooDeep from None
+        return _analyse_expression(ex, env, expr, source)
+    if not ex.is_template(source):
+        return _Analysis(frozenset(), frozenset())
+    tree = ex._parse_template(env, source)
+    single = ex._single_expression(tree)
+    if single is not None:
+        return _analyse_expression(ex, env, single, source)
+    _check_generated(ex, tree, source)
+    ex._check_tree(tree, source)
+    from jinja2 import nodes
+
+    if any(n.ctx != "load" for n in ex._find(tree, nodes.Name)):
+        from jinja2 import meta
+
+        names = set(meta.find_undeclared_variables(tree))
+    else:
+        names = ex._load_names(tree)
+    names -= set(env.globals)
+    return _Analysis(frozenset(names), frozenset(ex._step_refs(tree)))
+
+
+def _analyse_expression(ex: Any, env: Any, expr: Any, source: str) -> _Analysis:
+    _check_generated(ex, expr, source)
+    ex._check_tree(expr, source)
+    names = ex._load_names(expr) - set(env.globals)
+    return _Analysis(frozenset(names), frozenset(ex._step_refs(expr)))
+
+
+def _check_generated(ex: Any, tree: Any, source: str) -> None:
+    """The checks Jinja's code generator (and Python's compiler) would make."""
+    from jinja2 import nodes
+
+    depth = 0
+    todo = [(tree, 1)]
+    while todo:
+        node, level = todo.pop()
+        depth = max(depth, level)
+        if depth > _MAX_ANALYSED_DEPTH:
+            raise _TooDeep
+        if isinstance(node, nodes.For) and any(
+            n.name == "loop" for n in ex._find(node.target, nodes.Name)
+        ):
+            raise ex._unexpected_compile_error(
+                Exception("Can't assign to special loop variable in for-loop target"), source
+            )
+        if isinstance(node, nodes.Call | nodes.Filter | nodes.Test):
+            keys = [k.key for k in node.kwargs]
+            if len(keys) != len(set(keys)):
+                raise ex._unexpected_compile_error(
+                    Exception("keyword argument repeated"), source
+                )
+        todo.extend((child, level + 1) for child in node.iter_child_nodes())
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -723,9 +906,7 @@ def _code_start(source: str) -> int:
 
 
 def _name_offset(source: str, name: str) -> int | None:
-    match = re.compile(rf"(?<![\w.'\"]){re.escape(name)}(?!\w)").search(
-        source, _code_start(source)
-    )
+    match = re.compile(rf"(?<![\w.'\"]){re.escape(name)}(?!\w)").search(source, _code_start(source))
     return match.start() if match else None
 
 

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -154,14 +154,117 @@ def run_from_cli(opts: RunOptions) -> int:
 
     import anyio
 
-    return anyio.run(_run_async, opts, workflow, resolved)
+    from wfctl.engine.runner import new_run_id
+    from wfctl.journal import RunLock, open_store
+    from wfctl.store import StoreError
+
+    try:
+        store = open_store(state_dir(opts))
+    except StoreError as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+    run_id = new_run_id()
+    lock = RunLock(store.directory, run_id)
+    lock.acquire()
+    try:
+        return anyio.run(_run_async, opts, workflow, resolved, run_id, store)
+    finally:
+        lock.release()
+        store.close()
 
 
-async def _run_async(opts: RunOptions, workflow: Any, given: dict[str, Any]) -> int:
+def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
+    """`wfctl resume RUN_ID`: continue a crashed, killed, cancelled or waiting run."""
+    from wfctl.engine.executor import ApprovalDecision
+    from wfctl.journal import RunLock, open_store, replay
+    from wfctl.store import StoreError
+    from wfctl.validator import load_workflow
+
+    try:
+        store = open_store(state_dir(opts), create=False)
+    except StoreError as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+    try:
+        row = store.run(run_id)
+        if row is None:
+            _err(f"error: no run '{run_id}' in {store.directory} (see: wfctl runs)")
+            return EXIT_INVALID
+        lock = RunLock(store.directory, row.run_id)
+        if not lock.acquire():
+            _err(f"error: run {row.run_id} is being run by another wfctl process right now")
+            return EXIT_INVALID
+        try:
+            if row.status == "completed":
+                print(f"run {row.run_id} already completed; nothing to resume")
+                return 0
+            if row.status == "failed":
+                _err(f"run {row.run_id} failed and was rolled back; start a new run instead")
+                return 1
+            try:
+                workflow = load_workflow(row.file)
+            except WorkflowError as exc:
+                _print_diagnostics(exc)
+                return EXIT_INVALID
+            except OSError as exc:
+                _err(f"error: cannot read {row.file}: {exc.strerror}")
+                return EXIT_INVALID
+            if workflow.sha256 != row.sha256 and not force:
+                _err(
+                    f"error: {row.file} changed since run {row.run_id} started; the plan may "
+                    "no longer match. Resume anyway with --force"
+                )
+                return EXIT_INVALID
+            given = dict(row.inputs)
+            try:
+                # Secret inputs were never stored: their defaults apply again, or they
+                # must be passed again (resolve_inputs names any that are missing).
+                for name in workflow.secret_inputs:
+                    if given.get(name) == "***":
+                        del given[name]
+                given.update(read_inputs(opts))
+                from wfctl.inputs import resolve_inputs
+
+                resolved = resolve_inputs(workflow.inputs, given)
+            except InputError as exc:
+                _err(f"error: {exc}")
+                return EXIT_INVALID
+            replayed = replay(workflow.all_steps, (e for _, e in store.events(row.run_id)))
+            decisions = {
+                step: ApprovalDecision(ok, by=by, comment=comment)
+                for step, (ok, by, comment) in store.approvals(row.run_id).items()
+            }
+            import anyio
+
+            return anyio.run(
+                _run_async,
+                replace(opts, file=row.file, approve=()),
+                workflow,
+                resolved,
+                row.run_id,
+                store,
+                replayed,
+                decisions,
+            )
+        finally:
+            lock.release()
+    finally:
+        store.close()
+
+
+async def _run_async(
+    opts: RunOptions,
+    workflow: Any,
+    given: dict[str, Any],
+    run_id: str,
+    store: Any,
+    replayed: Any = None,
+    decisions: dict[str, Any] | None = None,
+) -> int:
     import anyio
 
     from wfctl.engine.executor import ApprovalDecision
-    from wfctl.engine.runner import new_run_id, read_secrets, run_workflow
+    from wfctl.engine.runner import read_secrets, run_workflow
     from wfctl.events import EventBus
     from wfctl.metrics import MetricsCollector, SlaBreach
     from wfctl.report import build_report, write_json_atomic, write_junit
@@ -191,9 +294,9 @@ async def _run_async(opts: RunOptions, workflow: Any, given: dict[str, Any]) -> 
 
         bus.subscribe(PlainLog(log_stream, quiet=opts.quiet))
 
-    run_id = new_run_id()
     cancel = anyio.Event()
-    approvals = {s: ApprovalDecision(True, by="--approve") for s in opts.approve}
+    approvals = dict(decisions or {})
+    approvals.update({s: ApprovalDecision(True, by="--approve") for s in opts.approve})
     env = {**os.environ, **opts.extra_env}
     try:
         read_secrets(workflow, env)
@@ -227,6 +330,8 @@ async def _run_async(opts: RunOptions, workflow: Any, given: dict[str, Any]) -> 
                 approvals=approvals,
                 env=env,
                 cancel=cancel,
+                store=store,
+                resume=replayed,
             )
         finally:
             if live is not None:
@@ -239,6 +344,7 @@ async def _run_async(opts: RunOptions, workflow: Any, given: dict[str, Any]) -> 
         Path(opts.report) if opts.report else state_dir(opts) / "reports" / f"{run_id}.json"
     )
     write_json_atomic(report_path, report)
+    store.set_status(run_id, result.status.value, result.error, report_path=str(report_path))
     if opts.junit:
         write_junit(Path(opts.junit), report)
     if opts.json_output:
@@ -260,8 +366,10 @@ def _summary(result: Any, report: dict[str, Any], path: Path, out: IO[str]) -> N
         for step_id in result.waiting_for:
             out.write(
                 f"  waiting for approval: {step_id}\n"
-                f"    to approve it in advance, run again with --approve {step_id}\n"
+                f"    approve:  wfctl approve {result.run_id} {step_id}\n"
+                f"    (or reject: wfctl approve {result.run_id} {step_id} --reject)\n"
             )
+        out.write(f"  then continue with: wfctl resume {result.run_id}\n")
     if result.error and result.status.value not in ("waiting_approval",):
         out.write(f"  {result.error}\n")
     out.write(f"report: {path}\n")

@@ -144,6 +144,52 @@ class Executor:
             "run_id": run_id,
         }
 
+    # -- resume ------------------------------------------------------------
+    def restore(self, replayed: Any) -> None:
+        """Take over a journaled run: completed steps keep their outputs; steps that were
+        in flight, or cancelled, run again (at-least-once); every attempt stays recorded."""
+        self.vars.update(replayed.vars)
+        self.completion_order = list(replayed.completion_order)
+        for step_id, old in replayed.records.items():
+            if step_id not in self.records:
+                continue
+            self.records[step_id] = old
+            if old.status is StepStatus.COMPLETED:
+                old.reused = True
+                step = self.workflow.all_steps[step_id]
+                if step.step_type is StepType.CONDITIONAL and isinstance(old.output, dict):
+                    self._restore_branch(step, old.output.get("branch"))
+            elif old.status in (StepStatus.RUNNING, StepStatus.RETRYING) or (
+                old.status is StepStatus.FAILED and old.error_kind == "cancelled"
+            ):
+                for attempt in old.attempts:
+                    if attempt.ended_at is None:
+                        attempt.ended_at = old.ended_at or attempt.started_at
+                        attempt.error = "interrupted: the process running it stopped"
+                        attempt.error_kind = "cancelled"
+                old.status = StepStatus.PENDING
+                old.error = old.error_kind = None
+                old.ended_at = None
+            elif old.status is StepStatus.SKIPPED and (old.reason or "").startswith("run failed"):
+                old.status = StepStatus.PENDING
+                old.reason = None
+            elif old.status is StepStatus.FAILED:
+                step = self.workflow.all_steps[step_id]
+                self._mark_fatal(step, old)
+
+    def _restore_branch(self, step: Step, chosen_index: Any) -> None:
+        chosen = (
+            set(step.conditions[chosen_index].next_steps)
+            if isinstance(chosen_index, int) and 0 <= chosen_index < len(step.conditions)
+            else set()
+        )
+        self.chosen.update(chosen)
+        for index, branch in enumerate(step.conditions):
+            if index != chosen_index:
+                for target in branch.next_steps:
+                    if target not in chosen:
+                        self.not_taken.setdefault(target, f"branch not taken: '{step.step_id}'")
+
     # -- events ------------------------------------------------------------
     def _emit_state(self, step_id: str, **extra: Any) -> None:
         record = self.records[step_id]
@@ -294,8 +340,10 @@ class Executor:
                 return f"upstream skipped: {', '.join(skipped)}"
         elif rule is TriggerRule.NONE_FAILED and failed:
             return f"upstream failed: {', '.join(failed)}"
-        elif rule is TriggerRule.ONE_SUCCESS and deps and not any(
-            r.status is StepStatus.COMPLETED for r in deps
+        elif (
+            rule is TriggerRule.ONE_SUCCESS
+            and deps
+            and not any(r.status is StepStatus.COMPLETED for r in deps)
         ):
             return "no upstream step succeeded"
         return None
@@ -702,6 +750,8 @@ class Executor:
                 record.reason = "waiting for approval"
                 self._emit_state(step.step_id)
             return None
+        # The decision ends the wait: the step now completes or fails like any other.
+        record.status = StepStatus.RUNNING
         record.attempts.append(Attempt(1, record.started_at or time.time(), time.time()))
         if not decision.approved:
             raise StepFailed(

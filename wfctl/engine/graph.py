@@ -52,9 +52,16 @@ def build_graph(executor: Executor, checkpointer: Any = None) -> Any:
         return {"passes": state.get("passes", 0) + 1, **_snapshot(executor)}
 
     async def human_approval(state: GraphState) -> dict[str, Any]:
+        # interrupt() re-runs this node from its start on resume: keep it free of effects.
         waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
         decided = [k for k in waiting if k in executor.approvals]
-        # Decisions that arrived (pre-approval, prompt, `wfctl approve`) let the run go on.
+        if not decided and checkpointer is not None:
+            from langgraph.types import interrupt
+
+            # The run is checkpointed here; `wfctl resume` continues after the decisions
+            # recorded by `wfctl approve` (the resume value names them).
+            resumed = interrupt({"waiting_for": waiting})
+            decided = [k for k in resumed.get("decided", []) if k in waiting]
         return {"route": "parallel" if decided else "wait", **_snapshot(executor)}
 
     async def error_recovery(state: GraphState) -> dict[str, Any]:

@@ -7,8 +7,9 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -19,6 +20,10 @@ from wfctl.events import EventBus, RunFinished, RunStarted, now
 from wfctl.inputs import InputError, resolve_inputs
 from wfctl.model import StepStatus, Workflow, WorkflowState
 from wfctl.secrets import Masker
+
+if TYPE_CHECKING:
+    from wfctl.journal import Replayed
+    from wfctl.store import StateStore
 
 
 def new_run_id() -> str:
@@ -52,20 +57,49 @@ async def run_workflow(
     seed: int | None = None,
     estimates: Mapping[str, float] | None = None,
     cancel: anyio.Event | None = None,
+    store: StateStore | None = None,
+    resume: Replayed | None = None,
 ) -> RunResult:
-    """Run a workflow to an end state (completed, failed, timeout, waiting_approval, cancelled)."""
+    """Run a workflow to an end state (completed, failed, timeout, waiting_approval, cancelled).
+
+    With `store`, the run is durable: every event is journaled before subscribers see it
+    and the control graph is checkpointed (LangGraph, durability="sync") in the same
+    SQLite file. With `resume` (a journal replay), completed steps keep their recorded
+    outputs and only the rest runs.
+    """
     env = os.environ if env is None else env
     resolved = resolve_inputs(workflow.inputs, inputs or {})
     secrets = read_secrets(workflow, env)
     masker = Masker([*secrets.values(), *(str(resolved[n]) for n in workflow.secret_inputs)])
-    bus = bus or EventBus()
+    outer = bus or EventBus()
     run_id = run_id or new_run_id()
+    shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in resolved.items()}
+    inner = EventBus()
+    if store is not None:
+        from wfctl.journal import Journal
+
+        if resume is None:
+            store.create_run(
+                run_id,
+                workflow.workflow_id,
+                workflow.name,
+                workflow.source_file,
+                workflow.sha256,
+                shown_inputs,
+                {"max_parallel": max_parallel, "workdir": str(workdir or Path.cwd())},
+            )
+        else:
+            store.set_status(run_id, "running", None, ended=False)
+        # The journal subscribes first: an event is durable before anything shows it.
+        inner.subscribe(Journal(store, run_id))
+    inner.subscribe(outer.emit)
+
     plan = compile_plan(workflow, estimates)
     executor = Executor(
         plan,
         run_id,
         resolved,
-        bus,
+        inner,
         secrets=secrets,
         secret_env={var: env[var] for var in workflow.secrets.values()},
         masker=masker,
@@ -75,12 +109,15 @@ async def run_workflow(
         approval_handler=approval_handler,
         rng=random.Random(seed),
     )
-    shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in resolved.items()}
     started = time.time()
-    bus.emit(
+    if resume is not None:
+        executor.restore(resume)
+        if resume.started is not None:
+            started = float(resume.started["ts"])
+    inner.emit(
         RunStarted(
             run_id,
-            started,
+            time.time(),
             workflow.workflow_id,
             workflow.name,
             tuple(workflow.all_steps),
@@ -89,23 +126,43 @@ async def run_workflow(
     )
     from wfctl.engine.graph import build_graph
 
-    graph = build_graph(executor)
     status = WorkflowState.RUNNING
     error: str | None = None
+    async with AsyncExitStack() as stack:
+        checkpointer = None
+        if store is not None:
+            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    async with anyio.create_task_group() as tg:
+            checkpointer = await stack.enter_async_context(
+                AsyncSqliteSaver.from_conn_string(str(store.path))
+            )
+        graph = build_graph(executor, checkpointer)
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": run_id},
+            "recursion_limit": 10_000,
+        }
+        graph_input = await _graph_input(graph, config, executor, resume is not None)
 
-        async def stop_when(reason: str, waiter: Any) -> None:
-            await waiter()
-            # Set the reason first so cancelled steps record why they stopped.
-            executor.stop_reason = executor.stop_reason or reason
+        async with anyio.create_task_group() as tg:
+
+            async def stop_when(reason: str, waiter: Any) -> None:
+                await waiter()
+                # Set the reason first so cancelled steps record why they stopped.
+                executor.stop_reason = executor.stop_reason or reason
+                tg.cancel_scope.cancel()
+
+            # The workflow timeout counts running time: waiting for approval between
+            # processes does not use it up.
+            used = resume.active_seconds if resume is not None else 0.0
+            remaining = max(0.0, workflow.timeout - used)
+            tg.start_soon(stop_when, "timeout", lambda: anyio.sleep(remaining))
+            if cancel is not None:
+                tg.start_soon(stop_when, "cancelled", cancel.wait)
+            if checkpointer is not None:
+                await graph.ainvoke(graph_input, config, durability="sync")
+            else:
+                await graph.ainvoke(graph_input, config)
             tg.cancel_scope.cancel()
-
-        tg.start_soon(stop_when, "timeout", lambda: anyio.sleep(workflow.timeout))
-        if cancel is not None:
-            tg.start_soon(stop_when, "cancelled", cancel.wait)
-        await graph.ainvoke({"passes": 0}, {"recursion_limit": 10_000})
-        tg.cancel_scope.cancel()
 
     if executor.stop_reason == "timeout":
         status = WorkflowState.TIMEOUT
@@ -127,8 +184,30 @@ async def run_workflow(
     if status is not WorkflowState.WAITING_APPROVAL:
         executor.mark_unused_handlers()
     result = _finish(executor, status, error, started)
-    bus.emit(RunFinished(run_id, now(), result.status, result.error, result.duration))
+    inner.emit(RunFinished(run_id, now(), result.status, result.error, result.duration))
+    if store is not None:
+        store.set_status(run_id, result.status.value, result.error)
     return result
+
+
+async def _graph_input(
+    graph: Any, config: dict[str, Any], executor: Executor, resuming: bool
+) -> Any:
+    """Fresh input, or what continues the checkpointed graph of a resumed run."""
+    if not resuming:
+        return {"passes": 0}
+    from langgraph.types import Command
+
+    snapshot = await graph.aget_state(config)
+    if not snapshot.values:
+        return {"passes": 0}  # killed before the first checkpoint
+    if snapshot.interrupts:
+        # Paused at human_approval: hand it the decisions recorded since.
+        return Command(resume={"decided": sorted(executor.approvals)})
+    if not snapshot.next:
+        # The graph had finished (e.g. cancelled run): go round again from the start.
+        return {"passes": 0}
+    return None
 
 
 def _finish(

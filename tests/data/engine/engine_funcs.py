@@ -76,3 +76,24 @@ def echo_secret(value: str) -> dict:
 
 def raise_with(value: str) -> None:
     raise RuntimeError(f"could not use {value}")
+
+
+def parse_int(value: str) -> int:
+    return int(value)
+
+
+def slow_first(key: str, seconds: float) -> dict:
+    """Sleep `seconds` on the first call for `key` (to trip a step timeout), then return."""
+    import time
+
+    n = count(key)
+    if n == 1:
+        time.sleep(seconds)
+    return {"calls": n}
+
+
+async def async_slow_first(key: str, seconds: float) -> dict:
+    n = count(key)
+    if n == 1:
+        await anyio.sleep(seconds)
+    return {"calls": n}

@@ -1,0 +1,1 @@
+"""Benchmark scenarios for bench/run.py (imported with bench/ on sys.path)."""

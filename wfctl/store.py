@@ -1,0 +1,268 @@
+"""The state store: one SQLite file (WAL) holding the run journal and run index.
+
+Several wfctl processes use it at once (one runs, others list or approve), so every
+connection sets a busy timeout and writes are short transactions. LangGraph's
+checkpoints live in the same file (their own tables, written by the checkpointer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+APPLICATION_ID = 0x77666374  # "wfct": marks the file as ours
+SCHEMA_VERSION = 1
+DB_NAME = "state.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    workflow_name TEXT NOT NULL,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    inputs TEXT NOT NULL,
+    options TEXT NOT NULL,
+    report_path TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    step_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    approved INTEGER NOT NULL,
+    by TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+);
+"""
+
+
+class StoreError(Exception):
+    """The state file cannot be used (corrupt, foreign, newer version, unwritable)."""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    workflow_id: str
+    workflow_name: str
+    file: str
+    sha256: str
+    status: str
+    started_at: float
+    ended_at: float | None
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    report_path: str | None
+    error: str | None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--state-dir`, else $WFCTL_HOME, else ./.wfctl."""
+    return Path(explicit or os.environ.get("WFCTL_HOME") or ".wfctl")
+
+
+class StateStore:
+    """Run index, journal and approvals in `<state dir>/state.db`."""
+
+    def __init__(self, directory: str | os.PathLike[str], create: bool = True) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / DB_NAME
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"no wfctl state in {self.directory} (nothing has run here yet)")
+            # Checkpoints hold step outputs in plain text: keep the directory private.
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+                conn.close()
+                raise StoreError(
+                    f"{self.path} is not a wfctl state file (it was left untouched); "
+                    "use --state-dir to choose another directory"
+                )
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(
+                    f"{self.path} was written by a newer wfctl (state version {version})"
+                )
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a commit survives the process being killed (not power loss).
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if app_id == 0:
+                conn.executescript(
+                    "BEGIN IMMEDIATE;"
+                    + _SCHEMA
+                    + f"PRAGMA application_id = {APPLICATION_ID};"
+                    + f"PRAGMA user_version = {SCHEMA_VERSION};"
+                    + "COMMIT;"
+                )
+            return conn
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a usable wfctl state file ({exc}); it was left untouched"
+            ) from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        try:
+            self.conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot write {self.path}: {exc}") from None
+
+    # -- runs -------------------------------------------------------------
+    def create_run(
+        self,
+        run_id: str,
+        workflow_id: str,
+        workflow_name: str,
+        file: str,
+        sha256: str,
+        inputs: dict[str, Any],
+        options: dict[str, Any],
+    ) -> None:
+        self._write(
+            "INSERT INTO runs (run_id, workflow_id, workflow_name, file, sha256, status,"
+            " started_at, inputs, options) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            (
+                run_id,
+                workflow_id,
+                workflow_name,
+                file,
+                sha256,
+                time.time(),
+                json.dumps(inputs, default=str),
+                json.dumps(options, default=str),
+            ),
+        )
+
+    def set_status(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        ended: bool = True,
+        report_path: str | None = None,
+    ) -> None:
+        self._write(
+            "UPDATE runs SET status = ?, error = ?, ended_at = ?,"
+            " report_path = coalesce(?, report_path) WHERE run_id = ?",
+            (status, error, time.time() if ended else None, report_path, run_id),
+        )
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            # Let people type a unique prefix of a long run id.
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 2",
+                (run_id.replace("%", "\\%").replace("_", "\\_") + "%",),
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        return _row(row) if row else None
+
+    def runs(
+        self, workflow: str | None = None, status: str | None = None, limit: int = 20
+    ) -> list[RunRow]:
+        sql = "SELECT * FROM runs WHERE 1=1"
+        params: list[Any] = []
+        if workflow:
+            sql += " AND workflow_id = ?"
+            params.append(workflow)
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        params.append(limit)
+        return [_row(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    # -- journal ------------------------------------------------------------
+    def next_seq(self, run_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def append_event(
+        self, run_id: str, seq: int, ts: float, kind: str, step_id: str | None, data: str
+    ) -> None:
+        self._write(
+            "INSERT INTO events (run_id, seq, ts, kind, step_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, seq, ts, kind, step_id, data),
+        )
+
+    def events(self, run_id: str, after: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        for seq, data in self.conn.execute(
+            "SELECT seq, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+            (run_id, after),
+        ):
+            yield int(seq), json.loads(data)
+
+    # -- approvals ----------------------------------------------------------
+    def record_approval(
+        self, run_id: str, step_id: str, approved: bool, by: str, comment: str
+    ) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO approvals (run_id, step_id, approved, by, comment, ts)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, step_id, int(approved), by, comment, time.time()),
+        )
+
+    def approvals(self, run_id: str) -> dict[str, tuple[bool, str, str]]:
+        return {
+            step: (bool(ok), by, comment)
+            for step, ok, by, comment in self.conn.execute(
+                "SELECT step_id, approved, by, comment FROM approvals WHERE run_id = ?",
+                (run_id,),
+            )
+        }
+
+
+def _row(row: tuple[Any, ...]) -> RunRow:
+    return RunRow(
+        run_id=row[0],
+        workflow_id=row[1],
+        workflow_name=row[2],
+        file=row[3],
+        sha256=row[4],
+        status=row[5],
+        started_at=row[6],
+        ended_at=row[7],
+        inputs=json.loads(row[8]),
+        options=json.loads(row[9]),
+        report_path=row[10],
+        error=row[11],
+    )
