@@ -552,3 +552,21 @@ def test_retry_errors_are_masked_too() -> None:
     retries = out.of(RetryScheduled)
     assert len(retries) == 1 and retries[0].error == "no ***"
     assert leaks(out, "abc-123-def") == []
+
+
+def test_missing_required_input_is_an_input_error_naming_it() -> None:
+    from wfctl.inputs import InputError
+
+    wf = make_workflow(
+        """
+        inputs:
+          version: {type: string, pattern: '^[0-9]+[.][0-9]+$'}
+        steps:
+          - {step_id: a, action: noop}
+        """
+    )
+    with pytest.raises(InputError, match="version"):
+        run(wf, {})
+    with pytest.raises(InputError, match="version"):
+        run(wf, {"version": "one"})
+    assert run(wf, {"version": "1.2"}).status == "completed"

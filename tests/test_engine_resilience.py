@@ -794,3 +794,44 @@ def test_events_of_one_step_are_in_a_sane_order() -> None:
                 continue  # a handler may run after the step it serves ended
             assert after in allowed.get(before, set()), (step_id, trail)
     assert all(e.run_id == out.result.run_id for e in out.events)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a step that fails in its output_mapping does not run its error_handlers",
+)
+def test_output_mapping_failure_runs_error_handlers() -> None:
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - step_id: produce
+                action: noop
+                output_mapping: {x: "output.missing"}
+                error_handlers: [alert]
+              - {step_id: alert, action: noop}
+            """
+        )
+    )
+    assert out.step_status("produce") == "failed"
+    assert [e.step_id for e in out.of(HandlerRan)] == ["alert"]
+    assert out.step_status("alert") == "completed"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG?: a `set` handler step (error handler / rollback) completes but its values "
+    "are not merged into vars (FORMAT.md: merged when the step completes)",
+)
+def test_set_handler_merges_into_vars() -> None:
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - {step_id: boom, action: fail, error_handlers: [note]}
+              - {step_id: note, action: set, with: {values: {handled: "{{ error.step_id }}"}}}
+            """
+        )
+    )
+    assert out.step_status("note") == "completed"
+    assert out.result.vars == {"handled": "boom"}

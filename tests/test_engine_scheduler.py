@@ -15,7 +15,7 @@ from conftest import make_workflow, replace_step, run
 
 from wfctl.engine.executor import Executor
 from wfctl.engine.plan import ExecutionPlan, Level
-from wfctl.events import EventBus, RunFinished
+from wfctl.events import EventBus, RunFinished, StepStateChanged
 from wfctl.model import StepStatus
 from wfctl.secrets import Masker
 
@@ -596,3 +596,48 @@ def test_conditional_branch_sees_upstream_outputs() -> None:
     )
     assert out.step_status("big") == "completed"
     assert out.step_status("small") == "skipped"
+
+
+def test_cancel_event_stops_the_run_with_exit_130() -> None:
+    run_id = f"cancel-{uuid.uuid4().hex[:8]}"
+    cancel_holder: list[anyio.Event] = []
+
+    def cancel_when_hang_runs(event: Any) -> None:
+        if (
+            isinstance(event, StepStateChanged)
+            and event.step_id == "hang"
+            and event.status is StepStatus.RUNNING
+        ):
+            cancel_holder[0].set()
+
+    async def main() -> Any:
+        from wfctl.engine.runner import run_workflow
+
+        cancel_holder.append(anyio.Event())
+        bus = EventBus()
+        events: list[Any] = []
+        bus.subscribe(events.append)
+        bus.subscribe(cancel_when_hang_runs)
+        wf = make_workflow(
+            """
+            steps:
+              - {step_id: first, action: noop}
+              - step_id: hang
+                action: shell
+                dependencies: [first]
+                with: {command: "sleep 100 & sleep 100"}
+              - {step_id: after, action: noop, dependencies: [hang]}
+            """
+        )
+        result = await run_workflow(wf, bus=bus, cancel=cancel_holder[0], run_id=run_id)
+        return result, events
+
+    result, events = anyio.run(main)
+    assert result.status.value == "cancelled"
+    assert result.exit_code == 130
+    assert result.steps["first"].status is StepStatus.COMPLETED
+    assert result.steps["hang"].status is StepStatus.FAILED
+    assert "cancelled" in (result.steps["hang"].error or "")
+    assert result.steps["after"].status is not StepStatus.COMPLETED
+    assert isinstance(events[-1], RunFinished) and events[-1].status.value == "cancelled"
+    assert wait_no_tagged(run_id) == []

@@ -3,6 +3,7 @@ react, and the actions (shell, python, http) run by real steps."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -324,11 +325,6 @@ def test_for_each_with_more_items_than_the_bound_fails() -> None:
     assert "loop_max_iterations" in (record.error or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a failing for_each item escapes as an ExceptionGroup from the loop's task "
-    "group and crashes the whole run",
-)
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_for_each_item_failure_fails_the_step(concurrency: int) -> None:
     out = run(
@@ -352,6 +348,9 @@ def test_for_each_item_failure_fails_the_step(concurrency: int) -> None:
     assert "planned failure" in (record.error or "")
     assert out.step_status("cleanup") == "completed"
     assert out.status == "failed"
+    assert engine_funcs.CALLS["item1"] == 1 and engine_funcs.CALLS["item2"] == 1
+    if concurrency == 1:
+        assert "item3" not in engine_funcs.CALLS  # items after the failure never start
 
 
 # -- human approval -------------------------------------------------------------------
@@ -526,11 +525,6 @@ steps:
     assert "alpha" in (second.error or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the agent is chosen once per step; retries stay on the agent whose "
-    "breaker just opened instead of falling back",
-)
 def test_retry_falls_back_to_another_agent_when_the_breaker_opens() -> None:
     out = run(
         make_workflow(
@@ -720,3 +714,121 @@ def test_noop_and_sleep_outputs() -> None:
     assert out.record("nothing").attempts[0].number == 1
     assert out.record("nothing").duration is not None
     assert StepStatus.COMPLETED.terminal and not StepStatus.WAITING.terminal
+
+
+APPROVAL_IN_PARALLEL = """
+steps:
+  - step_id: par
+    step_type: parallel
+    parallel_steps:
+      - {step_id: sibling, action: noop}
+      - {step_id: ask, step_type: human_approval, with: {message: "ok?"}}
+      - {step_id: after_ask, action: noop, dependencies: [ask]}
+  - {step_id: next, action: noop, dependencies: [par]}
+"""
+
+
+def test_approval_inside_a_parallel_step_pauses_its_container() -> None:
+    out = run(make_workflow(APPROVAL_IN_PARALLEL))
+    assert out.status == "waiting_approval"
+    assert out.exit_code == 4
+    assert "ask" in out.result.waiting_for
+    assert out.step_status("sibling") == "completed"
+    assert out.step_status("par") == "waiting"
+    assert out.step_status("after_ask") == "pending"
+    assert out.step_status("next") == "pending"
+
+
+def test_pre_approved_step_inside_a_parallel_step() -> None:
+    out = run(make_workflow(APPROVAL_IN_PARALLEL), approvals={"ask": ApprovalDecision(True)})
+    assert out.status == "completed"
+    assert out.record("par").output["children"]["ask"]["output"]["approved"] is True
+    assert out.step_status("next") == "completed"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a loop step whose action is `set` merges the loop summary "
+    "(iterations/outputs/last) into vars instead of the values it set",
+)
+def test_loop_with_set_action_merges_the_values_into_vars() -> None:
+    out = run(
+        make_workflow(
+            """
+            global_variables: {keep: 1}
+            steps:
+              - step_id: each
+                step_type: loop
+                for_each: [1, 2]
+                action: set
+                with: {values: {item: "{{ loop.item }}"}}
+            """
+        )
+    )
+    assert out.status == "completed"
+    assert "iterations" not in out.result.vars
+    assert out.result.vars == {"keep": 1, "item": 2}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: an agent's max_concurrency is never enforced (AgentRouter.limiter is "
+    "never acquired by the executor)",
+)
+def test_agent_max_concurrency_is_enforced() -> None:
+    out = run(
+        make_workflow(
+            """
+            agents:
+              - name: solo
+                capabilities: [work]
+                max_concurrency: 1
+                action: python
+                with: {function: "engine_funcs:probe", args: [agent, 0.05]}
+            steps:
+              - {step_id: a, agent_capability: work}
+              - {step_id: b, agent_capability: work}
+              - {step_id: c, agent_capability: work}
+            """
+        )
+    )
+    assert out.status == "completed"
+    assert engine_funcs.PEAK["agent"] == 1
+
+
+def test_loop_delay_pauses_between_iterations() -> None:
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - step_id: poll
+                step_type: loop
+                action: noop
+                loop_condition: "loop.index < 2"
+                loop_delay: 0.1
+            """
+        )
+    )
+    assert out.record("poll").output["iterations"] == 3
+    starts = [e.ts for e in out.state_events("poll") if e.status is StepStatus.RUNNING]
+    assert len(starts) == 3
+    assert all(b - a >= 0.09 for a, b in itertools.pairwise(starts))
+
+
+def test_expression_error_in_when_fails_the_step_clearly() -> None:
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - {step_id: first, action: noop}
+              - step_id: gated
+                action: noop
+                dependencies: [first]
+                when: "steps.first.output.x > 1"
+            """
+        )
+    )
+    record = out.record("gated")
+    assert record.status is StepStatus.FAILED
+    assert record.error and "expression" in record.error
+    assert out.status == "failed"

@@ -7,10 +7,12 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wfctl.diagnostics import Diagnostic
 from wfctl.loader import LoadedDocument, SourceMap, load_text
-from wfctl.semantic import semantic_diagnostics
+from wfctl.semantic import analyse, semantic_diagnostics
 
 HEADER = "workflow_id: w\nname: W\n"
 
@@ -577,3 +579,178 @@ def test_malformed_data_never_crashes(data: dict[str, Any]) -> None:
     doc = LoadedDocument("w.yaml", "", data, SourceMap({}, {}))
     for d in semantic_diagnostics(doc):
         assert d.line >= 1 and d.col >= 1
+
+
+# -- the fast expression analysis agrees with the compiler -----------------------------------
+
+ANALYSED_SOURCES = [
+    "steps.fetch.output.total > 100",
+    "steps['build-app'].status == 'completed' and inputs.x",
+    "steps.get('a') and steps.keys()",
+    "{{ vars.x > 1 }}",
+    "{{ a }} and {{ b }}",
+    "output.stdout | trim if output is mapping else output",
+    "vars.x | no_such_filter",
+    "vars.x is no_such_test",
+    "x.y(z=1, z=2)",
+    "f(a=1, b)",
+    "(1 + ",
+    "a b",
+    "",
+    "lambda: 1",
+    "[loop.index for x in y]",
+    "((((((((((((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))))))))))",
+    "((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))",
+]
+ANALYSED_TEMPLATES = [
+    "plain text",
+    "{{ steps.a.output }}",
+    "n={{ vars.n }} of {{ inputs.total | default(0) }}",
+    "{% for i in range(3) %}{{ i }}{% endfor %}",
+    "{% for loop in [1] %}{% endfor %}",
+    "{% for a, loop in x %}{% endfor %}",
+    "{% set y = vars.x %}{{ y }}{{ z }}",
+    "{% macro m() %}{% endmacro %}",
+    "{% include 'x' %}",
+    "{% for x in y recursive %}{{ loop(x) }}{% endfor %}",
+    "{{ x.y(a=1, a=2) }}",
+    "{{ x | replace('a', 'b', count=1, count=2) }}",
+    "{% if %}",
+    "{{ vars.x ) }}",
+    "{{",
+    "{% break %}",
+    "line one\n{{ vars.ok }}\n{{ vars.bad ) }}",
+    "{{ steps['x'].output }} {{ steps.get('y') }}",
+]
+
+
+def _outcome(source: str, bare: bool, fast: bool) -> tuple[str, Any]:
+    from wfctl.expressions import ExpressionError, compile_expression, compile_template
+    from wfctl.semantic import _analyse_cached
+
+    try:
+        if fast:
+            _analyse_cached.cache_clear()
+            result = analyse(source, bare)
+            return ("ok", (result.names, result.refs))
+        compiled = compile_expression(source) if bare else compile_template(source)
+        return ("ok", (frozenset(compiled.names()), frozenset(compiled.step_refs())))
+    except ExpressionError:
+        # The wording may differ: the compiler reports a repeated keyword argument as
+        # "too complex to compile (SyntaxError)"; the analysis says what it is.
+        return ("error", None)
+
+
+@pytest.mark.parametrize(
+    ("source", "bare"),
+    [(s, True) for s in ANALYSED_SOURCES] + [(s, False) for s in ANALYSED_TEMPLATES],
+)
+def test_analysis_accepts_and_rejects_like_the_compiler(source: str, bare: bool) -> None:
+    assert _outcome(source, bare, fast=True) == _outcome(source, bare, fast=False)
+
+
+def test_analysis_of_every_example_expression_matches_the_compiler() -> None:
+    from pathlib import Path
+
+    from wfctl.semantic import _Checker
+
+    root = Path(__file__).resolve().parent.parent
+    count = 0
+    for path in sorted((root / "workflows").glob("*.yaml")):
+        doc = load_text(path.read_bytes(), str(path))
+        checker = _Checker(doc)
+        checker.collect(doc.data.get("steps"), ("steps",), None)
+        for info in checker.steps.values():
+            for site in checker.step_sites(info):
+                count += 1
+                assert _outcome(site.source, site.bare, True) == _outcome(
+                    site.source, site.bare, False
+                ), site
+    assert count > 50
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "steps", ".", "a", "['b']", "(", ")", "[", "]", "{{", "}}", "{%", "%}", " ",
+                "|", "trim", "upper", "if", "else", "for", "in", "loop", "endfor", "set", "=",
+                "1", "'s'", ",", "x=1", "and", "not", "~", "+", "is", "defined", "range",
+                "get", "inputs", "vars", "endif", "\n", ":", "{", "}", "lambda", "**",
+            ]
+        ),
+        max_size=14,
+    ),
+    st.booleans(),
+)
+def test_analysis_matches_the_compiler_on_random_token_soup(tokens: list[str], bare: bool) -> None:
+    source = "".join(tokens)
+    assert _outcome(source, bare, fast=True) == _outcome(source, bare, fast=False)
+
+
+# -- input schemas: the light validity check never accepts what the metaschema rejects ----
+
+
+_schema_leaf = st.one_of(
+    st.booleans(),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.one_of(
+                st.sampled_from(["string", "integer", "number", "object", "array", "strin"]),
+                st.lists(st.sampled_from(["string", "null", "integer"]), max_size=3),
+                st.integers(),
+            ),
+            "minimum": st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=2)),
+            "minLength": st.one_of(st.integers(min_value=-2, max_value=5), st.floats(0, 3)),
+            "pattern": st.sampled_from(["^a+$", "[", "(?P<x>", "\\d"]),
+            "enum": st.one_of(st.lists(st.integers(), max_size=3), st.integers()),
+            "required": st.lists(st.sampled_from(["a", "b", 1]), max_size=3),
+            "description": st.one_of(st.text(max_size=3), st.integers()),
+            "uniqueItems": st.one_of(st.booleans(), st.integers(0, 1)),
+            "default": st.integers(),
+            "secret": st.booleans(),
+        },
+    ),
+)
+_schemas = st.recursive(
+    _schema_leaf,
+    lambda inner: st.fixed_dictionaries(
+        {},
+        optional={
+            "items": inner,
+            "properties": st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2),
+            "type": st.just("object"),
+        },
+    ),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_schemas)
+def test_plain_schema_check_is_sufficient(schema: Any) -> None:
+    from jsonschema import Draft202012Validator
+
+    from wfctl.semantic import _meta_validator, _plainly_valid_schema
+
+    if _plainly_valid_schema(schema):
+        assert _meta_validator().is_valid(schema), schema
+        Draft202012Validator.check_schema(schema)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_schemas, st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2),
+                           st.dictionaries(st.sampled_from(["a", "b"]), st.integers(), max_size=2)))
+def test_compiled_input_check_agrees_with_jsonschema(schema: Any, value: Any) -> None:
+    from jsonschema import Draft202012Validator
+
+    from wfctl.schema_check import compile_schema_check
+    from wfctl.semantic import _meta_validator
+
+    if not _meta_validator().is_valid(schema):
+        return
+    check = compile_schema_check(schema)
+    if check is not None:
+        assert check(value) is Draft202012Validator(schema).is_valid(value), (schema, value)

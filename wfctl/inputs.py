@@ -50,8 +50,11 @@ def resolve_inputs(
         )
         errors = sorted(Draft202012Validator(clean).iter_errors(value), key=lambda e: e.path)
         for error in errors[:1]:
-            shown = "***" if isinstance(schema, Mapping) and schema.get("secret") else repr(value)
-            problems.append(f"input '{name}' = {shown}: {error.message}")
+            if isinstance(schema, Mapping) and schema.get("secret"):
+                # jsonschema's message quotes the value: never show a secret's.
+                problems.append(f"input '{name}' = ***: fails its schema ('{error.validator}')")
+            else:
+                problems.append(f"input '{name}' = {value!r}: {error.message}")
         resolved[name] = value
     if problems:
         raise InputError("; ".join(problems))

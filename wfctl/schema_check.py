@@ -26,7 +26,13 @@ from wfctl.diagnostics import Diagnostic
 if TYPE_CHECKING:
     from wfctl.loader import LoadedDocument, Path_
 
-__all__ = ["describe_value", "did_you_mean", "schema_diagnostics"]
+__all__ = [
+    "compile_schema_check",
+    "describe_value",
+    "did_you_mean",
+    "fast_is_valid",
+    "schema_diagnostics",
+]
 
 _TYPE_NAMES: Final = {
     "string": "a string",
@@ -791,6 +797,15 @@ class _Compiler:
 
     def _kw_maxProperties(self, arg: Any, _schema: Any) -> _Check:
         return lambda value: not isinstance(value, dict) or len(value) <= arg
+
+
+def compile_schema_check(schema: Any) -> Callable[[Any], bool] | None:
+    """A yes/no validity check compiled from a JSON Schema (refs resolved against it), or
+    None when the schema uses a keyword the compiler does not implement."""
+    try:
+        return _Compiler(schema if isinstance(schema, dict) else {}).compile(schema)
+    except (_Unsupported, re.error, TypeError, KeyError, ValueError, RecursionError):
+        return None
 
 
 _fast_checks: dict[int, _Check | None] = {}

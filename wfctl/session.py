@@ -51,6 +51,8 @@ def read_inputs(opts: RunOptions) -> dict[str, Any]:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot read inputs file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"inputs file {path} is not UTF-8 text (byte {exc.start})") from None
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError) as exc:
@@ -340,6 +342,11 @@ async def _run_async(
     assert result is not None
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in given.items()}
     report = build_report(result, workflow, shown_inputs, metrics)
+    code = result.exit_code
+    if code == 0 and opts.fail_on_sla and metrics.breaches:
+        code = 1
+        report["exit_code"] = code
+        report["error"] = "SLA breached (--fail-on-sla): " + metrics.breaches[0].message
     report_path = (
         Path(opts.report) if opts.report else state_dir(opts) / "reports" / f"{run_id}.json"
     )
@@ -350,11 +357,8 @@ async def _run_async(
     if opts.json_output:
         json.dump(report, out, indent=2, default=str)
         out.write("\n")
-    elif not opts.quiet or result.exit_code != 0:
+    elif not opts.quiet or code != 0:
         _summary(result, report, report_path, log_stream)
-    code = result.exit_code
-    if code == 0 and opts.fail_on_sla and metrics.breaches:
-        code = 1
     return code
 
 
@@ -370,7 +374,8 @@ def _summary(result: Any, report: dict[str, Any], path: Path, out: IO[str]) -> N
                 f"    (or reject: wfctl approve {result.run_id} {step_id} --reject)\n"
             )
         out.write(f"  then continue with: wfctl resume {result.run_id}\n")
-    if result.error and result.status.value not in ("waiting_approval",):
-        out.write(f"  {result.error}\n")
+    error = report.get("error")
+    if error and result.status.value not in ("waiting_approval",):
+        out.write(f"  {error}\n")
     out.write(f"report: {path}\n")
     out.flush()

@@ -54,7 +54,7 @@ def build_langgraph(dag: Dag) -> Any:
     runs it in supersteps (every node of a superstep must end before the next starts)."""
     from langgraph.graph import END, START, StateGraph
 
-    graph = StateGraph(_State)
+    graph: Any = StateGraph(_State)  # LangGraph's node overloads are too narrow for mypy
     has_users: set[str] = set()
     for step, deps in dag.deps.items():
         graph.add_node(step, _node(dag.durations[step]))

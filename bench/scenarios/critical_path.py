@@ -53,7 +53,7 @@ async def _one_dag(dag: Dag, repeat: int) -> list[Row]:
                 scenario=label,
                 system=system,
                 median=f"makespan {fmt_seconds(median(values))}",
-                ratio=f"{ratio:.3f} × CP",
+                ratio=f"{ratio:.3f} x CP",
                 target=f"<= {TARGET}" if is_wfctl else "reference",
                 met=(ratio <= TARGET) if is_wfctl else None,
             )

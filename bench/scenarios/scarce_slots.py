@@ -62,17 +62,17 @@ async def scenario(
 
     ideal = max(dag.critical_path(), dag.total_work() / LIMIT)
     label = (
-        f"scarce slots (limit {LIMIT}): chain {chain}×{link * 1000:g} ms "
-        f"+ {shorts}×{short * 1000:g} ms (ideal {ideal:.3f} s)"
+        f"scarce slots (limit {LIMIT}): chain {chain}x{link * 1000:g} ms "
+        f"+ {shorts}x{short * 1000:g} ms (ideal {ideal:.3f} s)"
     )
     rows = []
     for system, values in times.items():
         row = Row(label, system, f"makespan {fmt_seconds(median(values))}")
         if system == FIFO:
-            row.ratio, row.target = f"{median(values) / ideal:.2f} × ideal", "baseline"
+            row.ratio, row.target = f"{median(values) / ideal:.2f} x ideal", "baseline"
         else:
             gain = median(1 - v / f for v, f in zip(values, times[FIFO], strict=True))
-            row.ratio = f"{gain:.0%} shorter than FIFO ({median(values) / ideal:.2f} × ideal)"
+            row.ratio = f"{gain:.0%} shorter than FIFO ({median(values) / ideal:.2f} x ideal)"
             row.target = f">= {MIN_GAIN:.0%} shorter"
             row.met = gain >= MIN_GAIN
         rows.append(row)

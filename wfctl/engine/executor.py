@@ -30,7 +30,7 @@ from wfctl.events import (
     now,
 )
 from wfctl.expressions import ExpressionError, truthy
-from wfctl.model import Step, StepStatus, StepType, TriggerRule
+from wfctl.model import Agent, Step, StepStatus, StepType, TriggerRule
 from wfctl.secrets import Masker
 
 
@@ -378,9 +378,11 @@ class Executor:
                 why = "workflow timed out" if self.stop_reason == "timeout" else "cancelled"
                 record.error = f"{why} while running"
                 record.error_kind = "cancelled"
-                if record.attempts and record.attempts[-1].ended_at is None:
-                    record.attempts[-1].ended_at = record.ended_at
-                    record.attempts[-1].error = record.error
+                if record.attempts and record.attempts[-1].error is None:
+                    last = record.attempts[-1]
+                    last.ended_at = last.ended_at or record.ended_at
+                    last.error = record.error
+                    last.error_kind = "cancelled"
                 self._emit_state(step.step_id)
             raise
 
@@ -477,46 +479,15 @@ class Executor:
         extra_ctx: Mapping[str, Any] | None = None,
     ) -> Any:
         """One action call with the step's retry policy, timeout and circuit breaker."""
-        from wfctl.actions.registry import get_action
-
-        agent = None
-        action_name = step.action
-        base_args: dict[str, Any] = {}
         extra: dict[str, Any] = {**(extra_ctx or {}), "input": step_input}
         if loop:
             extra["loop"] = loop
         ctx = self.context(step, **extra)
-        if action_name is None and step.agent_capability is not None:
-            try:
-                agent, why = self.router.choose(step.agent_capability)
-            except NoAgentAvailable as exc:
-                raise StepFailed(str(exc), "circuit_open") from None
-            record.agent = agent.name
-            self.bus.emit(
-                StepOutputLine(
-                    self.run_id, now(), step.step_id, f"routed to agent {agent.name}: {why}"
-                )
-            )
-            action_name = agent.action
-            from wfctl.expressions import compile_value
-
-            base_args = dict(compile_value(dict(agent.with_)).render(ctx))
         if step.step_type is StepType.REACT:
             raise StepFailed(
                 "react steps need the agents extra: pip install 'wfctl[agents]'", "error"
             )
-        if action_name is None:
-            raise StepFailed("step has no action to run", "error")
-        try:
-            action = get_action(action_name)
-        except Exception as exc:
-            raise StepFailed(str(exc), "error") from None
-        args = {**base_args, **step.with_.render(ctx)}
-        target = f"agent:{agent.name}" if agent is not None else action.target(args)
-        if ":" not in target:
-            # A bare action name (shell, noop...) names no shared dependency: breaking
-            # the circuit for every shell step because one failed would be wrong.
-            target = f"{target}:{step.step_id}"
+        agent, action, args, target = self._resolve_call(step, record, ctx)
         policy = step.retry_policy
 
         def on_line(line: str) -> None:
@@ -527,6 +498,9 @@ class Executor:
         while True:
             attempt_no += 1
             local += 1
+            if agent is not None and local > 1:
+                # Route again: the agent that just failed may have an open breaker now.
+                agent, action, args, target = self._resolve_call(step, record, ctx)
             attempt = Attempt(number=attempt_no, started_at=time.time())
             record.attempts.append(attempt)
             waited_from = time.monotonic()
@@ -608,6 +582,44 @@ class Executor:
             )
             self._emit_state(step.step_id, next_attempt_at=next_at)
             await anyio.sleep(delay)
+
+    def _resolve_call(
+        self, step: Step, record: StepRecord, ctx: Mapping[str, Any]
+    ) -> tuple[Agent | None, Any, dict[str, Any], str]:
+        """(agent, action, rendered args, circuit-breaker target) for one attempt."""
+        from wfctl.actions.registry import get_action
+
+        agent = None
+        action_name = step.action
+        base_args: dict[str, Any] = {}
+        if action_name is None and step.agent_capability is not None:
+            try:
+                agent, why = self.router.choose(step.agent_capability)
+            except NoAgentAvailable as exc:
+                raise StepFailed(str(exc), "circuit_open") from None
+            record.agent = agent.name
+            self.bus.emit(
+                StepOutputLine(
+                    self.run_id, now(), step.step_id, f"routed to agent {agent.name}: {why}"
+                )
+            )
+            action_name = agent.action
+            from wfctl.expressions import compile_value
+
+            base_args = dict(compile_value(dict(agent.with_)).render(ctx))
+        if action_name is None:
+            raise StepFailed("step has no action to run", "error")
+        try:
+            action = get_action(action_name)
+        except Exception as exc:
+            raise StepFailed(str(exc), "error") from None
+        args = {**base_args, **step.with_.render(ctx)}
+        target = f"agent:{agent.name}" if agent is not None else action.target(args)
+        if ":" not in target:
+            # A bare action name (shell, noop...) names no shared dependency: breaking
+            # the circuit for every shell step because one failed would be wrong.
+            target = f"{target}:{step.step_id}"
+        return agent, action, args, target
 
     # -- step types ----------------------------------------------------------
     async def _run_parallel(self, step: Step, record: StepRecord) -> Any:
@@ -691,16 +703,29 @@ class Executor:
             results: list[Any] = [None] * len(items)
             limiter = anyio.CapacityLimiter(step.loop_concurrency)
 
-            async def one(index: int, item: Any) -> None:
+            failures: list[tuple[int, StepFailed]] = []
+
+            async def one(index: int, item: Any, scope: anyio.CancelScope) -> None:
                 loop = {"index": index, "item": item}
-                async with limiter:
-                    results[index] = await self._invoke(
-                        step, record, self._step_input(step, loop), loop
-                    )
+                try:
+                    async with limiter:
+                        results[index] = await self._invoke(
+                            step, record, self._step_input(step, loop), loop
+                        )
+                except StepFailed as exc:
+                    # One item failing fails the step: stop the others, report this one.
+                    failures.append((index, exc))
+                    scope.cancel()
+                except ExpressionError as exc:
+                    failures.append((index, StepFailed(exc.message, "validation")))
+                    scope.cancel()
 
             async with anyio.create_task_group() as tg:
                 for index, item in enumerate(items):
-                    tg.start_soon(one, index, item)
+                    tg.start_soon(one, index, item, tg.cancel_scope)
+            if failures:
+                index, exc = min(failures, key=lambda f: f[0])
+                raise StepFailed(f"item {index}: {exc}", exc.kind)
             return {
                 "iterations": len(items),
                 "outputs": results,

@@ -1,0 +1,108 @@
+"""How long `wfctl validate` takes next to Python's own start-up (issue #2's target:
+200 files well under a second more than `python -c pass`).
+
+Generates 200 realistic workflow files (the examples under workflows/, each copy with its
+step ids, workflow id and names renamed, so no two files share their expressions) in a
+temporary directory, checks that they all validate, then times, as subprocesses (wall
+time, median of N runs, the three commands alternating so that machine noise hits all
+of them alike):
+
+    python -c pass
+    wfctl validate <one file>
+    wfctl validate <the directory of 200 files>
+
+Usage: python bench/bench_validate.py [--files 200] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))
+STEP_ID_RE = re.compile(r"step_id:\s*([A-Za-z_][A-Za-z0-9_-]*)")
+
+
+def variant(text: str, index: int) -> str:
+    """The example with every step id (and its uses) and the workflow id renamed."""
+    for step_id in sorted(set(STEP_ID_RE.findall(text)), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w-]){re.escape(step_id)}(?![\w-])", f"{step_id}_{index}", text)
+    text = re.sub(r"^workflow_id: .*$", f"workflow_id: bench_{index}", text, flags=re.MULTILINE)
+    return re.sub(
+        r"^name: (.*)$", rf"name: \1 (variant {index})", text, count=1, flags=re.MULTILINE
+    )
+
+
+def generate(directory: Path, count: int) -> list[Path]:
+    files = []
+    for i in range(count):
+        source = EXAMPLES[i % len(EXAMPLES)]
+        path = directory / f"{source.stem}-{i:03d}.yaml"
+        path.write_text(variant(source.read_text("utf-8"), i), "utf-8")
+        files.append(path)
+    return files
+
+
+def wall_time(command: list[str], expect: int) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != expect:
+        raise SystemExit(
+            f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+        )
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=200, help="number of workflow files")
+    parser.add_argument("--runs", type=int, default=5, help="runs per command (median)")
+    args = parser.parse_args()
+
+    wfctl = [sys.executable, "-m", "wfctl", "validate"]
+    with tempfile.TemporaryDirectory(prefix="wfctl-bench-") as tmp:
+        directory = Path(tmp)
+        files = generate(directory, args.files)
+        wall_time([*wfctl, str(directory)], expect=0)  # all valid; also warms the OS cache
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "wfctl validate <1 file>": [*wfctl, str(files[0])],
+            f"wfctl validate <dir of {args.files}>": [*wfctl, str(directory)],
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        names = list(commands)
+        for run in range(args.runs):
+            # Alternate the order so that a slow moment does not always hit one command.
+            order = names if run % 2 == 0 else names[::-1]
+            for name in order:
+                times[name].append(wall_time(commands[name], expect=0))
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    base = medians["python -c pass"]
+    print(f"{args.files} files, median of {args.runs} runs (wall time, subprocess)\n")
+    print(f"{'command':<28} {'median':>9} {'min':>9} {'max':>9} {'vs python':>10} {'extra':>9}")
+    for name in names:
+        values = times[name]
+        print(
+            f"{name:<28} {medians[name]:>8.3f}s {min(values):>8.3f}s {max(values):>8.3f}s"
+            f" {medians[name] / base:>9.1f}x {medians[name] - base:>+8.3f}s"
+        )
+    extra = medians[names[-1]] - base
+    per_file = (medians[names[-1]] - medians[names[1]]) / max(args.files - 1, 1)
+    print(f"\nper additional file: {per_file * 1000:.2f} ms")
+    verdict = "meets" if extra < 1.0 else "MISSES"
+    print(
+        f"{args.files} files take {extra:.3f}s more than Python's start-up: {verdict} the < 1 s target"
+    )
+
+
+if __name__ == "__main__":
+    main()
