@@ -36,11 +36,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def clean_env() -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     for var in ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG"):
         env.pop(var, None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
     return env
 
 
@@ -68,12 +69,12 @@ def wait_for(predicate: Callable[[], bool], deadline: float, what: str) -> None:
 class Wfctl:
     """A `wfctl run` subprocess whose stdout/stderr are collected by threads as they come."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
         self.cwd = cwd
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wfctl", *args],
             cwd=cwd,
-            env=clean_env(),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -106,7 +107,7 @@ class Wfctl:
             t.join(timeout=5)
         return rc
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return f"rc={self.proc.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
 
 
@@ -157,11 +158,9 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 
 
 def start(workdir: Path, workflow: str) -> Wfctl:
-    os.environ["WFCTL_WORKDIR_TEST"] = str(workdir)  # tags our children for cleanup
-    try:
-        return Wfctl(["run", workflow, "--no-live", "--report", "r.json"], workdir)
-    finally:
-        del os.environ["WFCTL_WORKDIR_TEST"]
+    # WFCTL_WORKDIR_TEST tags wfctl and its children, for the cleanup in `workdir`
+    env = clean_env(WFCTL_WORKDIR_TEST=str(workdir))
+    return Wfctl(["run", workflow, "--no-live", "--report", "r.json"], workdir, env)
 
 
 def shell_pid(workdir: Path) -> int:

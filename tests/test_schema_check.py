@@ -143,7 +143,7 @@ def test_step_of_the_wrong_type_is_one_problem() -> None:
 
 
 def test_type_error_hints() -> None:
-    d = one('version: 1.10\nsteps: [{step_id: a, action: noop}]\n')
+    d = one("version: 1.10\nsteps: [{step_id: a, action: noop}]\n")
     assert d.message == "must be a string (got 1.1)"
     assert d.hint == 'quote it: "1.10"'  # the text as written, not the float
     d = one('timeout: "30"\nsteps: [{step_id: a, action: noop}]\n')

@@ -293,7 +293,10 @@ def test_long_chain_is_fast_and_does_not_recurse() -> None:
                 step_type: parallel
                 parallel_steps: [{step_id: c, action: noop, when: "steps.p.status"}]
             """,
-            ["expression refers to step 'p', which is not upstream of 'c' (it may not have run yet)"],
+            [
+                "expression refers to step 'p', which is not upstream of 'c' "
+                "(it may not have run yet)"
+            ],
         ),
         # Branch targets come after their conditional step.
         (
@@ -312,7 +315,9 @@ def test_long_chain_is_fast_and_does_not_recurse() -> None:
             steps:
               - {step_id: a, action: noop, error_handlers: [h]}
               - {step_id: b, action: noop, when: "error.kind"}
-              - {step_id: h, action: set, with: {values: {x: "{{ error.message }} {{ steps.b.status }}"}}}
+              - step_id: h
+                action: set
+                with: {values: {x: "{{ error.message }} {{ steps.b.status }}"}}
             """,
             ["unknown name 'error' in expression"],
         ),
@@ -354,7 +359,9 @@ def test_long_chain_is_fast_and_does_not_recurse() -> None:
             steps:
               - step_id: a
                 action: set
-                with: {values: {x: "{% for i in range(3) %}{{ i }}{% endfor %}{% set y = 1 %}{{ y }}"}}
+                with:
+                  values:
+                    x: "{% for i in range(3) %}{{ i }}{% endfor %}{% set y = 1 %}{{ y }}"
             """,
             [],
         ),
@@ -489,8 +496,10 @@ def test_secret_in_shell_command_but_not_in_env() -> None:
         ("agents[0].with.command[2]", "secret-in-shell"),
         ("steps[1].with.command", "secret-in-shell"),
     ]
-    assert found[0].hint == 'secrets reach shell steps as environment variables (token): ' \
+    assert (
+        found[0].hint == "secrets reach shell steps as environment variables (token): "
         'write "$NAME" in the command'
+    )
 
 
 def test_agent_templates_see_input_but_not_typos() -> None:
@@ -674,10 +683,51 @@ def test_analysis_of_every_example_expression_matches_the_compiler() -> None:
     st.lists(
         st.sampled_from(
             [
-                "steps", ".", "a", "['b']", "(", ")", "[", "]", "{{", "}}", "{%", "%}", " ",
-                "|", "trim", "upper", "if", "else", "for", "in", "loop", "endfor", "set", "=",
-                "1", "'s'", ",", "x=1", "and", "not", "~", "+", "is", "defined", "range",
-                "get", "inputs", "vars", "endif", "\n", ":", "{", "}", "lambda", "**",
+                "steps",
+                ".",
+                "a",
+                "['b']",
+                "(",
+                ")",
+                "[",
+                "]",
+                "{{",
+                "}}",
+                "{%",
+                "%}",
+                " ",
+                "|",
+                "trim",
+                "upper",
+                "if",
+                "else",
+                "for",
+                "in",
+                "loop",
+                "endfor",
+                "set",
+                "=",
+                "1",
+                "'s'",
+                ",",
+                "x=1",
+                "and",
+                "not",
+                "~",
+                "+",
+                "is",
+                "defined",
+                "range",
+                "get",
+                "inputs",
+                "vars",
+                "endif",
+                "\n",
+                ":",
+                "{",
+                "}",
+                "lambda",
+                "**",
             ]
         ),
         max_size=14,
@@ -741,8 +791,15 @@ def test_plain_schema_check_is_sufficient(schema: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(_schemas, st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2),
-                           st.dictionaries(st.sampled_from(["a", "b"]), st.integers(), max_size=2)))
+@given(
+    _schemas,
+    st.one_of(
+        st.integers(),
+        st.text(max_size=3),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.sampled_from(["a", "b"]), st.integers(), max_size=2),
+    ),
+)
 def test_compiled_input_check_agrees_with_jsonschema(schema: Any, value: Any) -> None:
     from jsonschema import Draft202012Validator
 

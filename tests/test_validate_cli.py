@@ -243,8 +243,9 @@ def test_github_format_escapes_properties(
     line = out.splitlines()[0]
     assert GITHUB_RE.match(line), line
     assert "a%2Cb%3Ac.yaml,line=5,col=14" in line
-    assert line.endswith("::steps[0].step_id: dependency cycle: a -> b -> c -> a "
-                         "(remove one of these dependencies)")
+    assert line.endswith(
+        "::steps[0].step_id: dependency cycle: a -> b -> c -> a (remove one of these dependencies)"
+    )
 
 
 def test_piped_output_has_no_ansi_escapes() -> None:

@@ -20,7 +20,7 @@ from wfctl.schema_check import fast_is_valid
 from wfctl.validator import check_document, validate_file
 
 SETTINGS = settings(
-    max_examples=120,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -156,7 +156,10 @@ def workflows(draw: st.DrawFn) -> dict[str, Any]:
             "flag": {"type": "boolean", "default": draw(st.booleans())},
             "count": {"type": "integer", "minimum": 0, "default": draw(st.integers(0, 9))},
         },
-        "global_variables": {"pause": 0, **draw(st.dictionaries(var_names, json_values, max_size=2))},
+        "global_variables": {
+            "pause": 0,
+            **draw(st.dictionaries(var_names, json_values, max_size=2)),
+        },
         "steps": steps,
     }
     if draw(st.booleans()):
@@ -265,7 +268,9 @@ def mutated(draw: st.DrawFn) -> tuple[Any, str]:
     else:  # swap_type
         step = draw(st.sampled_from(_all_steps(data)))
         step["step_type"] = draw(
-            st.sampled_from(["action", "parallel", "conditional", "loop", "react", "human_approval"])
+            st.sampled_from(
+                ["action", "parallel", "conditional", "loop", "react", "human_approval"]
+            )
         )
     return data, kind
 

@@ -158,6 +158,12 @@ def run(
     fail_on_sla: Annotated[
         bool, typer.Option("--fail-on-sla", help="Exit 1 when an SLA target is breached.")
     ] = False,
+    no_input: Annotated[
+        bool,
+        typer.Option(
+            "--no-input", help="Never prompt: approval steps wait (exit 4) for wfctl approve."
+        ),
+    ] = False,
     state: StateDirOption = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
@@ -176,6 +182,7 @@ def run(
         live=False if no_live else None,
         approve=tuple(approve or ()),
         fail_on_sla=fail_on_sla,
+        no_input=no_input,
         state_dir=state,
     )
     raise typer.Exit(run_from_cli(opts))
@@ -282,6 +289,12 @@ def resume(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only failures and the end.")
     ] = False,
+    no_input: Annotated[
+        bool,
+        typer.Option(
+            "--no-input", help="Never prompt: approval steps wait (exit 4) for wfctl approve."
+        ),
+    ] = False,
     state: StateDirOption = None,
 ) -> None:
     """Continue a run that crashed, was killed, was cancelled or is waiting for approval.
@@ -297,6 +310,7 @@ def resume(
         json_output=json_output,
         live=False if no_live else None,
         quiet=quiet,
+        no_input=no_input,
         state_dir=state,
     )
     raise typer.Exit(resume_from_cli(run_id, opts, force=force))

@@ -129,12 +129,15 @@ def _apply_state(rec: StepRecord, e: dict[str, Any], out: Replayed) -> None:
         rec.started_at = rec.started_at or ts
         if attempt_no and (not rec.attempts or rec.attempts[-1].number < attempt_no):
             rec.attempts.append(Attempt(number=attempt_no, started_at=ts))
-    elif status in (StepStatus.RETRYING, StepStatus.FAILED, StepStatus.COMPLETED):
-        if rec.attempts and rec.attempts[-1].ended_at is None:
-            rec.attempts[-1].ended_at = ts
-            if status is not StepStatus.COMPLETED:
-                rec.attempts[-1].error = rec.error
-                rec.attempts[-1].error_kind = rec.error_kind
+    elif (
+        status in (StepStatus.RETRYING, StepStatus.FAILED, StepStatus.COMPLETED)
+        and rec.attempts
+        and rec.attempts[-1].ended_at is None
+    ):
+        rec.attempts[-1].ended_at = ts
+        if status is not StepStatus.COMPLETED:
+            rec.attempts[-1].error = rec.error
+            rec.attempts[-1].error_kind = rec.error_kind
     if status.terminal:
         rec.ended_at = ts
         if rec.started_at is None and e.get("duration") is not None:

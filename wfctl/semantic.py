@@ -852,9 +852,7 @@ def _check_generated(ex: Any, tree: Any, source: str) -> None:
         if isinstance(node, nodes.Call | nodes.Filter | nodes.Test):
             keys = [k.key for k in node.kwargs]
             if len(keys) != len(set(keys)):
-                raise ex._unexpected_compile_error(
-                    Exception("keyword argument repeated"), source
-                )
+                raise ex._unexpected_compile_error(Exception("keyword argument repeated"), source)
         todo.extend((child, level + 1) for child in node.iter_child_nodes())
 
 

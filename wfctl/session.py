@@ -31,6 +31,7 @@ class RunOptions:
     json_output: bool = False
     live: bool | None = None  # None: decide from the terminal
     approve: tuple[str, ...] = ()
+    no_input: bool = False
     fail_on_sla: bool = False
     state_dir: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -287,6 +288,11 @@ async def _run_async(
             log_stream.write(f"SLA ALERT: {breach.message}\n")
             log_stream.flush()
 
+    approval_handler = None
+    if not opts.no_input and not opts.json_output and sys.stdin.isatty() and out.isatty():
+        from wfctl.view.prompt import TerminalApprover
+
+        approval_handler = TerminalApprover(live)
     metrics = MetricsCollector(workflow.sla_targets, on_breach=alert)
     bus.subscribe(metrics)
     if live is not None:
@@ -330,6 +336,7 @@ async def _run_async(
                 bus=bus,
                 max_parallel=opts.max_parallel,
                 approvals=approvals,
+                approval_handler=approval_handler,
                 env=env,
                 cancel=cancel,
                 store=store,

@@ -756,21 +756,39 @@ class Executor:
         return {"iterations": len(outputs), "outputs": outputs, "last": outputs[-1]}
 
     async def _run_approval(self, step: Step, record: StepRecord) -> Any:
+        rendered = step.with_.render(self.context(step))
+        on_timeout = str(rendered.get("on_timeout", "reject"))
         decision = self.approvals.get(step.step_id)
+        window_closed = (
+            step.timeout is not None
+            and record.started_at is not None
+            and time.time() - record.started_at >= step.timeout
+        )
+        if decision is None and window_closed:
+            # The approval window closed while nobody was running the workflow.
+            decision = ApprovalDecision(on_timeout == "approve", by="timeout")
         if decision is None and self.approval_handler is not None:
-            ctx = self.context(step)
-            rendered = step.with_.render(ctx)
             request = ApprovalRequest(
                 run_id=self.run_id,
                 step_id=step.step_id,
                 message=str(rendered.get("message", f"Approve step '{step.step_id}'?")),
                 approvers=tuple(rendered.get("approvers", ())),
                 timeout=step.timeout,
-                on_timeout=str(rendered.get("on_timeout", "reject")),
+                on_timeout=on_timeout,
             )
-            decision = await self.approval_handler(request)
+            record.status = StepStatus.WAITING
+            record.reason = "asking for approval"
+            self._emit_state(step.step_id)
+            if step.timeout is not None:
+                remaining = step.timeout - (time.time() - (record.started_at or time.time()))
+                with anyio.move_on_after(max(0.0, remaining)):
+                    decision = await self.approval_handler(request)
+                if decision is None:
+                    decision = ApprovalDecision(on_timeout == "approve", by="timeout")
+            else:
+                decision = await self.approval_handler(request)
         if decision is None:
-            if record.status is not StepStatus.WAITING:
+            if record.status is not StepStatus.WAITING or record.reason != "waiting for approval":
                 record.status = StepStatus.WAITING
                 record.reason = "waiting for approval"
                 self._emit_state(step.step_id)

@@ -513,6 +513,15 @@ class LiveTable:
             # for any step still running instead of a frozen spinner.
             live.stop()
 
+    def pause(self) -> None:
+        """Stop redrawing (the last frame stays) so a prompt can use the terminal."""
+        self.stop()
+
+    def resume(self) -> None:
+        """Redraw again after a prompt."""
+        if self._live is None:
+            self.start()
+
     def alert(self, message: str) -> None:
         self.alerts.append(message)
         target = self._live.console if self._live is not None else self.console
