@@ -11,12 +11,13 @@ of them alike):
     wfctl validate <one file>
     wfctl validate <the directory of 200 files>
 
-Usage: python bench/bench_validate.py [--files 200] [--runs 5]
+Usage: python bench/bench_validate.py [--files 200] [--runs 5] [--no-bytecode-cache]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import statistics
@@ -51,11 +52,11 @@ def generate(directory: Path, count: int) -> list[Path]:
     return files
 
 
-def timed(command: list[str], expect: int) -> tuple[float, float]:
+def timed(command: list[str], expect: int, env: dict[str, str]) -> tuple[float, float]:
     """(wall time, CPU time user+sys) of one run of `command` as a subprocess."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != expect:
@@ -70,13 +71,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=200, help="number of workflow files")
     parser.add_argument("--runs", type=int, default=5, help="runs per command (median)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE as it is: wfctl's modules are then compiled "
+        "from source on every run (by default they are cached, as in an installation)",
+    )
     args = parser.parse_args()
 
     wfctl = [sys.executable, "-m", "wfctl", "validate"]
     with tempfile.TemporaryDirectory(prefix="wfctl-bench-") as tmp:
-        directory = Path(tmp)
+        directory = Path(tmp) / "workflows"
+        directory.mkdir()
         files = generate(directory, args.files)
-        timed([*wfctl, str(directory)], expect=0)  # all valid; also warms the OS cache
+        env = dict(os.environ)
+        if not args.no_bytecode_cache:
+            # An installed wfctl has its .pyc files; a checkout run with
+            # PYTHONDONTWRITEBYTECODE=1 recompiles every module on every run.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        # All files valid; this run also writes the bytecode and warms the OS cache.
+        timed([*wfctl, str(directory)], expect=0, env=env)
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "wfctl validate <1 file>": [*wfctl, str(files[0])],
@@ -89,14 +104,18 @@ def main() -> None:
             # Alternate the order so that a slow moment does not always hit one command.
             order = names if run % 2 == 0 else names[::-1]
             for name in order:
-                wall, used = timed(commands[name], expect=0)
+                wall, used = timed(commands[name], expect=0, env=env)
                 times[name].append(wall)
                 cpu[name].append(used)
 
     medians = {name: statistics.median(values) for name, values in times.items()}
     cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
     base = medians["python -c pass"]
-    print(f"{args.files} files, median of {args.runs} runs (wall time of a subprocess)\n")
+    cache = "without" if args.no_bytecode_cache else "with"
+    print(
+        f"{args.files} files, median of {args.runs} runs (wall time of a subprocess, "
+        f"{cache} cached bytecode)\n"
+    )
     print(
         f"{'command':<28} {'median':>8} {'min':>8} {'max':>8} {'vs python':>10}"
         f" {'extra':>8} {'CPU':>8}"

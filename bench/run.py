@@ -119,9 +119,14 @@ def machine() -> list[str]:
         ).stdout.strip()
     except OSError:
         commit = ""
+    try:
+        load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        load = "unknown"
     return [
         f"- Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs",
+        f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs; load average "
+        f"{load} when the run ended (other jobs share the machine: ratios, not times)",
         f"- Python {platform.python_version()} ({platform.python_implementation()}); "
         f"wfctl {ver('wfctl')} ({commit or 'unknown commit'}), langgraph {ver('langgraph')}, "
         f"anyio {ver('anyio')}",

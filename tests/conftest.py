@@ -168,11 +168,7 @@ class Outcome:
         return seen
 
     def output_lines(self, step_id: str | None = None) -> list[str]:
-        return [
-            e.line
-            for e in self.of(StepOutputLine)
-            if step_id is None or e.step_id == step_id
-        ]
+        return [e.line for e in self.of(StepOutputLine) if step_id is None or e.step_id == step_id]
 
     def retries(self, step_id: str | None = None) -> list[RetryScheduled]:
         return [e for e in self.of(RetryScheduled) if step_id is None or e.step_id == step_id]

@@ -59,12 +59,9 @@ def test_diamond_join_waits_for_both_branches() -> None:
     assert out.status == "completed"
     assert out.index("join", "running") > out.end_index("slow")
     assert out.index("join", "running") > out.end_index("fast")
-    assert out.start_order() == ["root", "fast", "slow", "join"] or out.start_order() == [
-        "root",
-        "slow",
-        "fast",
-        "join",
-    ]
+    order = out.start_order()
+    assert order[0] == "root" and order[-1] == "join"
+    assert set(order[1:3]) == {"fast", "slow"}
 
 
 # -- concurrency limit ----------------------------------------------------------------
@@ -397,9 +394,11 @@ def test_skips_propagate_down_a_chain_of_all_success_steps() -> None:
     out = run(
         make_workflow(
             UPSTREAMS
-            + "  - {step_id: c1, action: noop, dependencies: [bad]}\n"
-            "  - {step_id: c2, action: noop, dependencies: [c1]}\n"
-            "  - {step_id: c3, action: noop, dependencies: [c2], trigger_rule: all_done}\n"
+            + (
+                "  - {step_id: c1, action: noop, dependencies: [bad]}\n"
+                "  - {step_id: c2, action: noop, dependencies: [c1]}\n"
+                "  - {step_id: c3, action: noop, dependencies: [c2], trigger_rule: all_done}\n"
+            )
         )
     )
     assert out.step_status("c1") == "skipped"

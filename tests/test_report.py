@@ -33,9 +33,17 @@ ANSI = re.compile(r"\x1b\[")
 RUN_TIMEOUT = 60
 SECRET = "S3cr3t-Value-42"
 RELEASE_STEPS = (
-    "build", "checks", "unit", "lint", "typecheck", "approve", "deploy", "smoke_test",
-    "health_check", "undeploy",
-)  # fmt: skip
+    "build",
+    "checks",
+    "unit",
+    "lint",
+    "typecheck",
+    "approve",
+    "deploy",
+    "smoke_test",
+    "health_check",
+    "undeploy",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -76,8 +84,13 @@ def wfctl(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
     began = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "wfctl", *args],
-        cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env or clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     return Run(args, cwd, proc.returncode, proc.stdout, proc.stderr, began, time.time())
 
 
@@ -121,8 +134,18 @@ def timestamps(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 SCENARIOS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "completed": (
-        ["run", "release.yaml", "--approve", "approve", "-i", f"deploy_token={SECRET}",
-         "--report", "out/report.json", "--junit", "out/junit.xml"],
+        [
+            "run",
+            "release.yaml",
+            "--approve",
+            "approve",
+            "-i",
+            f"deploy_token={SECRET}",
+            "--report",
+            "out/report.json",
+            "--junit",
+            "out/junit.xml",
+        ],
         ("release.yaml",),
     ),
     # default report path, JUnit with a failure and a skip
@@ -131,13 +154,25 @@ SCENARIOS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "waiting": (["run", "approval.yaml", "--report", "report.json"], ("approval.yaml",)),
     # a secret echoed by a step and put in a failure message
     "secret": (
-        ["run", "inputs.yaml", "-i", "who=bob", "-i", "flag=true", "-i", f"token={SECRET}",
-         "--report", "report.json", "--junit", "junit.xml"],
+        [
+            "run",
+            "inputs.yaml",
+            "-i",
+            "who=bob",
+            "-i",
+            "flag=true",
+            "-i",
+            f"token={SECRET}",
+            "--report",
+            "report.json",
+            "--junit",
+            "junit.xml",
+        ],
         ("inputs.yaml",),
     ),
     "json": (["run", "fail.yaml", "--json"], ("fail.yaml",)),
     "sla": (["run", "sla.yaml", "--report", "report.json"], ("sla.yaml",)),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +187,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
             cwd,
             subprocess.Popen(
                 [sys.executable, "-m", "wfctl", *args],
-                cwd=cwd, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=clean_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-            ),  # fmt: skip
+            ),
         )
     results: dict[str, Run] = {}
     try:
@@ -283,14 +322,18 @@ def test_workflow_identity_and_sha256(runs: dict[str, Run]) -> None:
         text = (run.cwd / file).read_text(encoding="utf-8")
         assert report["workflow"]["file"] == file
         assert report["workflow"]["sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
-        assert report["workflow"]["sha256"] == hashlib.sha256(
-            (run.cwd / file).read_bytes()
-        ).hexdigest()
+        assert (
+            report["workflow"]["sha256"]
+            == hashlib.sha256((run.cwd / file).read_bytes()).hexdigest()
+        )
     report = report_of(runs["completed"])
     assert report["workflow"] | {"sha256": None} == {
-        "id": "release", "name": "Release pipeline", "version": "1.0",
-        "file": "release.yaml", "sha256": None,
-    }  # fmt: skip
+        "id": "release",
+        "name": "Release pipeline",
+        "version": "1.0",
+        "file": "release.yaml",
+        "sha256": None,
+    }
 
 
 def test_steps_keyed_by_id_with_their_story(runs: dict[str, Run]) -> None:
@@ -433,8 +476,13 @@ def test_wfctl_report_renders_a_saved_report(runs: dict[str, Run], name: str) ->
 )
 def test_wfctl_report_in_a_pipe_does_not_truncate(runs: dict[str, Run]) -> None:
     report = report_of(runs["failed"])
-    run = wfctl(["report", str(runs["failed"].cwd / ".wfctl" / "reports" /
-                               f"{report['execution_id']}.json")], runs["failed"].cwd)  # fmt: skip
+    run = wfctl(
+        [
+            "report",
+            str(runs["failed"].cwd / ".wfctl" / "reports" / f"{report['execution_id']}.json"),
+        ],
+        runs["failed"].cwd,
+    )
     assert run.rc == 0, run
     assert "…" not in run.stdout, run.stdout
     assert report["started_at"] in run.stdout

@@ -82,6 +82,7 @@ def wfctl(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
         [sys.executable, "-m", "wfctl", *args],
         cwd=cwd,
         env=env or clean_env(),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -97,6 +98,7 @@ def wfctl_many(specs: dict[str, tuple[list[str], Path]]) -> dict[str, Run]:
             [sys.executable, "-m", "wfctl", *args],
             cwd=cwd,
             env=clean_env(),
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -155,15 +157,36 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     specs: dict[str, tuple[list[str], Path]] = {
         "inputs_cli": (
             [
-                "run", "inputs.yaml", "--report", "report.json",
-                "-i", "who=bob", "-i", "n=3", "-i", "s=abc", "-i", "flag=true",
-                "-i", "list=[1,2]", "-i", "token=hunter2-hunter2",
+                "run",
+                "inputs.yaml",
+                "--report",
+                "report.json",
+                "-i",
+                "who=bob",
+                "-i",
+                "n=3",
+                "-i",
+                "s=abc",
+                "-i",
+                "flag=true",
+                "-i",
+                "list=[1,2]",
+                "-i",
+                "token=hunter2-hunter2",
             ],
             ws("inputs_cli", "inputs.yaml"),
         ),
         "inputs_yaml": (
-            ["run", "inputs.yaml", "--inputs-file", "in.yaml", "-i", "n=7", "--report",
-             "report.json"],
+            [
+                "run",
+                "inputs.yaml",
+                "--inputs-file",
+                "in.yaml",
+                "-i",
+                "n=7",
+                "--report",
+                "report.json",
+            ],
             base / "inputs_yaml",
         ),
         "inputs_json": (
@@ -200,7 +223,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
             ["run", "fanout.yaml", "-q", "--report", "report.json"],
             ws("quiet_ok", "fanout.yaml"),
         ),
-    }  # fmt: skip
+    }
     return wfctl_many(specs)
 
 
@@ -415,14 +438,24 @@ PATCHED_MAIN = (
 def test_exit_70_debug_traceback_in_a_real_process(tmp_path: Path) -> None:
     plain = subprocess.run(
         [sys.executable, "-c", PATCHED_MAIN, "run", "x.yaml"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     assert plain.returncode == 70, plain.stderr
     assert "Traceback" not in plain.stderr
     debug = subprocess.run(
         [sys.executable, "-c", PATCHED_MAIN, "--debug", "run", "x.yaml"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     assert "Traceback (most recent call last)" in debug.stderr
     assert "RuntimeError: boom from a test" in debug.stderr
 
@@ -435,8 +468,13 @@ def test_exit_70_debug_traceback_in_a_real_process(tmp_path: Path) -> None:
 def test_exit_70_is_kept_with_debug(tmp_path: Path) -> None:
     debug = subprocess.run(
         [sys.executable, "-c", PATCHED_MAIN, "--debug", "run", "x.yaml"],
-        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     assert debug.returncode == 70, debug.stderr
 
 
@@ -465,8 +503,18 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
     ws = workspace(tmp_path, "release.yaml", "inputs.yaml")
     run = wfctl(["run", "release.yaml", "--dry-run"], ws)
     assert run.rc == 0, run
-    for step in ("build", "checks", "unit", "lint", "typecheck", "approve", "deploy",
-                 "smoke_test", "health_check", "undeploy"):  # fmt: skip
+    for step in (
+        "build",
+        "checks",
+        "unit",
+        "lint",
+        "typecheck",
+        "approve",
+        "deploy",
+        "smoke_test",
+        "health_check",
+        "undeploy",
+    ):
         assert re.search(rf"\b{step}\b", run.stdout), f"{step} missing from the plan:\n{run}"
     assert run.stdout.index("build") < run.stdout.index("deploy") < run.stdout.index("smoke_test")
     assert not (ws / ".wfctl").exists(), "a dry run must not write state, reports or artifacts"
@@ -580,12 +628,10 @@ def test_fail_on_sla_exits_1(runs: dict[str, Run]) -> None:
     assert report["sla"]["met"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with --fail-on-sla the process exits 1 but the report says exit_code 0 "
-    "(and the summary says only 'completed'): wfctl/session.py builds/writes the report "
-    "from result.exit_code before turning the breach into exit 1",
-)
 def test_fail_on_sla_report_records_the_exit_code(runs: dict[str, Run]) -> None:
+    """Fixed during this work: the report used to say exit_code 0 and the summary nothing."""
     run = runs["sla_fail"]
-    assert run.report()["exit_code"] == run.rc == 1
+    report = run.report()
+    assert report["exit_code"] == run.rc == 1
+    assert "SLA" in (report["error"] or "")
+    assert re.search(r"^  .*SLA.*slow", run.stdout, re.M), "the summary says why it exits 1"

@@ -75,6 +75,7 @@ class Wfctl:
             [sys.executable, "-m", "wfctl", *args],
             cwd=cwd,
             env=env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -31,9 +31,17 @@ RUN_TIMEOUT = 90
 ANSI = re.compile(r"\x1b\[")
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 RELEASE_STEPS = {
-    "build": "✔", "checks": "✔", "unit": "✔", "lint": "✔", "typecheck": "✔", "approve": "✔",
-    "deploy": "✔", "smoke_test": "✔", "health_check": "⤼", "undeploy": "⤼",
-}  # fmt: skip
+    "build": "✔",
+    "checks": "✔",
+    "unit": "✔",
+    "lint": "✔",
+    "typecheck": "✔",
+    "approve": "✔",
+    "deploy": "✔",
+    "smoke_test": "✔",
+    "health_check": "⤼",
+    "undeploy": "⤼",
+}
 STATUS_OF = {"✔": "completed", "⤼": "skipped", "✘": "failed"}
 
 
@@ -202,8 +210,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TtyRun]:
 def step_rows(screen: str) -> dict[str, list[tuple[str, str]]]:
     """step id -> [(glyph, status)] for every table row on the screen."""
     rows: dict[str, list[tuple[str, str]]] = {}
-    for m in re.finditer(r"^(\S) +(\S+) +(completed|skipped|failed|running|pending|waiting)\b",
-                         screen, re.M):  # fmt: skip
+    for m in re.finditer(
+        r"^(\S) +(\S+) +(completed|skipped|failed|running|pending|waiting)\b", screen, re.M
+    ):
         rows.setdefault(m[2], []).append((m[1], m[3]))
     return rows
 
@@ -275,8 +284,13 @@ def test_same_run_in_a_pipe_prints_plain_lines(tmp_path: Path) -> None:
     env.pop("TERM")
     proc = subprocess.run(
         [sys.executable, "-m", "wfctl", "run", "release.yaml", "--approve", "approve"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not ANSI.search(proc.stdout) and not ANSI.search(proc.stderr)
     body = proc.stdout.splitlines()

@@ -638,7 +638,14 @@ class _Compiler:
 
     def _kw_allOf(self, subs: Any, _schema: Any) -> _Check:
         checks = [self.compile(s) for s in subs]
-        return lambda value: all(c(value) for c in checks)
+
+        def all_of(value: Any) -> bool:
+            for check in checks:  # noqa: SIM110 - a plain loop is faster than all() here
+                if not check(value):
+                    return False
+            return True
+
+        return all_of
 
     def _kw_anyOf(self, subs: Any, _schema: Any) -> _Check:
         checks = [self.compile(s) for s in subs]
@@ -722,7 +729,15 @@ class _Compiler:
 
     def _kw_items(self, sub: Any, _schema: Any) -> _Check:
         check = self.compile(sub)
-        return lambda value: not isinstance(value, list) or all(check(v) for v in value)
+
+        def items(value: Any) -> bool:
+            if isinstance(value, list):
+                for item in value:
+                    if not check(item):
+                        return False
+            return True
+
+        return items
 
     def _kw_minItems(self, arg: Any, _schema: Any) -> _Check:
         return lambda value: not isinstance(value, list) or len(value) >= arg
@@ -761,11 +776,19 @@ class _Compiler:
     # -- objects -----------------------------------------------------------
 
     def _kw_required(self, arg: Any, _schema: Any) -> _Check:
-        keys = tuple(arg)
-        return lambda value: not isinstance(value, dict) or all(k in value for k in keys)
+        keys = frozenset(arg)
+        if len(keys) == 1:
+            (key,) = keys
+            return lambda value: not isinstance(value, dict) or key in value
+        return lambda value: not isinstance(value, dict) or keys.issubset(value)
 
     def _kw_properties(self, arg: Any, _schema: Any) -> _Check:
         checks = {name: self.compile(sub) for name, sub in arg.items()}
+        if len(checks) == 1:
+            ((name, check),) = checks.items()
+            return lambda value: (
+                not isinstance(value, dict) or name not in value or check(value[name])
+            )
 
         def properties(value: Any) -> bool:
             if not isinstance(value, dict):
@@ -782,7 +805,7 @@ class _Compiler:
             raise _Unsupported("patternProperties")
         known = frozenset(schema.get("properties") or ())
         if sub is False:
-            return lambda value: not isinstance(value, dict) or all(k in known for k in value)
+            return lambda value: not isinstance(value, dict) or known.issuperset(value)
         check = self.compile(sub)
         return lambda value: (
             not isinstance(value, dict) or all(check(v) for k, v in value.items() if k not in known)

@@ -544,7 +544,6 @@ class _Checker:
         self, info: StepInfo, site: _Site, refs: frozenset[str], is_handler: bool
     ) -> None:
         for ref in sorted(refs):
-            pos = self.locate(site.path, site.source, _step_ref_offset(site.source, ref))
             if ref not in self.steps:
                 self._report_unknown_step_ref(site, ref)
             elif ref == info.step_id:
@@ -555,7 +554,7 @@ class _Checker:
                         "not-upstream",
                         f"step '{info.step_id}' refers to its own result before it has one",
                         "use `output` in output_mapping or custom_metrics",
-                        pos=pos,
+                        pos=self._ref_pos(site, ref),
                     )
             elif not is_handler and not self.is_upstream(info.step_id, ref):
                 self.report(
@@ -564,8 +563,11 @@ class _Checker:
                     f"expression refers to step '{ref}', which is not upstream of "
                     f"'{info.step_id}' (it may not have run yet)",
                     f"add '{ref}' to the dependencies of '{info.step_id}'",
-                    pos=pos,
+                    pos=self._ref_pos(site, ref),
                 )
+
+    def _ref_pos(self, site: _Site, ref: str) -> tuple[int, int]:
+        return self.locate(site.path, site.source, _step_ref_offset(site.source, ref))
 
     def _report_unknown_step_ref(self, site: _Site, ref: str) -> None:
         self.report(
@@ -573,7 +575,7 @@ class _Checker:
             "unknown-step",
             f"expression refers to unknown step '{ref}'",
             did_you_mean(ref, list(self.steps)),
-            pos=self.locate(site.path, site.source, _step_ref_offset(site.source, ref)),
+            pos=self._ref_pos(site, ref),
         )
 
     def _report_secret(self, site: _Site, secret_names: list[str]) -> None:

@@ -17,7 +17,7 @@ from wfctl.engine.agents import AgentRouter, NoAgentAvailable
 from wfctl.engine.breaker import CircuitBreakers
 from wfctl.engine.plan import ExecutionPlan
 from wfctl.engine.records import Attempt, StepRecord
-from wfctl.engine.slots import PrioritySlots
+from wfctl.engine.slots import PrioritySlots, Ticket
 from wfctl.events import (
     CircuitChanged,
     EventBus,
@@ -137,6 +137,9 @@ class Executor:
         self.stop_reason: str | None = None  # "timeout" | "cancelled" once the run is stopped
         self.rollbacks: list[dict[str, Any]] = []
         self.deadlocked: list[str] = []
+        # Slot tickets of steps queued or running; a step's own first attempt uses it and
+        # keeps the slot until its dependents are queued (see run_level).
+        self._tickets: dict[str, Ticket] = {}
         self._workflow_view = {
             "id": self.workflow.workflow_id,
             "name": self.workflow.name,
@@ -243,17 +246,26 @@ class Executor:
 
         async with anyio.create_task_group() as tg:
 
-            def settle(step_ids: list[str]) -> None:
-                """Decide newly ready steps: start them (best rank first) or skip them."""
+            def settle(step_ids: list[str], inline: bool = False) -> str | None:
+                """Decide newly ready steps: start them (best rank first) or skip them.
+
+                With `inline`, the best one is returned for the calling task to run
+                itself (a chain then costs no task spawns)."""
                 worklist = list(step_ids)
+                first: str | None = None
                 while worklist:
                     ready = sorted(worklist, key=lambda s: -rank[s])
                     worklist = []
                     for step_id in ready:
                         if self._decide(step_id):
-                            tg.start_soon(run, step_id, name=f"step:{step_id}")
+                            self._reserve_slot(step_id)
+                            if inline and first is None:
+                                first = step_id
+                            else:
+                                tg.start_soon(run, step_id, name=f"step:{step_id}")
                         else:
                             worklist.extend(_released(step_id))
+                return first
 
             def _released(step_id: str) -> list[str]:
                 out = []
@@ -263,10 +275,17 @@ class Executor:
                         out.append(user)
                 return out
 
-            async def run(step_id: str) -> None:
-                await self._execute(self.workflow.all_steps[step_id])
-                if self.records[step_id].status.terminal:
-                    settle(_released(step_id))
+            async def run(step_id: str | None) -> None:
+                while step_id is not None:
+                    current = step_id
+                    step_id = None
+                    try:
+                        await self._execute(self.workflow.all_steps[current])
+                        if self.records[current].status.terminal:
+                            step_id = settle(_released(current), inline=True)
+                    finally:
+                        # Freed only now: the dependents queued above get first claim.
+                        self._drop_slot(current)
 
             settle(
                 [
@@ -278,6 +297,16 @@ class Executor:
 
         if self.stop_reason is None:
             self._detect_deadlock(level.steps)
+
+    def _reserve_slot(self, step_id: str) -> None:
+        step = self.workflow.all_steps[step_id]
+        if step.step_type in (StepType.ACTION, StepType.LOOP, StepType.REACT):
+            self._tickets[step_id] = self.slots.request(self.plan.rank[step_id])
+
+    def _drop_slot(self, step_id: str) -> None:
+        ticket = self._tickets.pop(step_id, None)
+        if ticket is not None:
+            self.slots.cancel(ticket)
 
     def _detect_deadlock(self, steps: tuple[Step, ...]) -> None:
         stuck = [s for s in steps if not self.records[s.step_id].status.terminal]
@@ -397,7 +426,8 @@ class Executor:
         if kind is StepType.HUMAN_APPROVAL:
             return await self._run_approval(step, record)
         step_input = self._step_input(step)
-        return await self._invoke(step, record, step_input, {})
+        # hold: the slot stays with this step until run_level has queued its dependents.
+        return await self._invoke(step, record, step_input, {}, hold=True)
 
     def _complete(self, step: Step, record: StepRecord, output: Any) -> None:
         record.output = self.masker.mask_data(output) if self.masker else output
@@ -477,6 +507,7 @@ class Executor:
         step_input: dict[str, Any],
         loop: dict[str, Any],
         extra_ctx: Mapping[str, Any] | None = None,
+        hold: bool = False,
     ) -> Any:
         """One action call with the step's retry policy, timeout and circuit breaker."""
         extra: dict[str, Any] = {**(extra_ctx or {}), "input": step_input}
@@ -504,7 +535,10 @@ class Executor:
             attempt = Attempt(number=attempt_no, started_at=time.time())
             record.attempts.append(attempt)
             waited_from = time.monotonic()
-            await self.slots.acquire(self.plan.rank.get(step.step_id, 0.0))
+            ticket = self._tickets.pop(step.step_id, None) or self.slots.request(
+                self.plan.rank.get(step.step_id, 0.0)
+            )
+            await self.slots.wait(ticket)
             record.slot_wait += time.monotonic() - waited_from
             record.status = StepStatus.RUNNING
             self._emit_state(step.step_id)
@@ -552,11 +586,18 @@ class Executor:
             except Exception as exc:  # a bug in an action is still that step's failure
                 error = ActionError(f"{type(exc).__name__}: {exc}", kind="error")
                 self.breakers.record_failure(target)
+            except BaseException:
+                self.slots.cancel(ticket)  # cancelled: free the slot at once
+                raise
             finally:
-                self.slots.release()
                 attempt.ended_at = time.time()
             if error is None:
+                if hold:
+                    self._tickets[step.step_id] = ticket
+                else:
+                    self.slots.cancel(ticket)
                 return output
+            self.slots.cancel(ticket)
             message = self.masker.mask(str(error)) if self.masker else str(error)
             attempt.error = message
             attempt.error_kind = error.kind

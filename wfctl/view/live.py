@@ -186,7 +186,7 @@ def render_rows(
         tries = ""
         if max_attempts is None:
             tries = f"#{attempt}" if attempt > 1 else ""
-        elif max_attempts > 1 or attempt > 1:
+        elif attempt >= 1 and (max_attempts > 1 or attempt > 1):
             tries = f"{attempt}/{max_attempts}"
         tries_style = "yellow" if attempt > 1 else "dim"
         line.append(_cell(tries, _ATTEMPT_WIDTH, right=True), style=tries_style)
