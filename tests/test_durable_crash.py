@@ -17,8 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "durable"))
 
-from durable_helpers import (  # noqa: E402
+from durable_helpers import (
     STEP_DEADLINE,
+    cli,
     copy_workflow,
     journal_events,
     kill_processes_of_run,
@@ -35,8 +36,8 @@ from durable_helpers import (  # noqa: E402
     wfctl,
 )
 
-from wfctl.journal import RunLock, replay  # noqa: E402
-from wfctl.model import StepStatus  # noqa: E402
+from wfctl.journal import RunLock, replay
+from wfctl.model import StepStatus
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/environ").exists(), reason="needs Linux /proc to find processes"
@@ -152,7 +153,7 @@ def test_cancelled_run_can_be_resumed_to_completion(tmp_path: Path) -> None:
         assert status == "cancelled"
         completed, _ = _state_at_kill(tmp_path, run_id)
         assert "a" in completed
-        res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+        res = cli(["resume", run_id, "--no-live"], tmp_path)
         no_traceback(res.stderr)
         assert res.returncode == 0, (res.stdout, res.stderr)
     finally:
@@ -197,26 +198,26 @@ steps:
 def test_resuming_a_completed_run_says_so_and_runs_nothing(tmp_path: Path) -> None:
     (tmp_path / "quick.yaml").write_text(QUICK, encoding="utf-8")
     (tmp_path / "markers").mkdir()
-    first = wfctl(["run", "quick.yaml", "--no-live"], tmp_path)
+    first = cli(["run", "quick.yaml", "--no-live"], tmp_path)
     assert first.returncode == 0, first.stderr
     run_id = only_run(tmp_path)["run_id"]
     events = len(journal_events(tmp_path / ".wfctl", run_id))
 
-    res = wfctl(["resume", run_id], tmp_path)
+    res = cli(["resume", run_id], tmp_path)
     assert res.returncode == 0, res.stderr
     assert "already completed" in res.stdout + res.stderr
     assert marker_counts(tmp_path) == {"one": 1, "two": 1}
     assert len(journal_events(tmp_path / ".wfctl", run_id)) == events
 
     # A unique prefix of the id names the run too.
-    res = wfctl(["resume", run_id[:20]], tmp_path)
+    res = cli(["resume", run_id[:20]], tmp_path)
     assert res.returncode == 0, res.stderr
     assert "already completed" in res.stdout + res.stderr
 
 
 def test_resuming_an_unknown_run_is_a_usage_error(tmp_path: Path) -> None:
     # Nothing ever ran here: no state at all.
-    res = wfctl(["resume", "20990101T000000Z-deadbeef"], tmp_path)
+    res = cli(["resume", "20990101T000000Z-deadbeef"], tmp_path)
     assert res.returncode == 2
     no_traceback(res.stderr)
     assert res.stderr.strip(), "no message"
@@ -224,8 +225,8 @@ def test_resuming_an_unknown_run_is_a_usage_error(tmp_path: Path) -> None:
 
     (tmp_path / "quick.yaml").write_text(QUICK, encoding="utf-8")
     (tmp_path / "markers").mkdir()
-    assert wfctl(["run", "quick.yaml", "--no-live"], tmp_path).returncode == 0
-    res = wfctl(["resume", "20990101T000000Z-deadbeef"], tmp_path)
+    assert cli(["run", "quick.yaml", "--no-live"], tmp_path).returncode == 0
+    res = cli(["resume", "20990101T000000Z-deadbeef"], tmp_path)
     assert res.returncode == 2
     no_traceback(res.stderr)
     assert "no run '20990101T000000Z-deadbeef'" in res.stderr
@@ -250,7 +251,7 @@ steps:
 def _waiting_run(tmp_path: Path) -> str:
     (tmp_path / "gated.yaml").write_text(APPROVAL_ONLY, encoding="utf-8")
     (tmp_path / "markers").mkdir(exist_ok=True)
-    res = wfctl(["run", "gated.yaml", "--no-live"], tmp_path)
+    res = cli(["run", "gated.yaml", "--no-live"], tmp_path)
     assert res.returncode == 4, (res.stdout, res.stderr)
     return str(only_run(tmp_path)["run_id"])
 
@@ -259,31 +260,31 @@ def test_resume_is_refused_after_the_workflow_file_changed_unless_forced(
     tmp_path: Path,
 ) -> None:
     run_id = _waiting_run(tmp_path)
-    assert wfctl(["approve", run_id, "gate"], tmp_path).returncode == 0
+    assert cli(["approve", run_id, "gate"], tmp_path).returncode == 0
     wf = tmp_path / "gated.yaml"
     wf.write_text(wf.read_text(encoding="utf-8") + "# edited after the run started\n")
 
-    res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+    res = cli(["resume", run_id, "--no-live"], tmp_path)
     assert res.returncode == 2, (res.stdout, res.stderr)
     no_traceback(res.stderr)
     assert "--force" in res.stderr
     assert "changed" in res.stderr
     assert marker_counts(tmp_path) == {}
 
-    res = wfctl(["resume", run_id, "--no-live", "--force"], tmp_path)
+    res = cli(["resume", run_id, "--no-live", "--force"], tmp_path)
     assert res.returncode == 0, (res.stdout, res.stderr)
     assert marker_counts(tmp_path) == {"deploy": 1}
 
 
 def test_resume_is_refused_while_another_process_owns_the_run(tmp_path: Path) -> None:
     run_id = _waiting_run(tmp_path)
-    assert wfctl(["approve", run_id, "gate"], tmp_path).returncode == 0
+    assert cli(["approve", run_id, "gate"], tmp_path).returncode == 0
     state = tmp_path / ".wfctl"
     events = len(journal_events(state, run_id))
     lock = RunLock(state, run_id)
     assert lock.acquire()
     try:
-        res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+        res = wfctl(["resume", run_id, "--no-live"], tmp_path)  # a separate process
         assert res.returncode == 2, (res.stdout, res.stderr)
         no_traceback(res.stderr)
         assert "another wfctl process" in res.stderr
@@ -293,14 +294,14 @@ def test_resume_is_refused_while_another_process_owns_the_run(tmp_path: Path) ->
     # The refused resume touched nothing.
     assert marker_counts(tmp_path) == {}
     assert len(journal_events(state, run_id)) == events
-    res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+    res = cli(["resume", run_id, "--no-live"], tmp_path)
     assert res.returncode == 0, (res.stdout, res.stderr)
     assert marker_counts(tmp_path) == {"deploy": 1}
 
 
 def test_waiting_run_resumed_without_a_decision_waits_again(tmp_path: Path) -> None:
     run_id = _waiting_run(tmp_path)
-    res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+    res = cli(["resume", run_id, "--no-live"], tmp_path)
     assert res.returncode == 4, (res.stdout, res.stderr)
     assert f"wfctl approve {run_id} gate" in res.stdout
     assert marker_counts(tmp_path) == {}
@@ -335,11 +336,11 @@ steps:
 """,
         encoding="utf-8",
     )
-    first = wfctl(["run", "slow.yaml", "--no-live"], tmp_path)
+    first = cli(["run", "slow.yaml", "--no-live"], tmp_path)
     assert first.returncode == 3, (first.stdout, first.stderr)
     assert marker_counts(tmp_path) == {"a": 1, "undo_a": 1}
     run_id = only_run(tmp_path)["run_id"]
-    res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+    res = cli(["resume", run_id, "--no-live"], tmp_path)
     no_traceback(res.stderr)
     assert res.returncode != 0
     # The run was already rolled back once: the rollback must not run again.
@@ -360,11 +361,11 @@ def test_resume_from_another_directory_with_an_explicit_state_dir(tmp_path: Path
     state = tmp_path / "state"
     (project / "gated.yaml").write_text(APPROVAL_ONLY, encoding="utf-8")
     (project / "markers").mkdir()
-    res = wfctl(["run", "gated.yaml", "--no-live", "--state-dir", str(state)], project)
+    res = cli(["run", "gated.yaml", "--no-live", "--state-dir", str(state)], project)
     assert res.returncode == 4, res.stderr
     run_id = only_run(project, "--state-dir", str(state))["run_id"]
-    assert wfctl(["approve", run_id, "gate", "--state-dir", str(state)], elsewhere).returncode == 0
-    res = wfctl(["resume", run_id, "--no-live", "--state-dir", str(state)], elsewhere)
+    assert cli(["approve", run_id, "gate", "--state-dir", str(state)], elsewhere).returncode == 0
+    res = cli(["resume", run_id, "--no-live", "--state-dir", str(state)], elsewhere)
     no_traceback(res.stderr)
     assert res.returncode == 0, (res.stdout, res.stderr)
     # The step ran where the run started.

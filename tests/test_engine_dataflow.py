@@ -121,11 +121,6 @@ def test_input_validation_violation_fails_clearly_without_retry() -> None:
     assert out.status == "failed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG?: an input_validation failure records 0 attempts and no RUNNING event "
-    "(the brief expects attempts == 1)",
-)
 def test_input_validation_failure_counts_as_one_attempt() -> None:
     out = run(make_workflow(VALIDATED), {"num": "12a"})
     assert len(out.record("check").attempts) == 1
@@ -479,11 +474,6 @@ def test_missing_secret_environment_variable_is_an_input_error() -> None:
         run(wf, env={})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: output_mapping / custom_metrics evaluated over `secrets` store the raw "
-    "secret in vars, VarsChanged and MetricRecorded (never masked)",
-)
 def test_secret_read_by_output_mapping_is_masked() -> None:
     out = run(
         make_workflow(
@@ -503,11 +493,6 @@ def test_secret_read_by_output_mapping_is_masked() -> None:
     assert leaks(out, "abc-123-def") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a secret shown in Python repr form (backslash doubled, as jsonschema and "
-    "ValueError messages show it) is not masked",
-)
 def test_secret_in_repr_form_is_masked_in_errors() -> None:
     out = run(
         make_workflow(

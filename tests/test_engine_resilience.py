@@ -372,11 +372,6 @@ def test_breaker_is_shared_by_steps_calling_the_same_host(http_server: Any) -> N
     assert http_server.hits.get("/status/500") == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a half-open trial that ends in a validation error (or cancellation) "
-    "never clears trial_running, so the breaker rejects every later call",
-)
 def test_breaker_recovers_after_a_half_open_trial_that_failed_validation() -> None:
     out = run(
         make_workflow(
@@ -587,11 +582,6 @@ def test_exception_from_an_action_fails_only_that_step() -> None:
     assert out.status == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a TimeoutError raised by an action on a step without `timeout` crashes the "
-    "run (f'{step.timeout:g}' with timeout None -> TypeError)",
-)
 @pytest.mark.usefixtures("plugins")
 def test_timeout_error_from_an_action_without_step_timeout() -> None:
     out = run(
@@ -796,10 +786,6 @@ def test_events_of_one_step_are_in_a_sane_order() -> None:
     assert all(e.run_id == out.result.run_id for e in out.events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a step that fails in its output_mapping does not run its error_handlers",
-)
 def test_output_mapping_failure_runs_error_handlers() -> None:
     out = run(
         make_workflow(
@@ -818,11 +804,6 @@ def test_output_mapping_failure_runs_error_handlers() -> None:
     assert out.step_status("alert") == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG?: a `set` handler step (error handler / rollback) completes but its values "
-    "are not merged into vars (FORMAT.md: merged when the step completes)",
-)
 def test_set_handler_merges_into_vars() -> None:
     out = run(
         make_workflow(

@@ -463,7 +463,7 @@ def test_exit_70_debug_traceback_in_a_real_process(tmp_path: Path) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="BUG: with --debug an internal error exits 1 (Python's uncaught-exception code, "
-    "i.e. 'workflow failed') instead of 70: wfctl/cli.py:289-290 re-raises",
+    "i.e. 'workflow failed') instead of 70: wfctl/cli.py main() does `if _debug: raise`",
 )
 def test_exit_70_is_kept_with_debug(tmp_path: Path) -> None:
     debug = subprocess.run(
@@ -481,8 +481,8 @@ def test_exit_70_is_kept_with_debug(tmp_path: Path) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="BUG: --report naming a directory runs the whole workflow, then dies with exit 70 "
-    "'internal error: IsADirectoryError' and no report (wfctl/session.py writes it with "
-    "write_json_atomic, wfctl/report.py:113, unguarded; the path is never checked up front)",
+    "'internal error: IsADirectoryError' and no report: wfctl/session.py _run_async calls "
+    "write_json_atomic (wfctl/report.py) unguarded and never checks the path up front",
 )
 def test_report_path_that_is_a_directory_is_not_an_internal_error(tmp_path: Path) -> None:
     ws = workspace(tmp_path, "fail.yaml")
@@ -552,10 +552,11 @@ def test_max_parallel_1_runs_one_step_at_a_time(runs: dict[str, Run]) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: a step's started_at/duration (and its attempt's started_at) include the time "
-    "spent waiting for a concurrency slot: wfctl/engine/executor.py:316-317 and :482 stamp "
-    "them before `await self.slots.acquire(...)` (:485). With --max-parallel 1 the report "
-    "shows overlapping steps; the log says 'd completed in 0.80s' for a 0.2 s sleep",
+    reason="BUG: a step's started_at/duration and its attempt's started_at include the time "
+    "spent waiting for a concurrency slot: wfctl/engine/executor.py Executor._execute sets "
+    "record.started_at before _dispatch, and Executor._invoke creates Attempt(started_at=...) "
+    "before `await self.slots.wait(ticket)`. With --max-parallel 1 the report shows overlapping "
+    "steps and the log says 'd completed in 0.80s' for a 0.2 s sleep",
 )
 def test_max_parallel_1_report_timestamps_do_not_overlap(runs: dict[str, Run]) -> None:
     steps = runs["serial"].report()["steps"]

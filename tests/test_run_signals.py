@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,18 +145,20 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def cleanup(workdir: Path) -> None:
+    """Kill whatever a run in `workdir` left behind: never leak `sleep 100`s into the machine."""
+    pid_file = workdir / "pid"
+    if pid_file.exists() and pid_file.read_text().strip().isdigit():
+        with contextlib.suppress(OSError):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+    kill_all(processes_with(f"WFCTL_WORKDIR_TEST={workdir}"))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
-    for name in ("signals.yaml", "stubborn.yaml"):
-        shutil.copy(DATA / name, tmp_path / name)
+    shutil.copy(DATA / "signals.yaml", tmp_path / "signals.yaml")
     yield tmp_path
-    # whatever a failed assertion left behind: never leak `sleep 100`s into the machine
-    pid_file = tmp_path / "pid"
-    if pid_file.exists() and pid_file.read_text().strip():
-        pid = int(pid_file.read_text())
-        with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGKILL)
-    kill_all(processes_with(f"WFCTL_WORKDIR_TEST={tmp_path}"))
+    cleanup(tmp_path)
 
 
 def start(workdir: Path, workflow: str) -> Wfctl:
@@ -215,7 +218,8 @@ def test_signal_cancels_the_run(workdir: Path, sig: signal.Signals) -> None:
     strict=True,
     reason="BUG: a signal that arrives after 'run ... started' but before the engine's first "
     "await (while LangGraph is imported and the graph built, ~1 s) bypasses the cancel path: "
-    "SIGINT exits 130 with no report (plus an aiosqlite 'Event loop is closed' traceback), "
+    "SIGINT exits 130 with no report (at times with an aiosqlite 'Event loop is closed' "
+    "traceback), "
     "SIGTERM kills wfctl outright (-15). wfctl/session.py: watch_signals is only "
     "start_soon'ed, its handlers are installed at the first checkpoint of run_workflow",
 )
@@ -237,23 +241,39 @@ def test_signal_right_after_start_still_writes_a_cancelled_report(
     assert report["status"] == "cancelled"
 
 
-def test_second_ctrl_c_exits_at_once(workdir: Path) -> None:
-    """The step ignores SIGTERM, so cancelling takes the 2 s grace; a second ^C doesn't wait."""
+@dataclass
+class DoubleCtrlC:
+    run: Wfctl
+    workdir: Path
+    shell: int  # pid of the step's shell
+    took: float  # seconds from the second ^C to wfctl's exit
+
+
+@pytest.fixture(scope="module")
+def double_ctrl_c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DoubleCtrlC]:
+    """^C, then ^C again while the step (which ignores SIGTERM) is still being cancelled."""
+    workdir = tmp_path_factory.mktemp("double_ctrl_c")
+    shutil.copy(DATA / "stubborn.yaml", workdir / "stubborn.yaml")
     run = start(workdir, "stubborn.yaml")
     try:
-        shell_pid(workdir)
+        pid = shell_pid(workdir)
         run.proc.send_signal(signal.SIGINT)
         wait_for(lambda: "interrupted" in run.stderr, EXIT_DEADLINE, "the first ^C message")
         sent = time.monotonic()
         run.proc.send_signal(signal.SIGINT)
-        rc = run.wait(EXIT_DEADLINE)
-        took = time.monotonic() - sent
+        run.wait(EXIT_DEADLINE)
+        yield DoubleCtrlC(run, workdir, pid, time.monotonic() - sent)
     finally:
         if run.proc.poll() is None:
             run.proc.kill()
             run.wait(5)
-    assert rc == 130, run
-    assert took < 1.5, f"the second ^C took {took:.2f}s"
+        cleanup(workdir)
+
+
+def test_second_ctrl_c_exits_at_once(double_ctrl_c: DoubleCtrlC) -> None:
+    """The step ignores SIGTERM, so cancelling takes the 2 s grace; a second ^C doesn't wait."""
+    assert double_ctrl_c.run.proc.returncode == 130, double_ctrl_c.run
+    assert double_ctrl_c.took < 1.5, f"the second ^C took {double_ctrl_c.took:.2f}s"
 
 
 @pytest.mark.xfail(
@@ -262,20 +282,9 @@ def test_second_ctrl_c_exits_at_once(workdir: Path) -> None:
     "watch_signals) without killing the running steps' process groups: a step that "
     "ignores SIGTERM keeps running, orphaned, after wfctl is gone (and no report is written)",
 )
-def test_second_ctrl_c_leaves_no_process_behind(workdir: Path) -> None:
-    run = start(workdir, "stubborn.yaml")
-    try:
-        pid = shell_pid(workdir)
-        run.proc.send_signal(signal.SIGINT)
-        wait_for(lambda: "interrupted" in run.stderr, EXIT_DEADLINE, "the first ^C message")
-        run.proc.send_signal(signal.SIGINT)
-        assert run.wait(EXIT_DEADLINE) == 130
-    finally:
-        if run.proc.poll() is None:
-            run.proc.kill()
-            run.wait(5)
-    # past the 2 s TERM grace of the shell action: nothing should survive
+def test_second_ctrl_c_leaves_no_process_behind(double_ctrl_c: DoubleCtrlC) -> None:
+    pid = double_ctrl_c.shell
     with contextlib.suppress(AssertionError):
-        wait_for(lambda: not alive(pid), 3.0, "the stubborn shell to die")
+        wait_for(lambda: not alive(pid), 1.0, "the stubborn shell to die")
     assert not alive(pid), "the step's shell outlived wfctl"
-    assert (workdir / "r.json").exists(), "no report after the second Ctrl-C"
+    assert (double_ctrl_c.workdir / "r.json").exists(), "no report after the second Ctrl-C"

@@ -71,6 +71,9 @@ def _variants(secret: str) -> set[str]:
         out.add(value)
         out.add(json.dumps(value)[1:-1])
         out.add(json.dumps(value, ensure_ascii=False)[1:-1])
+        # Python's repr (error messages from jsonschema, ValueError...) doubles backslashes.
+        out.add(repr(value)[1:-1])
+        out.add(value.encode("unicode_escape").decode("ascii"))
         out.add(quote(value, safe=""))
         out.add(quote(value))
         out.add(quote_plus(value))

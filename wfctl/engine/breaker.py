@@ -72,6 +72,12 @@ class CircuitBreakers:
         if was != "closed":
             self._on_change(target, "closed", 0)
 
+    def record_neutral(self, target: str) -> None:
+        """The call ended saying nothing about the target (bad input, cancelled)."""
+        b = self._breakers.get(target)
+        if b is not None:
+            b.trial_running = False
+
     def record_failure(self, target: str) -> None:
         b = self._breakers.setdefault(target, _Breaker())
         b.failures += 1

@@ -239,8 +239,10 @@ class Executor:
         ids = {s.step_id for s in level.steps}
         remaining: dict[str, int] = {}
         for s in level.steps:
+            # A dependency outside this level (unknown, or a handler step) never ends here:
+            # it keeps the step waiting, and the deadlock check below names it.
             remaining[s.step_id] = sum(
-                1 for d in s.dependencies if d in ids and not self.records[d].status.terminal
+                1 for d in s.dependencies if d not in ids or not self.records[d].status.terminal
             )
         rank = self.plan.rank
 
@@ -325,13 +327,18 @@ class Executor:
         dead = [s.step_id for s in stuck if s.step_id not in blocked]
         if dead:
             self.deadlocked.extend(dead)
-            for step_id in dead:
-                record = self.records[step_id]
-                missing = [
+            # What each waits on, taken before any of them is marked failed.
+            waits = {
+                step_id: [
                     d
                     for d in self.workflow.all_steps[step_id].dependencies
                     if d not in self.records or not self.records[d].status.terminal
                 ]
+                for step_id in dead
+            }
+            for step_id in dead:
+                record = self.records[step_id]
+                missing = waits[step_id]
                 record.status = StepStatus.FAILED
                 record.error = f"deadlock: waiting on {', '.join(missing) or 'nothing'}"
                 record.error_kind = "deadlock"
@@ -430,47 +437,64 @@ class Executor:
         return await self._invoke(step, record, step_input, {}, hold=True)
 
     def _complete(self, step: Step, record: StepRecord, output: Any) -> None:
-        record.output = self.masker.mask_data(output) if self.masker else output
+        """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
+        masked = self.masker.mask_data(output) if self.masker else output
+        updates: dict[str, Any] = {}
+        if step.action == "set":
+            # A looping `set` stores what its last iteration set, not the loop summary.
+            values = output.get("last") if step.step_type is StepType.LOOP else output
+            if isinstance(values, dict):
+                updates.update(values)
+        ctx = (
+            self.context(step, output=masked) if step.output_mapping or step.custom_metrics else {}
+        )
+        for name, expr in step.output_mapping.items():
+            try:
+                updates[name] = expr.evaluate(ctx)
+            except ExpressionError as exc:
+                record.output = masked
+                raise StepFailed(f"output_mapping.{name}: {exc.message}", "validation") from None
+        record.output = masked
         record.status = StepStatus.COMPLETED
         record.ended_at = time.time()
         record.error = None
         record.error_kind = None
         self.completion_order.append(step.step_id)
-        updates: dict[str, Any] = {}
-        if step.action == "set" and isinstance(output, dict):
-            updates.update(output)
-        if step.output_mapping or step.custom_metrics:
-            ctx = self.context(step, output=record.output)
-            for name, expr in step.output_mapping.items():
+        if step.metrics_enabled:
+            for name, expr in step.custom_metrics.items():
                 try:
-                    updates[name] = expr.evaluate(ctx)
+                    value = expr.evaluate(ctx)
                 except ExpressionError as exc:
-                    record.status = StepStatus.FAILED
-                    record.error = f"output_mapping.{name}: {exc.message}"
-                    record.error_kind = "validation"
-                    self.completion_order.pop()
-                    self._emit_state(step.step_id)
-                    self._mark_fatal(step, record)
-                    return
-            if step.metrics_enabled:
-                for name, expr in step.custom_metrics.items():
-                    try:
-                        value = expr.evaluate(ctx)
-                    except ExpressionError as exc:
-                        value = None
-                        record.metrics[f"{name}_error"] = exc.message
-                    record.metrics[name] = value
-                    self.bus.emit(MetricRecorded(self.run_id, now(), step.step_id, name, value))
-        if updates:
-            self.vars.update(updates)
-            self.bus.emit(VarsChanged(self.run_id, now(), step.step_id, updates))
+                    value = None
+                    record.metrics[f"{name}_error"] = exc.message
+                if self.masker:
+                    value = self.masker.mask_data(value)
+                record.metrics[name] = value
+                self.bus.emit(MetricRecorded(self.run_id, now(), step.step_id, name, value))
+        self._store_vars(step.step_id, updates)
         self._emit_state(step.step_id, output=record.output)
+
+    def _store_vars(self, step_id: str, updates: dict[str, Any]) -> None:
+        if not updates:
+            return
+        # A mapping may read `secrets`: what lands in vars (and the journal) is masked.
+        if self.masker:
+            updates = self.masker.mask_data(updates)
+        self.vars.update(updates)
+        self.bus.emit(VarsChanged(self.run_id, now(), step_id, updates))
 
     async def _fail(self, step: Step, record: StepRecord, message: str, kind: str) -> None:
         record.status = StepStatus.FAILED
         record.ended_at = time.time()
         record.error = self.masker.mask(message) if self.masker else message
         record.error_kind = kind
+        if not record.attempts:
+            # Failed before its action could run (input validation, a bad expression):
+            # still one attempt, so the report says what happened and when.
+            started = record.started_at or record.ended_at
+            record.attempts.append(
+                Attempt(1, started, record.ended_at, record.error, record.error_kind)
+            )
         self._emit_state(step.step_id)
         error_ctx = {"step_id": step.step_id, "message": record.error, "kind": kind}
         for handler in step.error_handlers:
@@ -561,7 +585,9 @@ class Executor:
                         f"circuit breaker for {target} is open (retry in {wait:.1f}s)",
                         kind="circuit_open",
                     )
-                if agent is not None:
+                limiter = self.router.limiter(agent) if agent is not None else None
+                if limiter is not None and agent is not None:
+                    await limiter.acquire()  # the agent's own max_concurrency
                     self.router.started(agent)
                 ok = False
                 try:
@@ -573,21 +599,26 @@ class Executor:
                     output = ensure_json(output)
                     ok = True
                 finally:
-                    if agent is not None:
+                    if limiter is not None and agent is not None:
+                        limiter.release()
                         self.router.finished(agent, ok, time.monotonic() - started)
                 self.breakers.record_success(target)
             except TimeoutError:
-                error = ActionError(f"timed out after {step.timeout:g}s", kind="timeout")
+                limit = f" after {step.timeout:g}s" if step.timeout is not None else ""
+                error = ActionError(f"timed out{limit}", kind="timeout")
                 self.breakers.record_failure(target)
             except ActionError as exc:
                 error = exc
                 if exc.kind not in ("circuit_open", "validation"):
                     self.breakers.record_failure(target)
+                else:
+                    self.breakers.record_neutral(target)
             except Exception as exc:  # a bug in an action is still that step's failure
                 error = ActionError(f"{type(exc).__name__}: {exc}", kind="error")
                 self.breakers.record_failure(target)
             except BaseException:
                 self.slots.cancel(ticket)  # cancelled: free the slot at once
+                self.breakers.record_neutral(target)
                 raise
             finally:
                 attempt.ended_at = time.time()
@@ -859,6 +890,15 @@ class Executor:
             step_input = self._step_input(handler)
             output = await self._invoke(handler, record, step_input, {}, extra_ctx)
             record.output = self.masker.mask_data(output) if self.masker else output
+            updates: dict[str, Any] = {}
+            if handler.action == "set" and isinstance(output, dict):
+                updates.update(output)
+            if handler.output_mapping:
+                ctx = self.context(handler, output=record.output, **extra_ctx)
+                updates.update(
+                    {name: expr.evaluate(ctx) for name, expr in handler.output_mapping.items()}
+                )
+            self._store_vars(handler_id, updates)
             record.status = StepStatus.COMPLETED
             record.error = None
             result.update(status="completed", output=record.output)

@@ -44,7 +44,8 @@ def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = Non
         order = _topological(steps, dependents)
         by_id = {s.step_id: s for s in steps}
         for step_id in reversed(order):
-            tail = max((rank[d] for d in dependents[step_id]), default=outer_rank)
+            # .get: on a cycle (only in hand-built workflows) a user may not be ranked yet.
+            tail = max((rank.get(d, outer_rank) for d in dependents[step_id]), default=outer_rank)
             rank[step_id] = _estimate(by_id[step_id], estimates) + tail
         levels[container] = Level(
             container=container,

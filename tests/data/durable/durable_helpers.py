@@ -6,7 +6,9 @@ started in the test's temporary directory, with stdin from /dev/null (no termina
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import os
 import re
@@ -23,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[3]
 DURABLE = Path(__file__).resolve().parent
 STEP_DEADLINE = 60.0  # a loaded machine takes long to import the engine
 CMD_TIMEOUT = 90.0
+_CLEARED = ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG", "COLUMNS", "LINES")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    for var in ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG", "COLUMNS", "LINES"):
+    for var in _CLEARED:
         env.pop(var, None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
@@ -47,6 +50,29 @@ def wfctl(
         text=True,
         timeout=timeout,
     )
+
+
+def cli(args: Iterable[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`wfctl ARGS` in this process (cwd and environment as for a subprocess, restored
+    afterwards): for the steps of a test that need not be a separate process."""
+    from wfctl.cli import main
+
+    argv = list(args)
+    saved_env = {var: os.environ.pop(var) for var in _CLEARED if var in os.environ}
+    saved_cwd = Path.cwd()
+    out, err = io.StringIO(), io.StringIO()
+    code: Any = 0
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(argv)
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(argv, int(code or 0), out.getvalue(), err.getvalue())
 
 
 def start(args: Iterable[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
@@ -112,15 +138,16 @@ def marker_counts(directory: Path) -> dict[str, int]:
     }
 
 
-def runs_json(cwd: Path, *args: str) -> list[dict[str, Any]]:
-    res = wfctl(["runs", "--json", *args], cwd)
+def runs_json(cwd: Path, *args: str, separate: bool = False) -> list[dict[str, Any]]:
+    """`wfctl runs --json ARGS` (in this process unless `separate`: then a subprocess)."""
+    res = (wfctl if separate else cli)(["runs", "--json", *args], cwd)
     assert res.returncode == 0, res.stderr
     data: list[dict[str, Any]] = json.loads(res.stdout)
     return data
 
 
-def only_run(cwd: Path, *args: str) -> dict[str, Any]:
-    rows = runs_json(cwd, *args)
+def only_run(cwd: Path, *args: str, separate: bool = False) -> dict[str, Any]:
+    rows = runs_json(cwd, *args, separate=separate)
     assert len(rows) == 1, rows
     return rows[0]
 
