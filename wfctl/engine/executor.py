@@ -244,7 +244,7 @@ class Executor:
             remaining[s.step_id] = sum(
                 1 for d in s.dependencies if d not in ids or not self.records[d].status.terminal
             )
-        rank = self.plan.rank
+        rank = self.plan.priority
 
         async with anyio.create_task_group() as tg:
 
@@ -303,7 +303,7 @@ class Executor:
     def _reserve_slot(self, step_id: str) -> None:
         step = self.workflow.all_steps[step_id]
         if step.step_type in (StepType.ACTION, StepType.LOOP, StepType.REACT):
-            self._tickets[step_id] = self.slots.request(self.plan.rank[step_id])
+            self._tickets[step_id] = self.slots.request(self.plan.priority[step_id])
 
     def _drop_slot(self, step_id: str) -> None:
         ticket = self._tickets.pop(step_id, None)
@@ -560,7 +560,7 @@ class Executor:
             record.attempts.append(attempt)
             waited_from = time.monotonic()
             ticket = self._tickets.pop(step.step_id, None) or self.slots.request(
-                self.plan.rank.get(step.step_id, 0.0)
+                self.plan.priority.get(step.step_id, 0.0)
             )
             await self.slots.wait(ticket)
             record.slot_wait += time.monotonic() - waited_from

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wfctl.model import Step, Workflow
 
@@ -23,6 +23,12 @@ class ExecutionPlan:
     workflow: Workflow
     levels: Mapping[str | None, Level]
     rank: Mapping[str, float]  # longest remaining path (estimated seconds) from a step's start
+    # rank, ties broken towards deeper steps: finishing a started chain beats opening a new one
+    priority: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.priority:
+            object.__setattr__(self, "priority", dict(self.rank))
 
     def level_of(self, step_id: str) -> Level:
         return self.levels[self.workflow.all_steps[step_id].container]
@@ -33,6 +39,7 @@ def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = Non
     estimates = estimates or {}
     levels: dict[str | None, Level] = {}
     rank: dict[str, float] = {}
+    depth: dict[str, int] = {}
 
     def build(container: str | None, outer_rank: float) -> None:
         steps = tuple(s for s in workflow.children(container) if s.step_id not in workflow.handlers)
@@ -43,6 +50,9 @@ def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = Non
                     dependents[dep].append(s.step_id)
         order = _topological(steps, dependents)
         by_id = {s.step_id: s for s in steps}
+        for step_id in order:
+            deps = [d for d in by_id[step_id].dependencies if d in by_id]
+            depth[step_id] = max((depth.get(d, 0) + 1 for d in deps), default=0)
         for step_id in reversed(order):
             # .get: on a cycle (only in hand-built workflows) a user may not be ranked yet.
             tail = max((rank.get(d, outer_rank) for d in dependents[step_id]), default=outer_rank)
@@ -61,7 +71,8 @@ def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = Non
     build(None, 0.0)
     for handler in workflow.handlers:
         rank.setdefault(handler, 0.0)
-    return ExecutionPlan(workflow=workflow, levels=levels, rank=rank)
+    priority = {s: r + depth.get(s, 0) * 1e-6 for s, r in rank.items()}
+    return ExecutionPlan(workflow=workflow, levels=levels, rank=rank, priority=priority)
 
 
 def _estimate(step: Step, estimates: Mapping[str, float]) -> float:
