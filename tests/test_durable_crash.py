@@ -66,8 +66,7 @@ def _start_and_signal(tmp_path: Path, after_lines: int, sig: int) -> tuple[str, 
     proc = start(["run", "crash.yaml", "--no-live"], tmp_path)
     try:
         wait_for(
-            lambda: sum(marker_counts(tmp_path).values()) >= after_lines
-            or proc.poll() is not None,
+            lambda: sum(marker_counts(tmp_path).values()) >= after_lines or proc.poll() is not None,
             STEP_DEADLINE,
             f"{after_lines} marker lines",
         )
@@ -87,9 +86,7 @@ def _start_and_signal(tmp_path: Path, after_lines: int, sig: int) -> tuple[str, 
 
 
 @pytest.mark.parametrize("kill_after", [1, 2, 3, 4, 5])
-def test_sigkill_then_resume_runs_each_completed_step_once(
-    tmp_path: Path, kill_after: int
-) -> None:
+def test_sigkill_then_resume_runs_each_completed_step_once(tmp_path: Path, kill_after: int) -> None:
     run_id, status = _start_and_signal(tmp_path, kill_after, signal.SIGKILL)
     try:
         # The kernel released the dead owner's lock: the run shows as interrupted.
@@ -137,9 +134,7 @@ def test_sigkill_then_resume_runs_each_completed_step_once(
         else:
             assert len(attempts) == 1, (step, attempts)
     # The report covers the whole run: it starts with the first process.
-    first_attempt = min(
-        a["started_at"] for d in report["steps"].values() for a in d["attempts"]
-    )
+    first_attempt = min(a["started_at"] for d in report["steps"].values() for a in d["attempts"])
     assert report["started_at"] <= first_attempt
     # Steps completed before the kill kept their recorded outputs (reused, not re-run).
     for step in completed:

@@ -132,46 +132,25 @@ def timestamps(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 # -- the runs ------------------------------------------------------------------------------
 
-SCENARIOS: dict[str, tuple[list[str], tuple[str, ...]]] = {
+# name -> (command line, split on spaces; the fixture workflows it needs)
+SCENARIOS: dict[str, tuple[str, tuple[str, ...]]] = {
     "completed": (
-        [
-            "run",
-            "release.yaml",
-            "--approve",
-            "approve",
-            "-i",
-            f"deploy_token={SECRET}",
-            "--report",
-            "out/report.json",
-            "--junit",
-            "out/junit.xml",
-        ],
+        f"run release.yaml --approve approve -i deploy_token={SECRET} "
+        "--report out/report.json --junit out/junit.xml",
         ("release.yaml",),
     ),
     # default report path, JUnit with a failure and a skip
-    "failed": (["run", "fail.yaml", "--junit", "junit.xml"], ("fail.yaml",)),
-    "timeout": (["run", "timeout.yaml", "--report", "report.json"], ("timeout.yaml",)),
-    "waiting": (["run", "approval.yaml", "--report", "report.json"], ("approval.yaml",)),
+    "failed": ("run fail.yaml --junit junit.xml", ("fail.yaml",)),
+    "timeout": ("run timeout.yaml --report report.json", ("timeout.yaml",)),
+    "waiting": ("run approval.yaml --report report.json", ("approval.yaml",)),
     # a secret echoed by a step and put in a failure message
     "secret": (
-        [
-            "run",
-            "inputs.yaml",
-            "-i",
-            "who=bob",
-            "-i",
-            "flag=true",
-            "-i",
-            f"token={SECRET}",
-            "--report",
-            "report.json",
-            "--junit",
-            "junit.xml",
-        ],
+        f"run inputs.yaml -i who=bob -i flag=true -i token={SECRET} "
+        "--report report.json --junit junit.xml",
         ("inputs.yaml",),
     ),
-    "json": (["run", "fail.yaml", "--json"], ("fail.yaml",)),
-    "sla": (["run", "sla.yaml", "--report", "report.json"], ("sla.yaml",)),
+    "json": ("run fail.yaml --json", ("fail.yaml",)),
+    "sla": ("run sla.yaml --report report.json", ("sla.yaml",)),
 }
 
 
@@ -180,7 +159,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     base = tmp_path_factory.mktemp("report")
     began = time.time()
     procs = {}
-    for name, (args, files) in SCENARIOS.items():
+    for name, (line, files) in SCENARIOS.items():
+        args = line.split()
         cwd = workspace(base / name, *files)
         procs[name] = (
             args,

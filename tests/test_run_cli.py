@@ -154,77 +154,41 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     (ws("inputs_json", "inputs.yaml") / "in.json").write_text(
         json.dumps({"who": "carol", "list": ["a", {"b": 1}], "flag": False}), encoding="utf-8"
     )
-    specs: dict[str, tuple[list[str], Path]] = {
+    # name -> (command line, split on spaces; working directory)
+    specs: dict[str, tuple[str, Path]] = {
         "inputs_cli": (
-            [
-                "run",
-                "inputs.yaml",
-                "--report",
-                "report.json",
-                "-i",
-                "who=bob",
-                "-i",
-                "n=3",
-                "-i",
-                "s=abc",
-                "-i",
-                "flag=true",
-                "-i",
-                "list=[1,2]",
-                "-i",
-                "token=hunter2-hunter2",
-            ],
+            "run inputs.yaml --report report.json -i who=bob -i n=3 -i s=abc -i flag=true "
+            "-i list=[1,2] -i token=hunter2-hunter2",
             ws("inputs_cli", "inputs.yaml"),
         ),
         "inputs_yaml": (
-            [
-                "run",
-                "inputs.yaml",
-                "--inputs-file",
-                "in.yaml",
-                "-i",
-                "n=7",
-                "--report",
-                "report.json",
-            ],
+            "run inputs.yaml --inputs-file in.yaml -i n=7 --report report.json",
             base / "inputs_yaml",
         ),
         "inputs_json": (
-            ["run", "inputs.yaml", "--inputs-file", "in.json", "--report", "report.json"],
+            "run inputs.yaml --inputs-file in.json --report report.json",
             base / "inputs_json",
         ),
         "completed": (
-            ["run", "release.yaml", "--approve", "approve", "--report", "report.json"],
+            "run release.yaml --approve approve --report report.json",
             ws("completed", "release.yaml"),
         ),
-        "failed": (["run", "fail.yaml", "--report", "report.json"], ws("failed", "fail.yaml")),
+        "failed": ("run fail.yaml --report report.json", ws("failed", "fail.yaml")),
         "failed_quiet": (
-            ["run", "fail.yaml", "--quiet", "--report", "report.json"],
+            "run fail.yaml --quiet --report report.json",
             ws("failed_quiet", "fail.yaml"),
         ),
-        "timeout": (
-            ["run", "timeout.yaml", "--report", "report.json"],
-            ws("timeout", "timeout.yaml"),
-        ),
-        "waiting": (
-            ["run", "approval.yaml", "--report", "report.json"],
-            ws("waiting", "approval.yaml"),
-        ),
-        "sla": (["run", "sla.yaml", "--report", "report.json"], ws("sla", "sla.yaml")),
-        "sla_fail": (
-            ["run", "sla.yaml", "--fail-on-sla", "--report", "report.json"],
-            ws("sla_fail", "sla.yaml"),
-        ),
+        "timeout": ("run timeout.yaml --report report.json", ws("timeout", "timeout.yaml")),
+        "waiting": ("run approval.yaml --report report.json", ws("waiting", "approval.yaml")),
+        "sla": ("run sla.yaml --report report.json", ws("sla", "sla.yaml")),
+        "sla_fail": ("run sla.yaml --fail-on-sla --report report.json", ws("sla_fail", "sla.yaml")),
         "serial": (
-            ["run", "fanout.yaml", "--max-parallel", "1", "--report", "report.json"],
+            "run fanout.yaml --max-parallel 1 --report report.json",
             ws("serial", "fanout.yaml"),
         ),
-        "quiet_ok": (
-            ["run", "fanout.yaml", "-q", "--report", "report.json"],
-            ws("quiet_ok", "fanout.yaml"),
-        ),
+        "quiet_ok": ("run fanout.yaml -q --report report.json", ws("quiet_ok", "fanout.yaml")),
     }
-    return wfctl_many(specs)
+    return wfctl_many({name: (line.split(), cwd) for name, (line, cwd) in specs.items()})
 
 
 # -- inputs ----------------------------------------------------------------------------

@@ -366,3 +366,15 @@ def test_validate_stays_light() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "dependency cycle" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["validate"], "Missing argument"), (["validate", "-f", "xml", "workflows"], "xml")],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = run_subprocess(args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "internal error" not in result.stderr

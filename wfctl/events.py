@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from wfctl.model import StepStatus, WorkflowState
@@ -15,7 +15,7 @@ def now() -> float:
     return time.time()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     run_id: str
     ts: float
@@ -25,12 +25,13 @@ class Event:
         return _KINDS[type(self)]
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Shallow field dict plus `kind` (asdict's deep copy cost more than the write)."""
+        data = {name: getattr(self, name) for name in _FIELDS[type(self)]}
         data["kind"] = self.kind
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunStarted(Event):
     workflow_id: str
     workflow_name: str
@@ -38,7 +39,7 @@ class RunStarted(Event):
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepStateChanged(Event):
     step_id: str
     status: StepStatus
@@ -54,13 +55,13 @@ class StepStateChanged(Event):
     container: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepOutputLine(Event):
     step_id: str
     line: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetryScheduled(Event):
     step_id: str
     attempt: int  # the attempt that failed
@@ -69,14 +70,14 @@ class RetryScheduled(Event):
     error: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CircuitChanged(Event):
     target: str
     state: str  # "open" | "half_open" | "closed"
     failures: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandlerRan(Event):
     step_id: str  # the handler step
     for_step: str  # the step it handled or rolled back
@@ -86,20 +87,20 @@ class HandlerRan(Event):
     output: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VarsChanged(Event):
     step_id: str
     values: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetricRecorded(Event):
     step_id: str
     name: str
     value: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunFinished(Event):
     status: WorkflowState
     error: str | None = None
@@ -116,6 +117,10 @@ _KINDS: dict[type[Event], str] = {
     VarsChanged: "vars",
     MetricRecorded: "metric",
     RunFinished: "run_finished",
+}
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls)) for cls in _KINDS
 }
 
 Subscriber = Callable[[Event], None]
