@@ -4,6 +4,7 @@
     python bench/run.py --quick         # smoke run: small sizes, one round, a few seconds
     python bench/run.py --write         # also regenerate bench/RESULTS.md
     python bench/run.py --only overhead --repeat 5
+    python bench/run.py --only live     # the live table's cost (issue 4)
 
 Every scenario runs all the systems it compares in the same process, round after round,
 alternating their order; ratios are taken within a round and then the median is shown.
@@ -25,13 +26,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from scenarios import critical_path, overhead, scarce_slots
+from scenarios import critical_path, live_view, overhead, scarce_slots
 from scenarios.common import Row, render_table
 from scenarios.wfctl_runs import warm_up
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
-SCENARIOS = ("critical", "overhead", "scarce")
+SCENARIOS = ("critical", "overhead", "scarce", "live")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -48,6 +49,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--noop-steps", type=int, help="steps of the overhead workflows (default 2000; quick 200)"
     )
     parser.add_argument(
+        "--live-steps",
+        type=int,
+        help="steps of the live-view workflow (default 500; quick 50)",
+    )
+    parser.add_argument(
         "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
     )
     parser.add_argument("--write", action="store_true", help=f"also write {RESULTS.name}")
@@ -62,13 +68,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.sizes = args.sizes or ([20] if args.quick else [50, 500])
     args.noop_steps = args.noop_steps or (200 if args.quick else 2000)
+    args.live_steps = args.live_steps or (50 if args.quick else 500)
     args.only = args.only or list(SCENARIOS)
     return args
 
 
 async def run_all(args: argparse.Namespace) -> list[Row]:
-    await warm_up()
     rows: list[Row] = []
+    if set(args.only) - {"live"}:  # the live scenario runs wfctl in child processes only
+        await warm_up()
     if "critical" in args.only:
         rows += await _stage(
             "critical path", critical_path.scenario(args.sizes, args.seed, args.repeat)
@@ -82,6 +90,9 @@ async def run_all(args: argparse.Namespace) -> list[Row]:
         else:
             job = scarce_slots.scenario(args.repeat)
         rows += await _stage("scarce slots", job)
+    if "live" in args.only:
+        job = live_view.scenario(args.live_steps, args.repeat, warm=not args.quick)
+        rows += await _stage("live view", job)
     return rows
 
 
@@ -144,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = (
         f"{args.repeat} round(s), alternating order; seed {args.seed}; DAG sizes "
         f"{', '.join(map(str, args.sizes))}; {args.noop_steps} no-op steps "
-        f"(best of up to {1 if args.quick else 3} back-to-back runs per round)"
-        + ("; QUICK smoke run" if args.quick else "")
+        f"(best of up to {1 if args.quick else 3} back-to-back runs per round); "
+        f"{args.live_steps} live-view steps" + ("; QUICK smoke run" if args.quick else "")
     )
     summary = f"Targets met: {met} of {len(judged)} ({elapsed:.0f} s in all)"
     print(table)

@@ -136,11 +136,6 @@ def test_learned_estimates_change_the_priority() -> None:
     assert out.start_order()[0] == "s3"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a finishing step hands its slot to a waiting step before its own "
-    "dependents are ready, so the critical path loses the slot",
-)
 def test_successor_on_the_critical_path_gets_the_freed_slot() -> None:
     out = run(make_workflow(PRIORITY))
     # When l1 ends, l2 (rank 2) is ready at the same moment as s1..s3 (rank 1) wait.
@@ -203,22 +198,12 @@ def test_deadlock_detector_reports_stuck_steps_with_their_ids() -> None:
     assert "b" in executor.fatal and "c" in executor.fatal
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the deadlock message of the second stuck step says 'waiting on nothing' "
-    "(computed after the first stuck step was already marked failed)",
-)
 def test_each_deadlocked_step_names_what_it_waits_on() -> None:
     executor = _deadlocked_executor()
     assert "c" in (executor.records["b"].error or "")
     assert "b" in (executor.records["c"].error or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: compile_plan raises KeyError on a dependency cycle instead of letting the "
-    "scheduler report a deadlock",
-)
 def test_dependency_cycle_is_reported_as_deadlock() -> None:
     wf = make_workflow(BASE)
     wf = replace_step(wf, "b", dependencies=("c",))
@@ -232,11 +217,6 @@ def test_dependency_cycle_is_reported_as_deadlock() -> None:
     assert "b" in (out.result.error or "") and "c" in (out.result.error or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a dependency outside the step's level (a handler step, an unknown id) is "
-    "ignored, so the step runs at once instead of being reported as deadlocked",
-)
 @pytest.mark.parametrize("missing", ["undo", "ghost"])
 def test_dependency_that_can_never_end_is_reported_as_deadlock(missing: str) -> None:
     wf = replace_step(make_workflow(BASE), "b", dependencies=(missing,))

@@ -204,10 +204,10 @@ def test_format_path(path: Path_, expected: str) -> None:
         ("+7", 7),
         ("0", 0),
         ("0x1F", 31),
-        ("0o17", 15),
+        ("0x1F", 31),
         ("1.5", 1.5),
         ("-.5", -0.5),
-        ("1e3", 1000.0),
+        ("1.0e3", 1000.0),
         ("1.5E-2", 0.015),
         ("22:22", "22:22"),
         ("1:20:30", "1:20:30"),
@@ -243,8 +243,8 @@ def test_scalar_resolution(text: str, expected: Any) -> None:
         ("No", "yaml-ambiguous-bool"),
         ("ON", "yaml-ambiguous-bool"),
         ("off", "yaml-ambiguous-bool"),
-        ("y", "yaml-ambiguous-bool"),
-        ("N", "yaml-ambiguous-bool"),
+        ("1e3", "yaml-ambiguous-number"),
+        ("0o17", "yaml-ambiguous-number"),
         ("2026-11-24", "yaml-timestamp"),
         ("2026-11-24T10:00:00Z", "yaml-timestamp"),
         ("2026-11-24 10:00:00.5 +01:00", "yaml-timestamp"),
@@ -812,12 +812,14 @@ def test_plain_safe_dump_round_trips_ordinary_data() -> None:
 
 def test_safe_dump_leaves_yaml12_numbers_unquoted() -> None:
     # PyYAML's dumper only quotes what YAML 1.1 would retype: "1e3" and "0o17" are
-    # strings in 1.1, so safe_dump writes them plain and a 1.2 reader sees numbers.
-    # Writers of workflow files should dump with the loader's resolvers (see
-    # _QuotingDumper above).
+    # strings in 1.1, so safe_dump writes them plain; a 1.2 reader would see numbers, so
+    # the loader reports them instead of guessing. Writers of workflow files should dump
+    # with the loader's resolvers (see _QuotingDumper above).
     text = yaml.safe_dump({"a": "1e3", "b": "0o17"})
     assert text == "a: 1e3\nb: 0o17\n"
-    assert load_text(text).data == {"a": 1000.0, "b": 15}
+    with pytest.raises(WorkflowError) as err:
+        load_text(text)
+    assert [d.code for d in err.value.diagnostics] == ["yaml-ambiguous-number"] * 2
     assert load_text(yaml.dump({"a": "1e3"}, Dumper=_QuotingDumper)).data == {"a": "1e3"}
 
 

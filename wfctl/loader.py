@@ -77,7 +77,8 @@ _INT_RE: Final = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT_RE: Final = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 
 # YAML 1.1 readings that differ from ours; reported so nobody is surprised.
-_YAML11_BOOL_RE: Final = re.compile(r"^(?:yes|no|on|off|y|n)$", re.IGNORECASE)
+# y/n are 1.1 booleans on paper, but PyYAML (and its safe_dump) treats them as strings.
+_YAML11_BOOL_RE: Final = re.compile(r"^(?:yes|no|on|off)$", re.IGNORECASE)
 _YAML11_TIMESTAMP_RE: Final = re.compile(
     r"""^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}
     |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}
@@ -914,6 +915,15 @@ class _Builder:
                 if prefix == "0x":
                     return int(value[2:], 16)
                 if prefix == "0o":
+                    if implicit and role == _VALUE:
+                        # A YAML 1.1 reader (PyYAML included) sees the string "0o17".
+                        self._add(
+                            *pos,
+                            "yaml-ambiguous-number",
+                            f"unquoted {value!r} is a string in YAML 1.1 but a number here",
+                            path,
+                            hint=f'write {int(value[2:], 8)} for a number, or quote it ("{value}")',
+                        )
                     return int(value[2:], 8)
                 number = int(value)
             except ValueError:
@@ -930,6 +940,16 @@ class _Builder:
                 self._report_octal(value, number, path, pos)
             return number
         real = float(value)
+        if math.isfinite(real) and implicit and role == _VALUE and "." not in value:
+            # `1e3`: a float in YAML 1.2, a string for PyYAML and other YAML 1.1 readers.
+            self._add(
+                *pos,
+                "yaml-ambiguous-number",
+                f"unquoted {value!r} is a string in YAML 1.1 but a number here",
+                path,
+                hint=f'write {value.lower().replace("e", ".0e", 1)} for a number, '
+                f'or quote it ("{value}") for a string',
+            )
         if not math.isfinite(real):
             self._add(
                 *pos,
@@ -944,7 +964,7 @@ class _Builder:
     def _check_yaml11(self, value: str, path: Path_, pos: tuple[int, int]) -> None:
         first = value[:1]
         if first in ("y", "Y", "n", "N", "o", "O"):
-            if len(value) <= 3 and _YAML11_BOOL_RE.match(value):
+            if 2 <= len(value) <= 3 and _YAML11_BOOL_RE.match(value):
                 self._add(
                     *pos,
                     "yaml-ambiguous-bool",

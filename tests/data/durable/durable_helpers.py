@@ -52,13 +52,16 @@ def wfctl(
     )
 
 
-def cli(args: Iterable[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def cli(args: Iterable[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """`wfctl ARGS` in this process (cwd and environment as for a subprocess, restored
     afterwards): for the steps of a test that need not be a separate process."""
     from wfctl.cli import main
 
     argv = list(args)
     saved_env = {var: os.environ.pop(var) for var in _CLEARED if var in os.environ}
+    saved_env.update({var: os.environ[var] for var in env if var in os.environ})
+    added = [var for var in env if var not in os.environ and var not in saved_env]
+    os.environ.update(env)
     saved_cwd = Path.cwd()
     out, err = io.StringIO(), io.StringIO()
     code: Any = 0
@@ -71,6 +74,8 @@ def cli(args: Iterable[str], cwd: Path) -> subprocess.CompletedProcess[str]:
                 code = exc.code
     finally:
         os.chdir(saved_cwd)
+        for var in added:
+            os.environ.pop(var, None)
         os.environ.update(saved_env)
     return subprocess.CompletedProcess(argv, int(code or 0), out.getvalue(), err.getvalue())
 
