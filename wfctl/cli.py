@@ -247,8 +247,6 @@ def show_report(
     """Render a saved JSON report as a table plus a summary."""
     import json
 
-    from rich.console import Console
-
     from wfctl.view.report_view import render_report
 
     try:
@@ -264,7 +262,7 @@ def show_report(
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
         fail_usage(f"{path} is not a wfctl report: {where}: {first.message}")
-    render_report(data, Console(no_color=not use_color(sys.stdout), highlight=False))
+    render_report(data, _console())
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -366,6 +364,16 @@ def show(
     raise typer.Exit(show_command(state_dir(state), run_id, follow))
 
 
+def _console() -> Any:
+    """A Rich console for tables: the terminal's width, or wide enough not to cut in a pipe."""
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    return Console(
+        no_color=not use_color(sys.stdout), highlight=False, width=None if tty else 200
+    )
+
+
 def fail_usage(message: str) -> NoReturn:
     """Print a usage error and exit 2."""
     typer.echo(f"error: {message}", err=True)
@@ -403,7 +411,10 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_OK
     except Exception as exc:
         if _debug:
-            raise
+            import traceback
+
+            traceback.print_exc()
+            sys.exit(EXIT_INTERNAL)
         first = str(exc).splitlines()[0] if str(exc) else ""
         typer.echo(
             f"internal error: {type(exc).__name__}: {first} (run with --debug for details)",

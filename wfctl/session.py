@@ -45,7 +45,6 @@ def read_inputs(opts: RunOptions) -> dict[str, Any]:
     """Inputs from --inputs-file then -i KEY=VALUE (later ones win)."""
     values: dict[str, Any] = {}
     if opts.inputs_file:
-        import yaml
 
         path = Path(opts.inputs_file)
         try:
@@ -54,19 +53,40 @@ def read_inputs(opts: RunOptions) -> dict[str, Any]:
             raise InputError(f"cannot read inputs file {path}: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
             raise InputError(f"inputs file {path} is not UTF-8 text (byte {exc.start})") from None
-        try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise InputError(f"inputs file {path} is not valid YAML/JSON: {exc}") from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise InputError(f"inputs file {path} must hold a mapping of input names to values")
+        if path.suffix == ".json":
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise InputError(f"inputs file {path} is not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise InputError(f"inputs file {path} must hold a mapping of names to values")
+        else:
+            # The same strict loader as workflows: no duplicate keys, no YAML 1.1 surprises.
+            from wfctl.diagnostic_output import diagnostic_line
+            from wfctl.loader import load_text
+
+            try:
+                data = load_text(text, str(path)).data if text.strip() else {}
+            except WorkflowError as exc:
+                raise InputError(
+                    "bad inputs file: " + "; ".join(diagnostic_line(d) for d in exc.diagnostics)
+                ) from None
         values.update(data)
     for assignment in opts.inputs:
         key, value = parse_assignment(assignment)
         values[key] = value
     return values
+
+
+def coerce_cli_strings(
+    declared: Mapping[str, Any], assignments: tuple[str, ...], values: dict[str, Any]
+) -> None:
+    """`-i tag=123` for a string input means the text "123", not the number."""
+    for assignment in assignments:
+        key, _, raw = assignment.partition("=")
+        schema = declared.get(key.strip())
+        if isinstance(schema, Mapping) and schema.get("type") == "string":
+            values[key.strip()] = raw
 
 
 def _print_diagnostics(exc: WorkflowError) -> None:
@@ -77,6 +97,23 @@ def _print_diagnostics(exc: WorkflowError) -> None:
     _err(f"{exc.diagnostics[0].file}: invalid workflow, nothing was run")
 
 
+def _check_output_path(path: str | None, option: str) -> str | None:
+    """Why a report path cannot be written, found before anything runs."""
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        return f"{option} {path} is a directory; give a file name"
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        return f"{option} {path}: {parent} is not a directory"
+    if parent.exists() and not os.access(parent, os.W_OK):
+        return f"{option} {path}: cannot write in {parent}"
+    return None
+
+
 def state_dir(opts: RunOptions) -> Path:
     return Path(opts.state_dir or os.environ.get("WFCTL_HOME") or ".wfctl")
 
@@ -84,7 +121,7 @@ def state_dir(opts: RunOptions) -> Path:
 def use_live(opts: RunOptions, out: IO[str]) -> bool:
     if opts.live is not None:
         return opts.live and not opts.json_output
-    if opts.json_output or os.environ.get("CI"):
+    if opts.json_output or os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
         return False
     return bool(out.isatty())
 
@@ -139,8 +176,15 @@ def run_from_cli(opts: RunOptions) -> int:
     except OSError as exc:
         _err(f"error: cannot read {opts.file}: {exc.strerror}")
         return EXIT_INVALID
+    report_problem = _check_output_path(opts.report, "--report") or _check_output_path(
+        opts.junit, "--junit"
+    )
+    if report_problem:
+        _err(f"error: {report_problem}; nothing was run")
+        return EXIT_INVALID
     try:
         given = read_inputs(opts)
+        coerce_cli_strings(workflow.inputs, opts.inputs, given)
         from wfctl.inputs import resolve_inputs
 
         resolved = resolve_inputs(workflow.inputs, given)
@@ -226,6 +270,7 @@ def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
                     if given.get(name) == "***":
                         del given[name]
                 given.update(read_inputs(opts))
+                coerce_cli_strings(workflow.inputs, opts.inputs, given)
                 from wfctl.inputs import resolve_inputs
 
                 resolved = resolve_inputs(workflow.inputs, given)
@@ -312,40 +357,47 @@ async def _run_async(
         _err(f"error: {opts.file}: {exc}; nothing was run")
         return EXIT_INVALID
 
-    async def watch_signals() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            count = 0
-            async for _ in signals:
-                count += 1
-                if count == 1:
-                    _err("\ninterrupted: cancelling running steps (Ctrl-C again to exit at once)")
-                    cancel.set()
-                else:
-                    os._exit(EXIT_INTERRUPTED)
+    async def watch_signals(signals: Any) -> None:
+        count = 0
+        async for signum in signals:
+            count += 1
+            if count == 1:
+                what = "interrupted" if signum == signal.SIGINT else "terminated"
+                _err(f"\n{what}: cancelling running steps (Ctrl-C again to exit at once)")
+                cancel.set()
+            else:
+                # Exit at once, but leave no step processes behind.
+                shell = sys.modules.get("wfctl.actions.shell")
+                if shell is not None:
+                    shell.kill_all_now()
+                os._exit(EXIT_INTERRUPTED)
 
     result = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(watch_signals)
-        if live is not None:
-            live.start()
-        try:
-            result = await run_workflow(
-                workflow,
-                given,
-                run_id=run_id,
-                bus=bus,
-                max_parallel=opts.max_parallel,
-                approvals=approvals,
-                approval_handler=approval_handler,
-                env=env,
-                cancel=cancel,
-                store=store,
-                resume=replayed,
-            )
-        finally:
+    # Installed before anything slow (the LangGraph import): a signal that arrives early
+    # still cancels the run cleanly and gets its report written.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals, signals)
             if live is not None:
-                live.stop()
-            tg.cancel_scope.cancel()
+                live.start()
+            try:
+                result = await run_workflow(
+                    workflow,
+                    given,
+                    run_id=run_id,
+                    bus=bus,
+                    max_parallel=opts.max_parallel,
+                    approvals=approvals,
+                    approval_handler=approval_handler,
+                    env=env,
+                    cancel=cancel,
+                    store=store,
+                    resume=replayed,
+                )
+            finally:
+                if live is not None:
+                    live.stop()
+                tg.cancel_scope.cancel()
     assert result is not None
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in given.items()}
     report = build_report(result, workflow, shown_inputs, metrics)

@@ -284,6 +284,16 @@ def _signal_all(pgid: int, tag: str, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
+# Process groups of steps running now (pgid -> tag), for an emergency exit.
+_LIVE: dict[int, str] = {}
+
+
+def kill_all_now() -> None:
+    """SIGKILL every running step's process group and tagged processes (second Ctrl-C)."""
+    for pgid, tag in list(_LIVE.items()):
+        _signal_all(pgid, tag, signal.SIGKILL)
+
+
 async def _wait_gone(proc: anyio.abc.Process, pgid: int, tag: str) -> None:
     await proc.wait()
     while find_tagged_processes(tag, pgid):
@@ -386,6 +396,7 @@ class ShellAction:
         stderr = _Capture(ctx.masker, ctx.on_output)
 
         proc = await self._start(spec, env)
+        _LIVE[proc.pid] = tag
         completed = False
         try:
             returncode = await self._communicate(proc, spec.stdin, stdout, stderr)
@@ -395,6 +406,7 @@ class ShellAction:
                 if not completed:
                     await _terminate(proc, tag, self.term_grace)
                 await proc.aclose()
+                _LIVE.pop(proc.pid, None)
         stdout.finish()
         stderr.finish()
 

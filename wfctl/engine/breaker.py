@@ -32,7 +32,9 @@ class CircuitBreakers:
         self._breakers: dict[str, _Breaker] = {}
         self.trips = 0
 
-    def state(self, target: str) -> str:
+    def state(self, target: str | None) -> str:
+        if target is None:
+            return "closed"
         b = self._breakers.get(target)
         if b is None:
             return "closed"
@@ -40,8 +42,10 @@ class CircuitBreakers:
             return "half_open"
         return b.state
 
-    def allow(self, target: str) -> bool:
+    def allow(self, target: str | None) -> bool:
         """May a call to `target` go ahead now? (a half-open breaker lets one trial through)"""
+        if target is None:
+            return True
         b = self._breakers.get(target)
         if b is None or b.state == "closed":
             return True
@@ -55,13 +59,17 @@ class CircuitBreakers:
         b.trial_running = True
         return True
 
-    def retry_after(self, target: str) -> float:
+    def retry_after(self, target: str | None) -> float:
+        if target is None:
+            return 0.0
         b = self._breakers.get(target)
         if b is None or b.state != "open":
             return 0.0
         return max(0.0, self.policy.reset_timeout - (self._clock() - b.opened_at))
 
-    def record_success(self, target: str) -> None:
+    def record_success(self, target: str | None) -> None:
+        if target is None:
+            return
         b = self._breakers.get(target)
         if b is None:
             return
@@ -72,13 +80,17 @@ class CircuitBreakers:
         if was != "closed":
             self._on_change(target, "closed", 0)
 
-    def record_neutral(self, target: str) -> None:
+    def record_neutral(self, target: str | None) -> None:
         """The call ended saying nothing about the target (bad input, cancelled)."""
+        if target is None:
+            return
         b = self._breakers.get(target)
         if b is not None:
             b.trial_running = False
 
-    def record_failure(self, target: str) -> None:
+    def record_failure(self, target: str | None) -> None:
+        if target is None:
+            return
         b = self._breakers.setdefault(target, _Breaker())
         b.failures += 1
         b.trial_running = False

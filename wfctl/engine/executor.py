@@ -54,6 +54,10 @@ class ApprovalRequest:
 ApprovalHandler = Callable[[ApprovalRequest], Awaitable[ApprovalDecision | None]]
 
 
+# Step types whose work runs through actions, each call holding a concurrency slot.
+_SLOTTED = frozenset({StepType.ACTION, StepType.LOOP, StepType.REACT})
+
+
 class StepFailed(Exception):
     """Raised inside the executor when a step's final attempt failed."""
 
@@ -173,7 +177,9 @@ class Executor:
                 old.status = StepStatus.PENDING
                 old.error = old.error_kind = None
                 old.ended_at = None
-            elif old.status is StepStatus.SKIPPED and (old.reason or "").startswith("run failed"):
+            elif old.status is StepStatus.SKIPPED and (old.reason or "").startswith(
+                ("run failed", "not started:")
+            ):
                 old.status = StepStatus.PENDING
                 old.reason = None
             elif old.status is StepStatus.FAILED:
@@ -302,7 +308,7 @@ class Executor:
 
     def _reserve_slot(self, step_id: str) -> None:
         step = self.workflow.all_steps[step_id]
-        if step.step_type in (StepType.ACTION, StepType.LOOP, StepType.REACT):
+        if step.step_type in _SLOTTED:
             self._tickets[step_id] = self.slots.request(self.plan.priority[step_id])
 
     def _drop_slot(self, step_id: str) -> None:
@@ -397,8 +403,8 @@ class Executor:
                 record.reason = f"when is false: {step.when.source}"
                 self._emit_state(step.step_id)
                 return
-            if record.started_at is None:
-                record.started_at = time.time()
+            if record.started_at is None and step.step_type not in _SLOTTED:
+                record.started_at = time.time()  # slotted steps start when they get a slot
             output = await self._dispatch(step, record)
             if record.status is StepStatus.WAITING:
                 return
@@ -556,14 +562,17 @@ class Executor:
             if agent is not None and local > 1:
                 # Route again: the agent that just failed may have an open breaker now.
                 agent, action, args, target = self._resolve_call(step, record, ctx)
-            attempt = Attempt(number=attempt_no, started_at=time.time())
-            record.attempts.append(attempt)
             waited_from = time.monotonic()
             ticket = self._tickets.pop(step.step_id, None) or self.slots.request(
                 self.plan.priority.get(step.step_id, 0.0)
             )
             await self.slots.wait(ticket)
             record.slot_wait += time.monotonic() - waited_from
+            # Time queued for a slot is not running time (durations, SLAs, the report).
+            attempt = Attempt(number=attempt_no, started_at=time.time())
+            record.attempts.append(attempt)
+            if record.started_at is None:
+                record.started_at = attempt.started_at
             record.status = StepStatus.RUNNING
             self._emit_state(step.step_id)
             actx = ActionContext(
@@ -657,7 +666,7 @@ class Executor:
 
     def _resolve_call(
         self, step: Step, record: StepRecord, ctx: Mapping[str, Any]
-    ) -> tuple[Agent | None, Any, dict[str, Any], str]:
+    ) -> tuple[Agent | None, Any, dict[str, Any], str | None]:
         """(agent, action, rendered args, circuit-breaker target) for one attempt."""
         from wfctl.actions.registry import get_action
 
@@ -686,11 +695,11 @@ class Executor:
         except Exception as exc:
             raise StepFailed(str(exc), "error") from None
         args = {**base_args, **step.with_.render(ctx)}
-        target = f"agent:{agent.name}" if agent is not None else action.target(args)
-        if ":" not in target:
-            # A bare action name (shell, noop...) names no shared dependency: breaking
-            # the circuit for every shell step because one failed would be wrong.
-            target = f"{target}:{step.step_id}"
+        target: str | None = f"agent:{agent.name}" if agent is not None else action.target(args)
+        if target is not None and ":" not in target:
+            # A bare action name (shell, noop...) names no shared dependency: no breaker.
+            # (One per step would only trip on the step's own retries.)
+            target = None
         return agent, action, args, target
 
     # -- step types ----------------------------------------------------------
@@ -930,6 +939,14 @@ class Executor:
             step = self.workflow.all_steps[step_id]
             for handler in step.rollback_actions:
                 self.rollbacks.append(await self._run_handler(handler, step_id, "rollback", None))
+
+    def mark_not_started(self, why: str) -> None:
+        """Steps that never started when the run stopped: skipped, with the reason."""
+        for step_id, record in self.records.items():
+            if record.status is StepStatus.PENDING and step_id not in self.workflow.handlers:
+                record.status = StepStatus.SKIPPED
+                record.reason = f"not started: {why}"
+                self._emit_state(step_id)
 
     def mark_unused_handlers(self) -> None:
         for handler in self.workflow.handlers:

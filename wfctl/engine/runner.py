@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from wfctl.store import StateStore
 
 
+ROLLBACK_TIME_LIMIT = 300.0  # seconds for all rollbacks after a workflow timeout
+
+
 def new_run_id() -> str:
     """Sortable, unique run id: UTC time plus random suffix."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
@@ -109,6 +112,13 @@ async def run_workflow(
         approval_handler=approval_handler,
         rng=random.Random(seed),
     )
+    # Import LangGraph (about a second) before the clock starts: start-up is not run time.
+    import langgraph.graph
+
+    from wfctl.engine.graph import build_graph
+
+    if store is not None:
+        import langgraph.checkpoint.sqlite.aio  # noqa: F401
     started = time.time()
     if resume is not None:
         executor.restore(resume)
@@ -124,8 +134,6 @@ async def run_workflow(
             shown_inputs,
         )
     )
-    from wfctl.engine.graph import build_graph
-
     status = WorkflowState.RUNNING
     error: str | None = None
     async with AsyncExitStack() as stack:
@@ -167,11 +175,15 @@ async def run_workflow(
     if executor.stop_reason == "timeout":
         status = WorkflowState.TIMEOUT
         error = f"workflow timed out after {workflow.timeout:g}s"
-        with anyio.CancelScope(shield=True):
+        executor.mark_not_started("run timed out")
+        # Shielded from the cancellation that stopped the run, but bounded: a hanging
+        # rollback must not keep a timed-out run alive for ever.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(ROLLBACK_TIME_LIMIT):
             await executor.rollback()
     elif executor.stop_reason == "cancelled":
         status = WorkflowState.CANCELLED
         error = "run cancelled"
+        executor.mark_not_started("run cancelled")
     if status is WorkflowState.RUNNING:
         waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
         if executor.fatal is not None:
