@@ -447,13 +447,6 @@ def test_wfctl_report_renders_a_saved_report(runs: dict[str, Run], name: str) ->
         assert "waiting for approval: gate" in run.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `wfctl report` in a pipe cuts every line at 80 columns with '…' (Rich's "
-    "default width off a terminal): the start time, long errors and the metrics line are "
-    "lost in CI logs (wfctl/view/report_view.py:75 takes console.width; cli.py builds the "
-    "Console without a width)",
-)
 def test_wfctl_report_in_a_pipe_does_not_truncate(runs: dict[str, Run]) -> None:
     report = report_of(runs["failed"])
     run = wfctl(

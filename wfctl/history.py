@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from wfctl.journal import RunLock, open_store, replay
-from wfctl.store import RunRow, StateStore, StoreError
+from wfctl.store import DB_NAME, RunRow, StateStore, StoreError
 
 EXIT_INVALID = 2
 
@@ -36,14 +36,14 @@ def runs_command(
     directory: Path, workflow: str | None, status: str | None, limit: int, as_json: bool
 ) -> int:
     """List recent runs, newest first."""
+    if not (directory / DB_NAME).exists():
+        print("[]" if as_json else f"no runs in {directory}")
+        return 0
     try:
         store = open_store(directory, create=False)
     except StoreError as exc:
-        if as_json:
-            print("[]")
-            return 0
-        _err(str(exc))
-        return 0
+        _err(f"error: {exc}")
+        return EXIT_INVALID
     try:
         rows = store.runs(workflow=workflow, status=None, limit=max(limit * 5, limit))
         listed = []

@@ -125,7 +125,8 @@ def _apply_state(rec: StepRecord, e: dict[str, Any], out: Replayed) -> None:
     rec.error_kind = e.get("error_kind")
     rec.reason = e.get("reason")
     rec.agent = e.get("agent") or rec.agent
-    if status is StepStatus.RUNNING:
+    if status in (StepStatus.RUNNING, StepStatus.WAITING):
+        # WAITING too: an approval's timeout counts from when the wait began.
         rec.started_at = rec.started_at or ts
         if attempt_no and (not rec.attempts or rec.attempts[-1].number < attempt_no):
             rec.attempts.append(Attempt(number=attempt_no, started_at=ts))

@@ -362,8 +362,11 @@ async def _run_async(
         async for signum in signals:
             count += 1
             if count == 1:
-                what = "interrupted" if signum == signal.SIGINT else "terminated"
-                _err(f"\n{what}: cancelling running steps (Ctrl-C again to exit at once)")
+                name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+                _err(
+                    f"\ninterrupted ({name}): cancelling running steps"
+                    " (Ctrl-C again to exit at once)"
+                )
                 cancel.set()
             else:
                 # Exit at once, but leave no step processes behind.
