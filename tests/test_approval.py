@@ -184,11 +184,6 @@ def test_approve_with_by_records_who_decided(tmp_path: Path) -> None:
     assert report["steps"]["gate"]["output"]["by"] == "alice"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: approve accepts a decision for a step that is not a human_approval step "
-    "(history.py approve_command only checks that the step exists and is not finished)",
-)
 def test_approve_refuses_a_step_that_is_not_an_approval(tmp_path: Path) -> None:
     run_id = _wait_for_approval(tmp_path, separate=False)
     res = cli(["approve", run_id, "deploy"], tmp_path)
@@ -196,11 +191,6 @@ def test_approve_refuses_a_step_that_is_not_an_approval(tmp_path: Path) -> None:
     assert "human_approval" in res.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the step's `approvers` list is ignored by `wfctl approve` "
-    "(history.py approve_command records any --by / current user)",
-)
 def test_approve_refuses_someone_not_in_approvers(tmp_path: Path) -> None:
     (tmp_path / "markers").mkdir()
     (tmp_path / "gated.yaml").write_text(
@@ -226,11 +216,6 @@ steps:
     assert "alice" in res.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the rejected gate's only attempt has error null in the report "
-    "(executor.py _run_approval appends an Attempt without error before raising StepFailed)",
-)
 def test_rejected_gate_attempt_records_the_rejection(tmp_path: Path) -> None:
     run_id = _wait_for_approval(tmp_path, separate=False)
     assert cli(["approve", run_id, "gate", "--reject"], tmp_path).returncode == 0
@@ -242,12 +227,6 @@ def test_rejected_gate_attempt_records_the_rejection(tmp_path: Path) -> None:
     assert "rejected" in (gate["attempts"][-1]["error"] or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an approval `timeout` never expires across processes: replay does not "
-    "restore the waiting step's started_at (journal.py _apply_state) and a resume with no "
-    "decision goes human_approval -> END without re-checking it (graph.py human_approval)",
-)
 def test_approval_timeout_applies_when_resumed_after_the_window(tmp_path: Path) -> None:
     (tmp_path / "markers").mkdir()
     (tmp_path / "gated.yaml").write_text(

@@ -303,11 +303,6 @@ def test_waiting_run_resumed_without_a_decision_waits_again(tmp_path: Path) -> N
     assert only_run(tmp_path)["status"] == "waiting_approval"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: resuming a timed-out run rolls back a second time (session.py "
-    "resume_from_cli refuses only 'completed'/'failed'; runner.py rolls back again)",
-)
 def test_resuming_a_timed_out_run_does_not_roll_back_twice(tmp_path: Path) -> None:
     (tmp_path / "markers").mkdir()
     (tmp_path / "slow.yaml").write_text(
@@ -342,12 +337,6 @@ steps:
     assert marker_counts(tmp_path) == {"a": 1, "undo_a": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the run index stores the workflow path as typed (relative) and resume "
-    "ignores the recorded workdir, so resuming from another directory cannot find the file "
-    "(store.create_run gets workflow.source_file; session.resume_from_cli loads row.file)",
-)
 def test_resume_from_another_directory_with_an_explicit_state_dir(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()

@@ -125,12 +125,6 @@ def test_runs_table_on_a_wide_terminal(history: dict[str, Any]) -> None:
     assert history["ids"]["failing"] not in res.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `wfctl runs` piped (80 columns) cuts run ids and statuses with '…', so the "
-    "id cannot be copied into `wfctl resume` (history.py runs_command: no_wrap columns, "
-    "default Console width)",
-)
 def test_runs_table_shows_whole_run_ids_when_piped(history: dict[str, Any]) -> None:
     res = wfctl(["runs"], history["root"])
     assert res.returncode == 0, res.stderr
@@ -381,11 +375,6 @@ def test_show_approve_resume_refuse_a_state_file_that_is_not_ours(
         _clear_error(cli(args, tmp_path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `wfctl runs` on a corrupt/foreign state file exits 0 (and `--json` prints [] "
-    "hiding the error) (history.py runs_command: every StoreError returns 0)",
-)
 @pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
 def test_runs_refuses_a_state_file_that_is_not_ours(
     tmp_path: Path, bad_state: tuple[Path, bytes], as_json: bool

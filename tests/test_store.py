@@ -421,12 +421,6 @@ def test_replay_of_real_events_round_trips_through_json() -> None:
     assert out.finished is not None and out.finished["status"] == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: replay does not record when a step began waiting for approval "
-    "(journal.py _apply_state sets started_at only on RUNNING), so an approval timeout "
-    "restarts in every process",
-)
 def test_replay_keeps_when_a_step_started_waiting() -> None:
     events = [_started(1.0), _state(2.0, "gate", "waiting", 0, reason="waiting for approval")]
     out = replay(["gate"], events)

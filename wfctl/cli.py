@@ -369,9 +369,7 @@ def _console() -> Any:
     from rich.console import Console
 
     tty = sys.stdout.isatty()
-    return Console(
-        no_color=not use_color(sys.stdout), highlight=False, width=None if tty else 200
-    )
+    return Console(no_color=not use_color(sys.stdout), highlight=False, width=None if tty else 200)
 
 
 def fail_usage(message: str) -> NoReturn:

@@ -87,7 +87,7 @@ def runs_command(
         for r, s in listed:
             dur = f"{r.duration:.1f}s" if r.duration is not None else "…"
             table.add_row(r.run_id, r.workflow_id, s, _when(r.started_at), dur)
-        Console(highlight=False).print(table)
+        Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
         return 0
     finally:
         store.close()
@@ -143,7 +143,7 @@ def show_command(directory: Path, run_id: str, follow: bool) -> int:
         if row is None:
             _err(f"error: no run '{run_id}' (see: wfctl runs)")
             return EXIT_INVALID
-        console = Console(highlight=False)
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
         if not follow:
             render_report(report_from_journal(store, row), console)
             return 0
@@ -173,6 +173,35 @@ def _render_to_text(report: dict[str, Any], console: Any) -> Any:
     return Text.from_ansi(scratch.export_text(styles=True))
 
 
+def _approval_problem(file: str, step_id: str, who: str) -> str | None:
+    """Why `who` may not decide `step_id` (not an approval step; not among its approvers)."""
+    from wfctl.diagnostics import WorkflowError
+    from wfctl.model import StepType
+    from wfctl.validator import load_workflow
+
+    try:
+        workflow = load_workflow(file)
+    except (WorkflowError, OSError):
+        return None  # resume will refuse a changed or missing file; the journal checks stand
+    step = workflow.all_steps.get(step_id)
+    if step is None:
+        return None
+    if step.step_type is not StepType.HUMAN_APPROVAL:
+        return f"step '{step_id}' is a {step.step_type.value} step, not a human_approval step"
+    approvers = step.raw_with.get("approvers")
+    if (
+        isinstance(approvers, list)
+        and approvers
+        and all(isinstance(a, str) and "{{" not in a for a in approvers)
+        and who not in approvers
+    ):
+        return (
+            f"'{who}' is not an approver of '{step_id}' (approvers: {', '.join(approvers)}); "
+            "decide as one of them with --by NAME"
+        )
+    return None
+
+
 def approve_command(
     directory: Path, run_id: str, step_id: str, reject: bool, comment: str, by: str | None
 ) -> int:
@@ -198,6 +227,10 @@ def approve_command(
             _err(f"error: step '{step_id}' is already {status}; nothing to decide")
             return EXIT_INVALID
         who = by or getpass.getuser()
+        problem = _approval_problem(row.file, step_id, who)
+        if problem:
+            _err(f"error: {problem}")
+            return EXIT_INVALID
         store.record_approval(row.run_id, step_id, not reject, who, comment)
         verdict = "rejected" if reject else "approved"
         print(f"{step_id} {verdict} by {who}; continue the run with: wfctl resume {row.run_id}")

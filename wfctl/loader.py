@@ -947,7 +947,7 @@ class _Builder:
                 "yaml-ambiguous-number",
                 f"unquoted {value!r} is a string in YAML 1.1 but a number here",
                 path,
-                hint=f'write {value.lower().replace("e", ".0e", 1)} for a number, '
+                hint=f"write {value.lower().replace('e', '.0e', 1)} for a number, "
                 f'or quote it ("{value}") for a string',
             )
         if not math.isfinite(real):

@@ -32,6 +32,7 @@ class RunOptions:
     live: bool | None = None  # None: decide from the terminal
     approve: tuple[str, ...] = ()
     no_input: bool = False
+    workdir: str | None = None
     fail_on_sla: bool = False
     state_dir: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -45,7 +46,6 @@ def read_inputs(opts: RunOptions) -> dict[str, Any]:
     """Inputs from --inputs-file then -i KEY=VALUE (later ones win)."""
     values: dict[str, Any] = {}
     if opts.inputs_file:
-
         path = Path(opts.inputs_file)
         try:
             text = path.read_text(encoding="utf-8")
@@ -245,8 +245,9 @@ def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
             if row.status == "completed":
                 print(f"run {row.run_id} already completed; nothing to resume")
                 return 0
-            if row.status == "failed":
-                _err(f"run {row.run_id} failed and was rolled back; start a new run instead")
+            if row.status in ("failed", "timeout"):
+                what = "failed" if row.status == "failed" else "timed out"
+                _err(f"run {row.run_id} {what} and was rolled back; start a new run instead")
                 return 1
             try:
                 workflow = load_workflow(row.file)
@@ -284,9 +285,11 @@ def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
             }
             import anyio
 
+            # Relative paths in the workflow meant the directory the run started in.
+            workdir = row.options.get("workdir")
             return anyio.run(
                 _run_async,
-                replace(opts, file=row.file, approve=()),
+                replace(opts, file=row.file, approve=(), workdir=workdir),
                 workflow,
                 resolved,
                 row.run_id,
@@ -393,6 +396,7 @@ async def _run_async(
                     approvals=approvals,
                     approval_handler=approval_handler,
                     env=env,
+                    workdir=Path(opts.workdir) if opts.workdir else None,
                     cancel=cancel,
                     store=store,
                     resume=replayed,

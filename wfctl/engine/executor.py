@@ -836,16 +836,23 @@ class Executor:
                 await anyio.sleep(step.loop_delay)
         return {"iterations": len(outputs), "outputs": outputs, "last": outputs[-1]}
 
+    def approval_due(self, step_id: str) -> bool:
+        """Can a waiting approval step be decided now (a decision, or its window closed)?"""
+        if step_id in self.approvals:
+            return True
+        step = self.workflow.all_steps[step_id]
+        started = self.records[step_id].started_at
+        return (
+            step.timeout is not None
+            and started is not None
+            and time.time() - started >= step.timeout
+        )
+
     async def _run_approval(self, step: Step, record: StepRecord) -> Any:
         rendered = step.with_.render(self.context(step))
         on_timeout = str(rendered.get("on_timeout", "reject"))
         decision = self.approvals.get(step.step_id)
-        window_closed = (
-            step.timeout is not None
-            and record.started_at is not None
-            and time.time() - record.started_at >= step.timeout
-        )
-        if decision is None and window_closed:
+        if decision is None and self.approval_due(step.step_id):
             # The approval window closed while nobody was running the workflow.
             decision = ApprovalDecision(on_timeout == "approve", by="timeout")
         if decision is None and self.approval_handler is not None:
@@ -876,13 +883,14 @@ class Executor:
             return None
         # The decision ends the wait: the step now completes or fails like any other.
         record.status = StepStatus.RUNNING
-        record.attempts.append(Attempt(1, record.started_at or time.time(), time.time()))
+        attempt = Attempt(1, record.started_at or time.time(), time.time())
+        record.attempts.append(attempt)
         if not decision.approved:
-            raise StepFailed(
-                f"rejected by {decision.by}"
-                + (f": {decision.comment}" if decision.comment else ""),
-                "rejected",
+            reason = f"rejected by {decision.by}" + (
+                f": {decision.comment}" if decision.comment else ""
             )
+            attempt.error, attempt.error_kind = reason, "rejected"
+            raise StepFailed(reason, "rejected")
         return {"approved": True, "by": decision.by, "comment": decision.comment}
 
     # -- handlers and rollback ----------------------------------------------

@@ -54,7 +54,7 @@ def build_graph(executor: Executor, checkpointer: Any = None) -> Any:
     async def human_approval(state: GraphState) -> dict[str, Any]:
         # interrupt() re-runs this node from its start on resume: keep it free of effects.
         waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
-        decided = [k for k in waiting if k in executor.approvals]
+        decided = [k for k in waiting if executor.approval_due(k)]
         if not decided and checkpointer is not None:
             from langgraph.types import interrupt
 

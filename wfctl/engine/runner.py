@@ -86,10 +86,11 @@ async def run_workflow(
                 run_id,
                 workflow.workflow_id,
                 workflow.name,
-                workflow.source_file,
+                # Absolute, so `wfctl resume` works from any directory.
+                str(Path(workflow.source_file).resolve()),
                 workflow.sha256,
                 shown_inputs,
-                {"max_parallel": max_parallel, "workdir": str(workdir or Path.cwd())},
+                {"max_parallel": max_parallel, "workdir": str((workdir or Path.cwd()).resolve())},
             )
         else:
             store.set_status(run_id, "running", None, ended=False)
