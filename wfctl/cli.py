@@ -38,7 +38,42 @@ _debug = False
 
 StateDirOption = Annotated[
     str | None,
-    typer.Option("--state-dir", envvar="WFCTL_HOME", help="Where runs are journaled [./.wfctl]."),
+    typer.Option(
+        "--state-dir",
+        metavar="DIR",
+        envvar="WFCTL_HOME",
+        help="Where runs are journaled [./.wfctl].",
+    ),
+]
+
+# Options shared by `run` and `resume`.
+InputsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="KEY=VALUE",
+        help="Repeatable; VALUE is parsed as JSON if it can be (not for string inputs).",
+    ),
+]
+ReportOption = Annotated[
+    str | None,
+    typer.Option(
+        "--report", metavar="PATH", help="Where to write the JSON report [.wfctl/reports/ID.json]."
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and the end.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the report on stdout and nothing else there.")
+]
+NoLiveOption = Annotated[
+    bool, typer.Option("--no-live", help="Plain lines instead of the live table.")
+]
+NoInputOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-input", help="Never prompt: approval steps wait (exit 4) for wfctl approve."
+    ),
 ]
 
 
@@ -118,22 +153,18 @@ def schema(
 
 @app.command(epilog=EXIT_CODES_HELP)
 def run(
-    file: Annotated[str, typer.Argument(help="The workflow file to run.")],
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input", "-i", help="KEY=VALUE (repeatable); VALUE is parsed as JSON if it can be."
-        ),
-    ] = None,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The workflow file to run.")],
+    inputs: InputsOption = None,
     inputs_file: Annotated[
-        str | None, typer.Option("--inputs-file", help="YAML or JSON file of inputs.")
-    ] = None,
-    report: Annotated[
         str | None,
-        typer.Option("--report", help="Where to write the JSON report [.wfctl/reports/ID.json]."),
+        typer.Option("--inputs-file", metavar="PATH", help="YAML or JSON file of inputs."),
     ] = None,
+    report: ReportOption = None,
     junit: Annotated[
-        str | None, typer.Option("--junit", help="Also write JUnit XML (one testcase per step).")
+        str | None,
+        typer.Option(
+            "--junit", metavar="PATH", help="Also write JUnit XML (one testcase per step)."
+        ),
     ] = None,
     max_parallel: Annotated[
         int | None,
@@ -142,28 +173,19 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and run nothing.")
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Only failures and the end.")
-    ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report on stdout and nothing else there.")
-    ] = False,
-    no_live: Annotated[
-        bool, typer.Option("--no-live", help="Plain lines instead of the live table.")
-    ] = False,
+    quiet: QuietOption = False,
+    json_output: JsonOption = False,
+    no_live: NoLiveOption = False,
     approve: Annotated[
         list[str] | None,
-        typer.Option("--approve", help="Pre-approve a human_approval step (repeatable)."),
+        typer.Option(
+            "--approve", metavar="STEP", help="Pre-approve a human_approval step (repeatable)."
+        ),
     ] = None,
     fail_on_sla: Annotated[
         bool, typer.Option("--fail-on-sla", help="Exit 1 when an SLA target is breached.")
     ] = False,
-    no_input: Annotated[
-        bool,
-        typer.Option(
-            "--no-input", help="Never prompt: approval steps wait (exit 4) for wfctl approve."
-        ),
-    ] = False,
+    no_input: NoInputOption = False,
     state: StateDirOption = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
@@ -271,28 +293,12 @@ def resume(
     force: Annotated[
         bool, typer.Option("--force", help="Resume even though the workflow file changed.")
     ] = False,
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option("--input", "-i", help="KEY=VALUE: secret inputs must be given again."),
-    ] = None,
-    report: Annotated[
-        str | None, typer.Option("--report", help="Where to write the report.")
-    ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report on stdout and nothing else there.")
-    ] = False,
-    no_live: Annotated[
-        bool, typer.Option("--no-live", help="Plain lines instead of the live table.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Only failures and the end.")
-    ] = False,
-    no_input: Annotated[
-        bool,
-        typer.Option(
-            "--no-input", help="Never prompt: approval steps wait (exit 4) for wfctl approve."
-        ),
-    ] = False,
+    inputs: InputsOption = None,
+    report: ReportOption = None,
+    json_output: JsonOption = False,
+    no_live: NoLiveOption = False,
+    quiet: QuietOption = False,
+    no_input: NoInputOption = False,
     state: StateDirOption = None,
 ) -> None:
     """Continue a run that crashed, was killed, was cancelled or is waiting for approval.

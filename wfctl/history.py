@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wfctl.journal import RunLock, open_store, replay
+from wfctl.journal import RunLock, RunNotFound, open_store, opened_run, replay
 from wfctl.store import DB_NAME, RunRow, StateStore, StoreError
 
 EXIT_INVALID = 2
@@ -134,32 +134,23 @@ def show_command(directory: Path, run_id: str, follow: bool) -> int:
     from wfctl.view.report_view import render_report
 
     try:
-        store = open_store(directory, create=False)
-    except StoreError as exc:
-        _err(f"error: {exc}")
-        return EXIT_INVALID
-    try:
-        row = store.run(run_id)
-        if row is None:
-            _err(f"error: no run '{run_id}' (see: wfctl runs)")
-            return EXIT_INVALID
-        console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-        if not follow:
+        with opened_run(directory, run_id) as (store, row):
+            console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+            if follow:
+                from rich.live import Live
+
+                with Live(console=console, refresh_per_second=4, transient=True) as live:
+                    while True:
+                        row = store.run(row.run_id) or row
+                        live.update(_render_to_text(report_from_journal(store, row), console))
+                        if effective_status(store, row) != "running":
+                            break
+                        time.sleep(0.5)
             render_report(report_from_journal(store, row), console)
             return 0
-        from rich.live import Live
-
-        with Live(console=console, refresh_per_second=4, transient=True) as live:
-            while True:
-                row = store.run(row.run_id) or row
-                live.update(_render_to_text(report_from_journal(store, row), console))
-                if effective_status(store, row) != "running":
-                    break
-                time.sleep(0.5)
-        render_report(report_from_journal(store, row), console)
-        return 0
-    finally:
-        store.close()
+    except RunNotFound as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
 
 
 def _render_to_text(report: dict[str, Any], console: Any) -> Any:
@@ -207,33 +198,22 @@ def approve_command(
 ) -> int:
     """Record an approval decision for a waiting human_approval step, from any terminal."""
     try:
-        store = open_store(directory, create=False)
-    except StoreError as exc:
+        with opened_run(directory, run_id) as (store, row):
+            steps = report_from_journal(store, row)["steps"]
+            if step_id not in steps:
+                known = ", ".join(sorted(steps)) or "none"
+                raise RunNotFound(f"run {row.run_id} has no step '{step_id}' (steps: {known})")
+            status = steps[step_id]["status"]
+            if status in ("completed", "failed", "skipped"):
+                raise RunNotFound(f"step '{step_id}' is already {status}; nothing to decide")
+            who = by or getpass.getuser()
+            problem = _approval_problem(row.file, step_id, who)
+            if problem:
+                raise RunNotFound(problem)
+            store.record_approval(row.run_id, step_id, not reject, who, comment)
+            verdict = "rejected" if reject else "approved"
+            print(f"{step_id} {verdict} by {who}; continue the run with: wfctl resume {row.run_id}")
+            return 0
+    except RunNotFound as exc:
         _err(f"error: {exc}")
         return EXIT_INVALID
-    try:
-        row = store.run(run_id)
-        if row is None:
-            _err(f"error: no run '{run_id}' (see: wfctl runs)")
-            return EXIT_INVALID
-        report = report_from_journal(store, row)
-        steps = report["steps"]
-        if step_id not in steps:
-            known = ", ".join(sorted(steps)) or "none"
-            _err(f"error: run {row.run_id} has no step '{step_id}' (steps: {known})")
-            return EXIT_INVALID
-        status = steps[step_id]["status"]
-        if status in ("completed", "failed", "skipped"):
-            _err(f"error: step '{step_id}' is already {status}; nothing to decide")
-            return EXIT_INVALID
-        who = by or getpass.getuser()
-        problem = _approval_problem(row.file, step_id, who)
-        if problem:
-            _err(f"error: {problem}")
-            return EXIT_INVALID
-        store.record_approval(row.run_id, step_id, not reject, who, comment)
-        verdict = "rejected" if reject else "approved"
-        print(f"{step_id} {verdict} by {who}; continue the run with: wfctl resume {row.run_id}")
-        return 0
-    finally:
-        store.close()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -14,7 +15,7 @@ from typing import IO, Any
 from wfctl.engine.records import Attempt, StepRecord
 from wfctl.events import Event
 from wfctl.model import StepStatus
-from wfctl.store import StateStore, StoreError
+from wfctl.store import RunRow, StateStore, StoreError
 
 
 class Journal:
@@ -156,3 +157,23 @@ def open_store(directory: Path, create: bool = True) -> StateStore:
         return StateStore(directory, create=create)
     except OSError as exc:
         raise StoreError(f"cannot open state in {directory}: {exc.strerror}") from None
+
+
+class RunNotFound(Exception):
+    """No such run in the state directory (or no state there): a usage error."""
+
+
+@contextmanager
+def opened_run(directory: Path, run_id: str) -> Iterator[tuple[StateStore, RunRow]]:
+    """The store and a run's row (a unique id prefix works); closes the store after."""
+    try:
+        store = open_store(directory, create=False)
+    except StoreError as exc:
+        raise RunNotFound(str(exc)) from None
+    try:
+        row = store.run(run_id)
+        if row is None:
+            raise RunNotFound(f"no run '{run_id}' in {directory} (see: wfctl runs)")
+        yield store, row
+    finally:
+        store.close()

@@ -166,15 +166,8 @@ def dry_run(workflow: Any, out: IO[str]) -> None:
 
 def run_from_cli(opts: RunOptions) -> int:
     """Run a workflow file as `wfctl run` does; returns the exit code."""
-    from wfctl.validator import load_workflow
-
-    try:
-        workflow = load_workflow(opts.file)
-    except WorkflowError as exc:
-        _print_diagnostics(exc)
-        return EXIT_INVALID
-    except OSError as exc:
-        _err(f"error: cannot read {opts.file}: {exc.strerror}")
+    workflow = _load_or_report(opts.file)
+    if workflow is None:
         return EXIT_INVALID
     report_problem = _check_output_path(opts.report, "--report") or _check_output_path(
         opts.junit, "--junit"
@@ -222,85 +215,87 @@ def run_from_cli(opts: RunOptions) -> int:
 
 def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
     """`wfctl resume RUN_ID`: continue a crashed, killed, cancelled or waiting run."""
+    from wfctl.journal import RunLock, RunNotFound, opened_run
+
+    try:
+        with opened_run(state_dir(opts), run_id) as (store, row):
+            lock = RunLock(store.directory, row.run_id)
+            if not lock.acquire():
+                raise RunNotFound(f"run {row.run_id} is being run by another wfctl process now")
+            try:
+                return _resume_locked(store, row, opts, force)
+            finally:
+                lock.release()
+    except RunNotFound as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+
+
+def _resume_locked(store: Any, row: Any, opts: RunOptions, force: bool) -> int:
     from wfctl.engine.executor import ApprovalDecision
-    from wfctl.journal import RunLock, open_store, replay
-    from wfctl.store import StoreError
+    from wfctl.inputs import resolve_inputs
+    from wfctl.journal import replay
+
+    if row.status == "completed":
+        print(f"run {row.run_id} already completed; nothing to resume")
+        return 0
+    if row.status in ("failed", "timeout"):
+        what = "failed" if row.status == "failed" else "timed out"
+        _err(f"run {row.run_id} {what} and was rolled back; start a new run instead")
+        return 1
+    workflow = _load_or_report(row.file)
+    if workflow is None:
+        return EXIT_INVALID
+    if workflow.sha256 != row.sha256 and not force:
+        _err(
+            f"error: {row.file} changed since run {row.run_id} started; the plan may "
+            "no longer match. Resume anyway with --force"
+        )
+        return EXIT_INVALID
+    # Secret inputs were never stored: their defaults apply again, or they must be
+    # passed again (resolve_inputs names any that are missing).
+    given = {
+        k: v for k, v in row.inputs.items() if not (k in workflow.secret_inputs and v == "***")
+    }
+    try:
+        given.update(read_inputs(opts))
+        coerce_cli_strings(workflow.inputs, opts.inputs, given)
+        resolved = resolve_inputs(workflow.inputs, given)
+    except InputError as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+    replayed = replay(workflow.all_steps, (e for _, e in store.events(row.run_id)))
+    decisions = {
+        step: ApprovalDecision(ok, by=by, comment=comment)
+        for step, (ok, by, comment) in store.approvals(row.run_id).items()
+    }
+    import anyio
+
+    # Relative paths in the workflow meant the directory the run started in.
+    workdir = row.options.get("workdir")
+    return anyio.run(
+        _run_async,
+        replace(opts, file=row.file, approve=(), workdir=workdir),
+        workflow,
+        resolved,
+        row.run_id,
+        store,
+        replayed,
+        decisions,
+    )
+
+
+def _load_or_report(file: str) -> Any | None:
+    """The validated workflow, or None after printing why it cannot be used."""
     from wfctl.validator import load_workflow
 
     try:
-        store = open_store(state_dir(opts), create=False)
-    except StoreError as exc:
-        _err(f"error: {exc}")
-        return EXIT_INVALID
-    try:
-        row = store.run(run_id)
-        if row is None:
-            _err(f"error: no run '{run_id}' in {store.directory} (see: wfctl runs)")
-            return EXIT_INVALID
-        lock = RunLock(store.directory, row.run_id)
-        if not lock.acquire():
-            _err(f"error: run {row.run_id} is being run by another wfctl process right now")
-            return EXIT_INVALID
-        try:
-            if row.status == "completed":
-                print(f"run {row.run_id} already completed; nothing to resume")
-                return 0
-            if row.status in ("failed", "timeout"):
-                what = "failed" if row.status == "failed" else "timed out"
-                _err(f"run {row.run_id} {what} and was rolled back; start a new run instead")
-                return 1
-            try:
-                workflow = load_workflow(row.file)
-            except WorkflowError as exc:
-                _print_diagnostics(exc)
-                return EXIT_INVALID
-            except OSError as exc:
-                _err(f"error: cannot read {row.file}: {exc.strerror}")
-                return EXIT_INVALID
-            if workflow.sha256 != row.sha256 and not force:
-                _err(
-                    f"error: {row.file} changed since run {row.run_id} started; the plan may "
-                    "no longer match. Resume anyway with --force"
-                )
-                return EXIT_INVALID
-            given = dict(row.inputs)
-            try:
-                # Secret inputs were never stored: their defaults apply again, or they
-                # must be passed again (resolve_inputs names any that are missing).
-                for name in workflow.secret_inputs:
-                    if given.get(name) == "***":
-                        del given[name]
-                given.update(read_inputs(opts))
-                coerce_cli_strings(workflow.inputs, opts.inputs, given)
-                from wfctl.inputs import resolve_inputs
-
-                resolved = resolve_inputs(workflow.inputs, given)
-            except InputError as exc:
-                _err(f"error: {exc}")
-                return EXIT_INVALID
-            replayed = replay(workflow.all_steps, (e for _, e in store.events(row.run_id)))
-            decisions = {
-                step: ApprovalDecision(ok, by=by, comment=comment)
-                for step, (ok, by, comment) in store.approvals(row.run_id).items()
-            }
-            import anyio
-
-            # Relative paths in the workflow meant the directory the run started in.
-            workdir = row.options.get("workdir")
-            return anyio.run(
-                _run_async,
-                replace(opts, file=row.file, approve=(), workdir=workdir),
-                workflow,
-                resolved,
-                row.run_id,
-                store,
-                replayed,
-                decisions,
-            )
-        finally:
-            lock.release()
-    finally:
-        store.close()
+        return load_workflow(file)
+    except WorkflowError as exc:
+        _print_diagnostics(exc)
+    except OSError as exc:
+        _err(f"error: cannot read {file}: {exc.strerror}")
+    return None
 
 
 async def _run_async(
