@@ -456,8 +456,11 @@ def test_too_deep_through_alias() -> None:
 def test_extremely_deep_nesting_fails_fast_without_crashing() -> None:
     # libyaml's composer recurses in C (segfault near 100k levels) and its flow parser
     # is quadratic in depth; the loader must stop at MAX_DEPTH before either matters.
+    # libyaml >= 0.2.6 has its own limit of 1000 that its scanner may hit first.
     n = 1_000_000
-    assert codes("a: " + "[" * n + "]" * n) == [("too-deep", 1, 3 + MAX_DEPTH)]
+    [(code, line, col)] = codes("a: " + "[" * n + "]" * n)
+    assert (code, line) == ("too-deep", 1)
+    assert col in (3 + MAX_DEPTH, 3 + 1000)
     assert codes("a: " + "{a: " * n + "1" + "}" * n)[0][0] == "too-deep"
 
 

@@ -579,6 +579,12 @@ class _Builder:
             if exc.context_mark is not None and exc.context_mark is not mark:
                 context += f" started at line {exc.context_mark.line + 1}"
             message = f"{problem} ({context})"
+        if "maximum nesting depth" in problem:
+            # libyaml >= 0.2.6 (PyYAML 6.0.4 wheels) stops at 1000 levels; its scanner can
+            # run ahead of our MAX_DEPTH check in flow context, so it is the same error.
+            message = f"nesting is deeper than {MAX_DEPTH} levels"
+            self.diagnostics.append(_diag(self.file, line, col, "too-deep", message))
+            return
         hint = next((h for needle, h in _SYNTAX_HINTS if needle in problem), None)
         if mark is not None and self.text[mark.index : mark.index + 1] == "\t":
             message = f"tab character is not allowed here ({message})"
