@@ -565,7 +565,7 @@ def test_sla_breach_alerts_but_exits_0(runs: dict[str, Run]) -> None:
     assert sla["targets"]["step_max_duration"] == {"slow": 0.1}
     [breach] = sla["breaches"]
     assert breach["target"] == "step_max_duration" and breach["step_id"] == "slow"
-    assert breach["limit"] == 0.1 and breach["actual"] >= 0.3
+    assert breach["limit"] == 0.1 and breach["actual"] > 0.1
 
 
 def test_fail_on_sla_exits_1(runs: dict[str, Run]) -> None:

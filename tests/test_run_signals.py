@@ -274,3 +274,31 @@ def test_second_ctrl_c_leaves_no_process_behind(double_ctrl_c: DoubleCtrlC) -> N
         wait_for(lambda: not alive(pid), 1.0, "the stubborn shell to die")
     assert not alive(pid), "the step's shell outlived wfctl"
     # Exiting at once means no report; the journal still has the run (show/resume work).
+
+
+def test_sla_alert_for_a_step_still_running(tmp_path: Path) -> None:
+    """A hung step's SLA breach is reported while it runs, not only once it ends."""
+    (tmp_path / "hang.yaml").write_text(
+        "workflow_id: hang\nname: Hang\nversion: '1'\ntimeout: 60\n"
+        "sla_targets:\n  step_max_duration: {wait: 0.2}\n"
+        "steps:\n"
+        "  - step_id: wait\n    action: shell\n"
+        "    with: {command: 'while [ ! -f release ]; do sleep 0.05; done'}\n",
+        encoding="utf-8",
+    )
+    proc = Wfctl(["run", "hang.yaml", "--report", "report.json"], tmp_path, clean_env())
+    try:
+        # The step cannot end before the test creates `release`, so an alert seen first
+        # was raised while the step was running.
+        wait_for(lambda: "SLA ALERT" in proc.stdout, 30, "the SLA alert")
+        assert "wait" in proc.stdout.split("SLA ALERT", 1)[1].splitlines()[0]
+        (tmp_path / "release").touch()
+        assert proc.wait(timeout=30) == 0, proc
+    finally:
+        (tmp_path / "release").touch()
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+    [breach] = load_report(tmp_path / "report.json")["sla"]["breaches"]
+    assert breach["target"] == "step_max_duration"
+    assert (breach["step_id"], breach["limit"]) == ("wait", 0.2)
+    assert breach["actual"] > 0.2

@@ -76,6 +76,7 @@ class MetricsCollector:
             if event.status is StepStatus.RUNNING:
                 self._running_since.setdefault(event.step_id, event.ts)
             elif event.status.terminal and event.duration is not None:
+                self._running_since.pop(event.step_id, None)
                 limit = self.sla.step_max_duration.get(event.step_id)
                 if limit is not None and event.duration > limit:
                     self._breach(
@@ -91,8 +92,19 @@ class MetricsCollector:
             self.check_time(event.ts)
 
     def check_time(self, ts: float | None = None) -> None:
-        """Check the run-duration target now (also called by the live view's ticker)."""
+        """Check the time targets now: on every event, and from a ticker while steps run."""
         ts = ts or time.time()
+        for step_id, since in list(self._running_since.items()):
+            step_limit = self.sla.step_max_duration.get(step_id)
+            if step_limit is not None and ts - since > step_limit:
+                self._breach(
+                    "step_max_duration",
+                    f"step {step_id} is running longer than its SLA of {step_limit:g}s",
+                    ts,
+                    step_id,
+                    step_limit,
+                    ts - since,
+                )
         limit = self.sla.max_duration
         if limit is not None and self.started is not None and ts - self.started > limit:
             self._breach(

@@ -373,12 +373,21 @@ async def _run_async(
                     shell.kill_all_now()
                 os._exit(EXIT_INTERRUPTED)
 
+    async def tick_sla() -> None:
+        # Events alone would report a hung step's SLA breach only once it ends.
+        while True:
+            await anyio.sleep(0.5)
+            metrics.check_time()
+
     result = None
     # Installed before anything slow (the LangGraph import): a signal that arrives early
     # still cancels the run cleanly and gets its report written.
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch_signals, signals)
+            sla = workflow.sla_targets
+            if sla.max_duration is not None or sla.step_max_duration:
+                tg.start_soon(tick_sla)
             if live is not None:
                 live.start()
             try:
