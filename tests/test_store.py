@@ -231,6 +231,43 @@ def test_journal_subscriber_writes_each_event_before_the_next_subscriber(
     assert kinds == ["run_started", "step_state", "run_finished"]
 
 
+def test_journal_groups_a_tick_but_commits_before_a_step_with_outside_effects(
+    tmp_path: Path,
+) -> None:
+    """Inside an event loop, events wait for the end of the tick, except `running` of a
+    step that may touch the outside world: it is committed at once, with what preceded."""
+    import anyio
+
+    store = StateStore(tmp_path / "state")
+    _new(store, "r1")
+    other = StateStore(tmp_path / "state", create=False)  # what another process sees
+    journal = Journal(store, "r1", pure_steps=frozenset({"quiet"}))
+
+    def committed() -> list[str]:
+        return [f"{e['kind']}:{e.get('step_id')}" for _, e in other.events("r1")]
+
+    async def go() -> list[list[str]]:
+        seen = []
+        journal(RunStarted("r1", 1.0, "wf", "WF", ("quiet", "shell"), {}))
+        journal(StepStateChanged("r1", 2.0, "quiet", StepStatus.RUNNING, attempt=1))
+        seen.append(committed())  # nothing yet: grouped until the tick ends
+        await anyio.sleep(0)
+        seen.append(committed())
+        journal(StepStateChanged("r1", 3.0, "quiet", StepStatus.COMPLETED, attempt=1))
+        journal(StepStateChanged("r1", 4.0, "shell", StepStatus.RUNNING, attempt=1))
+        seen.append(committed())  # the barrier took the completion with it
+        return seen
+
+    try:
+        before, after_tick, at_barrier = anyio.run(go)
+    finally:
+        other.close()
+        store.close()
+    assert before == []
+    assert after_tick == ["run_started:None", "step_state:quiet"]
+    assert at_barrier == [*after_tick, "step_state:quiet", "step_state:shell"]
+
+
 # -- approvals ---------------------------------------------------------------------------
 
 

@@ -224,6 +224,25 @@ class StateStore:
             (run_id, seq, ts, kind, step_id, data),
         )
 
+    def append_events(
+        self, rows: list[tuple[str, int, float, str, str | None, str]]
+    ) -> None:
+        """Append journal rows (run_id, seq, ts, kind, step_id, data) in one transaction."""
+        try:
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.executemany(
+                    "INSERT INTO events (run_id, seq, ts, kind, step_id, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot write {self.path}: {exc}") from None
+
     def events(self, run_id: str, after: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
         for seq, data in self.conn.execute(
             "SELECT seq, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",

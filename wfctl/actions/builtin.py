@@ -10,7 +10,10 @@ import anyio
 
 from wfctl.actions.base import ERROR_KINDS, ActionContext, ActionError
 
-__all__ = ["FailAction", "NoopAction", "SetAction", "SleepAction"]
+__all__ = ["NO_OUTSIDE_EFFECTS", "FailAction", "NoopAction", "SetAction", "SleepAction"]
+
+# Actions that change nothing outside the run: the journal need not commit before them.
+NO_OUTSIDE_EFFECTS = frozenset({"noop", "set", "sleep", "fail"})
 
 
 def _invalid(message: str) -> ActionError:

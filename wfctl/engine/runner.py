@@ -95,7 +95,12 @@ async def run_workflow(
         else:
             store.set_status(run_id, "running", None, ended=False)
         # The journal subscribes first: an event is durable before anything shows it.
-        inner.subscribe(Journal(store, run_id))
+        from wfctl.actions.builtin import NO_OUTSIDE_EFFECTS
+
+        pure = frozenset(
+            s.step_id for s in workflow.all_steps.values() if s.action in NO_OUTSIDE_EFFECTS
+        )
+        inner.subscribe(Journal(store, run_id, pure))
     inner.subscribe(outer.emit)
 
     plan = compile_plan(workflow, estimates)
