@@ -14,9 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent / "data" / "durable"))
 
 from durable_helpers import (
+    STEP_DEADLINE,
+    clean_env,
     cli,
     copy_workflow,
     journal_events,
@@ -257,3 +261,58 @@ steps:
     assert marker_counts(tmp_path) == {"deploy": 1}
     report = load_report(report_path_from(res.stdout, tmp_path))
     assert report["steps"]["gate"]["output"]["by"] == "timeout"
+
+
+def test_terminal_prompt_is_answered_while_another_branch_runs(tmp_path: Path) -> None:
+    """On a terminal the prompt appears as soon as the gate is ready; the other branch
+    keeps running meanwhile (journal timestamps), and the decision is journaled."""
+    pexpect = pytest.importorskip("pexpect")
+    copy_workflow("interactive.yaml", tmp_path)
+    env = clean_env(TERM="xterm", COLUMNS="120", LINES="40")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "wfctl", "run", "interactive.yaml", "--report", "report.json"],
+        cwd=str(tmp_path),
+        env=env,
+        encoding="utf-8",
+        timeout=STEP_DEADLINE,
+        dimensions=(40, 120),
+    )
+    try:
+        child.expect("approval needed for step 'gate'")
+        child.expect("Ship build interactive-approval\\?")
+        child.expect("approve\\? \\[y\\]es")
+        child.sendline("y")
+        child.expect("comment \\(optional\\): ")
+        child.sendline("looks good")
+        # Only now may the independent branch end.
+        wait_for(lambda: (tmp_path / "markers" / "ship").exists(), STEP_DEADLINE, "ship")
+        (tmp_path / "go").touch()
+        child.expect(pexpect.EOF)
+    finally:
+        (tmp_path / "go").touch()
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    assert marker_counts(tmp_path) == {"slow": 1, "ship": 1}
+
+    run_id = str(only_run(tmp_path)["run_id"])
+    events = journal_events(tmp_path / ".wfctl", run_id)
+
+    def ts(step: str, status: str) -> float:
+        [found] = [
+            e["ts"]
+            for e in events
+            if e["kind"] == "step_state" and e.get("step_id") == step and e["status"] == status
+        ]
+        return float(found)
+
+    decided = ts("gate", "completed")
+    assert ts("slow", "running") < decided < ts("slow", "completed")
+    assert ts("gate", "waiting") < decided
+    assert ts("ship", "completed") < ts("slow", "completed")
+    report = load_report(tmp_path / "report.json")
+    assert report["steps"]["gate"]["output"] == {
+        "approved": True,
+        "by": getpass.getuser(),
+        "comment": "looks good",
+    }

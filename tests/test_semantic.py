@@ -811,3 +811,20 @@ def test_compiled_input_check_agrees_with_jsonschema(schema: Any, value: Any) ->
     check = compile_schema_check(schema)
     if check is not None:
         assert check(value) is Draft202012Validator(schema).is_valid(value), (schema, value)
+
+
+def test_unknown_workflow_attribute_is_reported_where_it_is_read() -> None:
+    found = one(
+        """
+        steps:
+          - step_id: a
+            action: noop
+            with: {note: "run {{ workflow.run_id }} of {{ workflow['workflow_id'] }}"}
+        """
+    )
+    assert (found.code, found.message) == (
+        "unknown-name",
+        "workflow has no attribute 'workflow_id'",
+    )
+    assert (found.line, found.col) == (6, 51)
+    assert "workflow.id" in (found.hint or "")

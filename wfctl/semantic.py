@@ -24,6 +24,8 @@ __all__ = ["BASE_NAMES", "ID_LISTS", "analyse", "semantic_diagnostics"]
 
 # Names an expression may use, by where it stands; anything else is a typo.
 BASE_NAMES: Final = frozenset({"inputs", "vars", "steps", "workflow", "secrets"})
+# What `workflow` holds at run time (the executor's workflow view).
+WORKFLOW_ATTRS: Final = frozenset({"id", "name", "version", "run_id"})
 ID_LISTS: Final = ("dependencies", "next_steps", "error_handlers", "rollback_actions")
 _HANDLER_LISTS: Final = ("error_handlers", "rollback_actions")
 
@@ -149,6 +151,12 @@ class _Checker:
             for key in _HANDLER_LISTS:
                 for ref in _str_list(raw.get(key)):
                     self.handlers.add(ref)
+            with_ = raw.get("with")
+            if raw.get("step_type") == "react" and isinstance(with_, dict):
+                # A step a react tool names runs only as that tool, like a handler.
+                for tool in _list(with_.get("tools")):
+                    if isinstance(tool, dict) and isinstance(tool.get("step"), str):
+                        self.handlers.add(tool["step"])
 
     # -- references ------------------------------------------------------
     def check_references(self) -> None:
@@ -529,6 +537,15 @@ class _Checker:
         )
 
     def _check_names(self, site: _Site, expr: _Analysis) -> None:
+        for attr in sorted(expr.workflow_attrs - WORKFLOW_ATTRS):
+            self.report(
+                site.path,
+                "unknown-name",
+                f"workflow has no attribute '{attr}'",
+                did_you_mean(attr, WORKFLOW_ATTRS)
+                or f"known: {', '.join(f'workflow.{a}' for a in sorted(WORKFLOW_ATTRS))}",
+                pos=self.locate(site.path, site.source, _workflow_attr_offset(site.source, attr)),
+            )
         allowed = BASE_NAMES | site.names
         for name in sorted(expr.names - allowed):
             hint = did_you_mean(name, allowed) or f"known names here: {', '.join(sorted(allowed))}"
@@ -735,6 +752,7 @@ class _Analysis:
 
     names: frozenset[str]
     refs: frozenset[str]
+    workflow_attrs: frozenset[str] = frozenset()  # workflow.<attr> read statically
 
 
 def analyse(source: str, bare: bool) -> _Analysis:
@@ -824,14 +842,35 @@ def _analyse_tree(ex: Any, source: str, bare: bool) -> _Analysis:
     else:
         names = ex._load_names(tree)
     names -= set(env.globals)
-    return _Analysis(frozenset(names), frozenset(ex._step_refs(tree)))
+    return _Analysis(frozenset(names), frozenset(ex._step_refs(tree)), _workflow_attrs(ex, tree))
 
 
 def _analyse_expression(ex: Any, env: Any, expr: Any, source: str) -> _Analysis:
     _check_generated(ex, expr, source)
     ex._check_tree(expr, source)
     names = ex._load_names(expr) - set(env.globals)
-    return _Analysis(frozenset(names), frozenset(ex._step_refs(expr)))
+    return _Analysis(
+        frozenset(names), frozenset(ex._step_refs(expr)), _workflow_attrs(ex, expr)
+    )
+
+
+def _workflow_attr_offset(source: str, attr: str) -> int | None:
+    a = re.escape(attr)
+    found = re.search(rf"\bworkflow\s*(?:\.\s*{a}\b|\[\s*(['\"]){a}\1\s*\])", source)
+    return found.start() if found else _name_offset(source, "workflow")
+
+
+def _workflow_attrs(ex: Any, tree: Any) -> frozenset[str]:
+    from jinja2 import nodes
+
+    def is_workflow(node: Any) -> bool:
+        return isinstance(node, nodes.Name) and node.name == "workflow" and node.ctx == "load"
+
+    attrs = {n.attr for n in ex._find(tree, nodes.Getattr) if is_workflow(n.node)}
+    for item in ex._find(tree, nodes.Getitem):
+        if is_workflow(item.node) and isinstance(item.arg, nodes.Const):
+            attrs.add(str(item.arg.value))
+    return frozenset(attrs)
 
 
 def _check_generated(ex: Any, tree: Any, source: str) -> None:
