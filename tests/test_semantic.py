@@ -127,6 +127,24 @@ def test_unknown_react_tool_step_and_action() -> None:
     }
 
 
+def test_a_react_tool_step_is_a_handler_without_dependencies() -> None:
+    d = one(
+        """
+        steps:
+          - {step_id: first, action: noop}
+          - step_id: r
+            step_type: react
+            dependencies: [first]
+            with:
+              model: openai:gpt-4o-mini
+              prompt: hi
+              tools: [{name: t, step: helper}]
+          - {step_id: helper, action: noop, dependencies: [first]}
+        """
+    )
+    assert d.message == "step 'helper' is a react tool, so it cannot have dependencies"
+
+
 def test_duplicate_agent_name() -> None:
     d = one(
         """

@@ -52,6 +52,7 @@ class StepStateChanged(Event):
     output: Any = None  # on completion (masked)
     next_attempt_at: float | None = None  # while retrying
     agent: str | None = None
+    agent_reason: str | None = None  # why the router chose `agent`
     container: str | None = None
 
 

@@ -99,7 +99,7 @@ class MetricsCollector:
             if step_limit is not None and ts - since > step_limit:
                 self._breach(
                     "step_max_duration",
-                    f"step {step_id} is running longer than its SLA of {step_limit:g}s",
+                    f"step {step_id} has been running for {ts - since:.2f}s (SLA {step_limit:g}s)",
                     ts,
                     step_id,
                     step_limit,

@@ -239,6 +239,12 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
         for step in _walk(data["steps"])
         for key in ("error_handlers", "rollback_actions")
         for ref in step.get(key, [])
+    ) | frozenset(  # steps that react tools name run only as tools
+        tool["step"]
+        for step in _walk(data["steps"])
+        if step.get("step_type") == "react"
+        for tool in step.get("with", {}).get("tools", [])
+        if "step" in tool
     )
 
     # next_steps and branch targets are sugar for dependencies of the named steps.

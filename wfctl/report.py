@@ -63,6 +63,7 @@ def build_report(
             "error_kind": r.error_kind,
             "skipped_reason": r.reason if r.status.value == "skipped" else None,
             "agent": r.agent,
+            "agent_reason": r.agent_reason,
             "slot_wait": round(r.slot_wait, 6),
             "metrics": r.metrics,
             "handler_runs": r.handler_runs,

@@ -57,6 +57,7 @@ class _Checker:
     out: list[Diagnostic] = field(default_factory=list)
     steps: dict[str, StepInfo] = field(default_factory=dict)
     handlers: set[str] = field(default_factory=set)
+    tool_steps: set[str] = field(default_factory=set)  # named by react tools (also handlers)
     _lines: list[str] | None = None
     _upstream: list[int] | None = None
     _index: dict[str, int] = field(default_factory=dict)
@@ -157,6 +158,7 @@ class _Checker:
                 for tool in _list(with_.get("tools")):
                     if isinstance(tool, dict) and isinstance(tool.get("step"), str):
                         self.handlers.add(tool["step"])
+                        self.tool_steps.add(tool["step"])
 
     # -- references ------------------------------------------------------
     def check_references(self) -> None:
@@ -269,8 +271,12 @@ class _Checker:
                 self.report(
                     (*info.path, "dependencies"),
                     "handler-has-dependencies",
-                    f"step '{ref}' is an error handler or rollback action, so it cannot have "
-                    "dependencies",
+                    (
+                        f"step '{ref}' is a react tool, so it cannot have dependencies"
+                        if ref in self.tool_steps
+                        else f"step '{ref}' is an error handler or rollback action, so it "
+                        "cannot have dependencies"
+                    ),
                     "a handler step runs only when invoked: remove its dependencies",
                     key=True,
                 )

@@ -182,7 +182,8 @@ class Executor:
             ):
                 old.status = StepStatus.PENDING
                 old.reason = None
-            elif old.status is StepStatus.FAILED:
+            elif old.status is StepStatus.FAILED and step_id not in self.workflow.handlers:
+                # (A failed handler or react tool step does not fail the run by itself.)
                 step = self.workflow.all_steps[step_id]
                 self._mark_fatal(step, old)
 
@@ -216,6 +217,7 @@ class Executor:
                 error_kind=record.error_kind,
                 reason=record.reason,
                 agent=record.agent,
+                agent_reason=record.agent_reason,
                 container=step.container,
                 **extra,
             )
@@ -544,10 +546,6 @@ class Executor:
         if loop:
             extra["loop"] = loop
         ctx = self.context(step, **extra)
-        if step.step_type is StepType.REACT:
-            raise StepFailed(
-                "react steps need the agents extra: pip install 'wfctl[agents]'", "error"
-            )
         agent, action, args, target = self._resolve_call(step, record, ctx)
         policy = step.retry_policy
 
@@ -566,7 +564,16 @@ class Executor:
             ticket = self._tickets.pop(step.step_id, None) or self.slots.request(
                 self.plan.priority.get(step.step_id, 0.0)
             )
-            await self.slots.wait(ticket)
+            limiter = self.router.limiter(agent) if agent is not None else None
+            try:
+                await self.slots.wait(ticket)
+                if limiter is not None:
+                    # The agent's own max_concurrency, taken before the step shows as
+                    # running, so `running` events on an agent never exceed it.
+                    await limiter.acquire()
+            except BaseException:
+                self.slots.cancel(ticket)
+                raise
             record.slot_wait += time.monotonic() - waited_from
             # Time queued for a slot is not running time (durations, SLAs, the report).
             attempt = Attempt(number=attempt_no, started_at=time.time())
@@ -585,49 +592,12 @@ class Executor:
                 masker=self.masker,
                 on_output=on_line,
             )
-            error: ActionError | None = None
-            started = time.monotonic()
             try:
-                if not self.breakers.allow(target):
-                    wait = self.breakers.retry_after(target)
-                    raise ActionError(
-                        f"circuit breaker for {target} is open (retry in {wait:.1f}s)",
-                        kind="circuit_open",
-                    )
-                limiter = self.router.limiter(agent) if agent is not None else None
-                if limiter is not None and agent is not None:
-                    await limiter.acquire()  # the agent's own max_concurrency
-                    self.router.started(agent)
-                ok = False
-                try:
-                    if step.timeout is not None:
-                        with anyio.fail_after(step.timeout):
-                            output = await action.run(args, actx)
-                    else:
-                        output = await action.run(args, actx)
-                    output = ensure_json(output)
-                    ok = True
-                finally:
-                    if limiter is not None and agent is not None:
-                        limiter.release()
-                        self.router.finished(agent, ok, time.monotonic() - started)
-                self.breakers.record_success(target)
-            except TimeoutError:
-                limit = f" after {step.timeout:g}s" if step.timeout is not None else ""
-                error = ActionError(f"timed out{limit}", kind="timeout")
-                self.breakers.record_failure(target)
-            except ActionError as exc:
-                error = exc
-                if exc.kind not in ("circuit_open", "validation"):
-                    self.breakers.record_failure(target)
-                else:
-                    self.breakers.record_neutral(target)
-            except Exception as exc:  # a bug in an action is still that step's failure
-                error = ActionError(f"{type(exc).__name__}: {exc}", kind="error")
-                self.breakers.record_failure(target)
+                output, error = await self._call_once(
+                    agent, action, args, target, actx, step.timeout, limiter
+                )
             except BaseException:
                 self.slots.cancel(ticket)  # cancelled: free the slot at once
-                self.breakers.record_neutral(target)
                 raise
             finally:
                 attempt.ended_at = time.time()
@@ -638,6 +608,9 @@ class Executor:
                     self.slots.cancel(ticket)
                 return output
             self.slots.cancel(ticket)
+            if step.step_type is StepType.REACT and error.output is not None:
+                # The transcript of an answer that failed output_schema, for the report.
+                record.output = self.masker.mask_data(error.output)
             message = self.masker.mask(str(error)) if self.masker else str(error)
             attempt.error = message
             attempt.error_kind = error.kind
@@ -650,7 +623,7 @@ class Executor:
             if not retry:
                 raise StepFailed(message, error.kind)
             delay = policy.delay(local, self.rng)
-            if error.kind == "circuit_open":
+            if error.kind == "circuit_open" and not self._can_reroute(step, agent):
                 delay = max(delay, self.breakers.retry_after(target))
             next_at = time.time() + delay
             record.status = StepStatus.RETRYING
@@ -663,6 +636,74 @@ class Executor:
             )
             self._emit_state(step.step_id, next_attempt_at=next_at)
             await anyio.sleep(delay)
+
+    def _can_reroute(self, step: Step, agent: Agent | None) -> bool:
+        """Would routing again pick another agent now (no need to wait for a breaker)?"""
+        if agent is None or step.agent_capability is None:
+            return False
+        try:
+            other, _ = self.router.choose(step.agent_capability)
+        except NoAgentAvailable:
+            return False
+        return other.name != agent.name
+
+    async def _call_once(
+        self,
+        agent: Agent | None,
+        action: Any,
+        args: Mapping[str, Any],
+        target: str | None,
+        actx: ActionContext,
+        timeout: float | None,
+        limiter: anyio.CapacityLimiter | None,
+    ) -> tuple[Any, ActionError | None]:
+        """One call of an action under its breaker and timeout: (output, None) or
+        (None, error). `limiter`, if given, is held and released here."""
+        error: ActionError | None = None
+        output: Any = None
+        started = time.monotonic()
+        ok = False
+        try:
+            if not self.breakers.allow(target):
+                wait = self.breakers.retry_after(target)
+                raise ActionError(
+                    f"circuit breaker for {target} is open (retry in {wait:.1f}s)",
+                    kind="circuit_open",
+                )
+            if agent is not None:
+                self.router.started(agent)
+            try:
+                if timeout is not None:
+                    with anyio.fail_after(timeout):
+                        output = await action.run(args, actx)
+                else:
+                    output = await action.run(args, actx)
+                output = ensure_json(output)
+                ok = True
+            finally:
+                if agent is not None:
+                    self.router.finished(agent, ok, time.monotonic() - started)
+            self.breakers.record_success(target)
+        except TimeoutError:
+            limit = f" after {timeout:g}s" if timeout is not None else ""
+            error = ActionError(f"timed out{limit}", kind="timeout")
+            self.breakers.record_failure(target)
+        except ActionError as exc:
+            error = exc
+            if exc.kind not in ("circuit_open", "validation"):
+                self.breakers.record_failure(target)
+            else:
+                self.breakers.record_neutral(target)
+        except Exception as exc:  # a bug in an action is still that step's failure
+            error = ActionError(f"{type(exc).__name__}: {exc}", kind="error")
+            self.breakers.record_failure(target)
+        except BaseException:
+            self.breakers.record_neutral(target)
+            raise
+        finally:
+            if limiter is not None:
+                limiter.release()
+        return output, error
 
     def _resolve_call(
         self, step: Step, record: StepRecord, ctx: Mapping[str, Any]
@@ -679,15 +720,21 @@ class Executor:
             except NoAgentAvailable as exc:
                 raise StepFailed(str(exc), "circuit_open") from None
             record.agent = agent.name
+            record.agent_reason = why
             self.bus.emit(
                 StepOutputLine(
                     self.run_id, now(), step.step_id, f"routed to agent {agent.name}: {why}"
                 )
             )
+            if step.step_type is StepType.REACT:
+                action, args, _ = self._react_call(step, ctx, agent.model)
+                return agent, action, args, f"agent:{agent.name}"
             action_name = agent.action
             from wfctl.expressions import compile_value
 
             base_args = dict(compile_value(dict(agent.with_)).render(ctx))
+        if step.step_type is StepType.REACT:
+            return None, *self._react_call(step, ctx, None)
         if action_name is None:
             raise StepFailed("step has no action to run", "error")
         try:
@@ -695,12 +742,145 @@ class Executor:
         except Exception as exc:
             raise StepFailed(str(exc), "error") from None
         args = {**base_args, **step.with_.render(ctx)}
+        return agent, action, args, self._breaker_target(agent, action, args)
+
+    @staticmethod
+    def _breaker_target(agent: Agent | None, action: Any, args: Mapping[str, Any]) -> str | None:
         target: str | None = f"agent:{agent.name}" if agent is not None else action.target(args)
         if target is not None and ":" not in target:
             # A bare action name (shell, noop...) names no shared dependency: no breaker.
             # (One per step would only trip on the step's own retries.)
             target = None
-        return agent, action, args, target
+        return target
+
+    # -- react ---------------------------------------------------------------
+    def _react_call(
+        self, step: Step, ctx: Mapping[str, Any], agent_model: str | None
+    ) -> tuple[Any, dict[str, Any], str | None]:
+        """(action, rendered args, breaker target) of one react attempt. Tool `with`
+        templates are rendered per tool call (they see the model's arguments as `input`)."""
+        from wfctl.expressions import CompiledValue
+        from wfctl.react import ReactAction, ToolSpec
+
+        tree = step.with_.value
+        top = {k: v for k, v in tree.items() if k != "tools"}
+        args: dict[str, Any] = CompiledValue(top, True).render(ctx)
+        if agent_model is not None and not args.get("model"):
+            args["model"] = agent_model
+        if not args.get("model"):
+            raise StepFailed(
+                "react step has no model (set with.model or route it to an agent with a model)",
+                "validation",
+            )
+        tools = tuple(
+            ToolSpec(
+                name=str(raw["name"]),
+                description=str(raw.get("description") or raw["name"]),
+                parameters=raw.get("parameters", {"type": "object"}),
+            )
+            for raw in step.raw_with.get("tools", [])
+        )
+
+        async def call_tool(name: str, arguments: dict[str, Any], actx: ActionContext) -> Any:
+            index = next(i for i, t in enumerate(tools) if t.name == name)
+            return await self._run_tool(step, index, arguments, actx)
+
+        action = ReactAction(tools, call_tool)
+        return action, args, action.target(args)
+
+    async def _run_tool(
+        self, step: Step, index: int, arguments: dict[str, Any], parent: ActionContext
+    ) -> Any:
+        """One tool call of a react step: a workflow action with the retry policy, timeout
+        and breaker of the step it belongs to (the named step's, for `step:` tools).
+        Raises ActionError after the last attempt. Holds no concurrency slot: the react
+        step's own slot covers its tools (else one react step could deadlock the run)."""
+        from dataclasses import replace as dc_replace
+
+        from wfctl.actions.registry import get_action
+        from wfctl.expressions import CompiledValue
+
+        raw = step.raw_with["tools"][index]
+        name = str(raw["name"])
+        ref = raw.get("step")
+        owner = self.workflow.all_steps[ref] if ref is not None else step
+        ctx = self.context(owner, input=arguments)
+        if ref is None and raw.get("action") == "shell":
+            ctx.pop("secrets", None)  # as for shell steps: no secrets templated into commands
+        record = self.records[owner.step_id] if ref is not None else None
+        policy = owner.retry_policy
+
+        def on_line(line: str) -> None:
+            self.bus.emit(StepOutputLine(self.run_id, now(), step.step_id, f"[{name}] {line}"))
+
+        local = 0
+        while True:
+            local += 1
+            try:
+                if record is not None:
+                    agent, action, args, target = self._resolve_call(owner, record, ctx)
+                else:
+                    agent = None
+                    action = get_action(str(raw["action"]))
+                    tree = step.with_.value["tools"][index].get("with", {})
+                    args = dict(CompiledValue(tree, True).render(ctx))
+                    target = self._breaker_target(None, action, args)
+            except StepFailed as exc:
+                raise ActionError(str(exc), kind=exc.kind, retryable=False) from None
+            except ExpressionError as exc:
+                raise ActionError(exc.message, kind="validation", retryable=False) from None
+            except Exception as exc:
+                raise ActionError(str(exc), kind="error", retryable=False) from None
+            limiter = self.router.limiter(agent) if agent is not None else None
+            if limiter is not None:
+                await limiter.acquire()
+            if record is not None:
+                attempt = Attempt(number=len(record.attempts) + 1, started_at=time.time())
+                record.attempts.append(attempt)
+                record.started_at = record.started_at or attempt.started_at
+                record.status = StepStatus.RUNNING
+                self._emit_state(owner.step_id)
+            actx = dc_replace(parent, step_id=owner.step_id, attempt=local, on_output=on_line)
+            try:
+                output, error = await self._call_once(
+                    agent, action, args, target, actx, owner.timeout, limiter
+                )
+            finally:
+                if record is not None:
+                    record.attempts[-1].ended_at = time.time()
+            message = self.masker.mask(str(error)) if error is not None else ""
+            if record is not None:
+                self._tool_step_done(record, output, message, error)
+            if error is None:
+                return output
+            retry = (
+                error.retryable
+                and error.kind in policy.retry_on
+                and error.kind != "validation"
+                and local < policy.max_attempts
+            )
+            if not retry:
+                raise ActionError(message, kind=error.kind, retryable=False)
+            delay = policy.delay(local, self.rng)
+            if error.kind == "circuit_open":
+                delay = max(delay, self.breakers.retry_after(target))
+            on_line(f"attempt {local} failed ({error.kind}): {message}; retrying in {delay:.2f}s")
+            await anyio.sleep(delay)
+
+    def _tool_step_done(
+        self, record: StepRecord, output: Any, message: str, error: ActionError | None
+    ) -> None:
+        """A `step:` tool's own record shows its latest call (like a handler step's)."""
+        record.ended_at = time.time()
+        if error is None:
+            record.status = StepStatus.COMPLETED
+            record.output = self.masker.mask_data(output) if self.masker else output
+            record.error = record.error_kind = None
+        else:
+            record.status = StepStatus.FAILED
+            record.error, record.error_kind = message, error.kind
+            record.attempts[-1].error, record.attempts[-1].error_kind = message, error.kind
+        self._emit_state(record.step_id, output=record.output if error is None else None)
 
     # -- step types ----------------------------------------------------------
     async def _run_parallel(self, step: Step, record: StepRecord) -> Any:

@@ -32,6 +32,7 @@ class StepRecord:
     ended_at: float | None = None
     slot_wait: float = 0.0
     agent: str | None = None
+    agent_reason: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     handler_runs: list[dict[str, Any]] = field(default_factory=list)
     reused: bool = False  # output taken from an earlier process (resume)

@@ -1,0 +1,387 @@
+"""The react step: LangChain's `create_agent` (a LangGraph ReAct loop) whose tools are
+workflow actions.
+
+Imported only when a react step runs; LangChain itself is imported inside
+:meth:`ReactAction.run`, so a missing `agents` extra fails the step, not the import.
+The executor owns everything around one attempt (retries, timeout, breaker, agent
+routing); this module owns the conversation: the model client, the tools, the
+iteration bound, the final answer and the transcript.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from wfctl.actions.base import ActionContext, ActionError
+from wfctl.secrets import Masker
+
+__all__ = ["EXTRA_HINT", "ReactAction", "ToolSpec", "parse_answer"]
+
+EXTRA_HINT = "react steps need the agents extra: pip install 'wfctl[agents]'"
+
+# The provider's own variables when the workflow names none (LangChain reads the same).
+_DEFAULT_ENV: dict[str, tuple[str | None, str | None]] = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    "azure_openai": ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    "ollama": (None, "OLLAMA_HOST"),
+}
+# Clients that retry on their own unless told not to; our retry policy governs instead.
+_HAS_MAX_RETRIES = frozenset({"openai", "azure_openai", "anthropic", "mistralai", "groq"})
+_FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", re.S)
+
+ToolCaller = Callable[[str, dict[str, Any], ActionContext], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """What the model is told about one tool."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] | bool
+
+
+def parse_answer(text: str) -> Any:
+    """JSON from a final answer, ``` fences stripped; raises ValueError."""
+    match = _FENCE.match(text)
+    body = match.group(1) if match else text
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the final answer is not JSON: {exc}") from None
+
+
+def _provider(model: str) -> tuple[str | None, str]:
+    provider, sep, name = model.partition(":")
+    return (provider, name) if sep else (None, model)
+
+
+def _error_for(exc: BaseException) -> ActionError | None:
+    """Map a model client's exception to our error kinds (None: not a client error)."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - another provider without openai installed
+        return None
+    if isinstance(exc, openai.APITimeoutError):
+        return ActionError(f"model request timed out: {exc}", kind="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return ActionError(f"model unreachable: {exc}", kind="connection")
+    if isinstance(exc, openai.APIStatusError):
+        retryable = exc.status_code >= 500 or exc.status_code in (408, 409, 429)
+        return ActionError(
+            f"model returned HTTP {exc.status_code}: {exc.message}",
+            kind="http_status",
+            retryable=retryable,
+        )
+    return None
+
+
+class ReactAction:
+    """One react attempt as an action: `run(args, actx)` returns the step output."""
+
+    name = "react"
+
+    def __init__(self, tools: tuple[ToolSpec, ...], call_tool: ToolCaller) -> None:
+        self.tools = tools
+        self.call_tool = call_tool
+
+    def target(self, args: Mapping[str, Any]) -> str:
+        """Breaker key: the model endpoint (a failing endpoint trips for every step)."""
+        env = self._env_names(args)
+        base_url = os.environ.get(env[1]) if env[1] else None
+        return f"model:{args.get('model')}" + (f"@{base_url}" if base_url else "")
+
+    @staticmethod
+    def _env_names(args: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        provider, _ = _provider(str(args.get("model") or ""))
+        key_env, url_env = _DEFAULT_ENV.get(provider or "", (None, None))
+        return args.get("api_key_env") or key_env, args.get("base_url_env") or url_env
+
+    async def run(self, args: Mapping[str, Any], actx: ActionContext) -> Any:
+        try:
+            from langchain.agents import create_agent
+            from langchain.chat_models import init_chat_model
+            from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+            from langchain_core.tools import StructuredTool
+            from langgraph.errors import GraphRecursionError
+        except ImportError:
+            raise ActionError(EXTRA_HINT, kind="error", retryable=False) from None
+
+        model_id = str(args["model"])
+        provider, _ = _provider(model_id)
+        max_iterations = _int(args.get("max_iterations", 10), "max_iterations")
+        output_schema = args.get("output_schema")
+        env = {**os.environ, **actx.secret_env}
+        key_env, url_env = self._env_names(args)
+        api_key = env.get(key_env) if key_env else None
+        base_url = env.get(url_env) if url_env else None
+        if args.get("api_key_env") and api_key is None:
+            raise ActionError(
+                f"environment variable {key_env} (api_key_env) is not set",
+                kind="validation",
+                retryable=False,
+            )
+        # The key never reaches the report, even when the workflow did not declare it.
+        masker = actx.masker.with_secrets([api_key]) if api_key else actx.masker
+
+        def say(line: str) -> None:
+            if actx.on_output is not None:
+                actx.on_output(masker.mask(line))
+
+        tool_calls: list[dict[str, Any]] = []
+        tools = [
+            self._make_tool(spec, tool_calls, actx, masker, say, StructuredTool)
+            for spec in self.tools
+        ]
+        system = str(args.get("system") or "")
+        if output_schema is not None:
+            schema_text = json.dumps(output_schema)
+            system = (system + "\n\n" if system else "") + (
+                "Your final answer must be only a JSON value (no prose) matching this JSON "
+                f"Schema: {schema_text}"
+            )
+
+        kwargs: dict[str, Any] = {}
+        if api_key:
+            kwargs["api_key"] = api_key
+        if base_url:
+            kwargs["base_url"] = base_url
+        if provider in _HAS_MAX_RETRIES:
+            kwargs["max_retries"] = 0
+        http_client = None
+        if provider in ("openai", "azure_openai"):
+            import httpx
+
+            # Our own client, closed after the attempt: langchain-openai would otherwise
+            # cache one per base URL, bound to an event loop that a later run no longer has.
+            http_client = httpx.AsyncClient()
+            kwargs["http_async_client"] = http_client
+        try:
+            try:
+                model = init_chat_model(model_id, **kwargs)
+            except ImportError as exc:
+                raise ActionError(
+                    f"model {model_id!r}: {exc} (install the provider's LangChain package)",
+                    kind="error",
+                    retryable=False,
+                ) from None
+            except ValueError as exc:
+                raise ActionError(
+                    f"model {model_id!r}: {exc}", kind="validation", retryable=False
+                ) from None
+            agent = create_agent(model, tools, system_prompt=system or None)
+            messages: list[Any] = [HumanMessage(str(args["prompt"]))]
+            say(f"model {model_id}: {len(tools)} tools, at most {max_iterations} iterations")
+            while True:
+                calls_so_far = sum(1 for m in messages if isinstance(m, AIMessage))
+                left = max_iterations - calls_so_far
+                if left <= 0:
+                    raise _runaway(max_iterations)
+                try:
+                    # 2n graph steps: n model calls, the n-1 tool rounds between them, and
+                    # the step that ends the graph; the n-th round of tools never starts.
+                    result = await agent.ainvoke(
+                        {"messages": messages}, {"recursion_limit": 2 * left}
+                    )
+                except GraphRecursionError:
+                    raise _runaway(max_iterations) from None
+                except ActionError:
+                    raise
+                except Exception as exc:
+                    mapped = _error_for(exc)
+                    if mapped is None:
+                        raise
+                    raise mapped from None
+                messages = list(result["messages"])
+                last = messages[-1]
+                bad = list(getattr(last, "invalid_tool_calls", None) or [])
+                if not isinstance(last, AIMessage) or not bad:
+                    break
+                # Arguments that are not JSON: tell the model, as a tool error, and go on.
+                for call in bad:
+                    text = f"error: arguments are not valid JSON: {call.get('args')!s}"
+                    tool_calls.append(
+                        {
+                            "name": call.get("name"),
+                            "id": call.get("id"),
+                            "arguments": call.get("args"),
+                            "error": text,
+                            "error_kind": "validation",
+                        }
+                    )
+                    say(f"tool {call.get('name')}: {text}")
+                    messages.append(
+                        ToolMessage(text, tool_call_id=str(call.get("id") or ""), status="error")
+                    )
+        finally:
+            if http_client is not None:
+                await http_client.aclose()
+
+        final = messages[-1]
+        text = _text(final.content)
+        usage = _usage(messages)
+        output: dict[str, Any] = {
+            "answer": masker.mask(text),
+            "tool_calls": masker.mask_data(tool_calls),
+            "usage": usage,
+            "iterations": sum(1 for m in messages if isinstance(m, AIMessage)),
+            "model": model_id,
+            "transcript": masker.mask_data([_message_json(m) for m in messages]),
+        }
+        if output_schema is not None:
+            output["answer"] = masker.mask_data(
+                self._validated(text, output_schema, output, masker)
+            )
+        say(
+            f"final answer after {output['iterations']} iterations, "
+            f"{len(tool_calls)} tool calls, {usage.get('total_tokens', 0)} tokens"
+        )
+        return output
+
+    @staticmethod
+    def _validated(text: str, schema: Any, output: dict[str, Any], masker: Masker) -> Any:
+        from jsonschema import Draft202012Validator
+
+        try:
+            parsed = parse_answer(text)
+        except ValueError as exc:
+            raise ActionError(
+                f"output_schema: {exc}", kind="validation", output=output, retryable=False
+            ) from None
+        errors = list(Draft202012Validator(schema).iter_errors(parsed))
+        if errors:
+            first = min(errors, key=lambda e: list(e.absolute_path))
+            where = ".".join(str(p) for p in first.absolute_path) or "answer"
+            raise ActionError(
+                masker.mask(f"output_schema: {where}: {first.message}"),
+                kind="validation",
+                output=output,
+                retryable=False,
+            )
+        return parsed
+
+    def _make_tool(
+        self,
+        spec: ToolSpec,
+        log: list[dict[str, Any]],
+        actx: ActionContext,
+        masker: Masker,
+        say: Callable[[str], None],
+        tool_cls: Any,
+    ) -> Any:
+        from jsonschema import Draft202012Validator
+
+        validator = Draft202012Validator(spec.parameters)
+        schema: dict[str, Any] = (
+            dict(spec.parameters) if isinstance(spec.parameters, Mapping) else {"type": "object"}
+        )
+        schema.setdefault("type", "object")
+        schema.setdefault("properties", {})
+
+        async def run_tool(**arguments: Any) -> str:
+            entry: dict[str, Any] = {"name": spec.name, "arguments": arguments}
+            log.append(entry)
+            say(f"tool {spec.name}({json.dumps(arguments, default=str)})")
+            errors = list(validator.iter_errors(arguments))
+            if errors:
+                # Bad arguments go back to the model, which can fix them and call again.
+                first = min(errors, key=lambda e: list(e.absolute_path))
+                where = ".".join(str(p) for p in first.absolute_path) or "arguments"
+                entry.update(error=f"{where}: {first.message}", error_kind="validation")
+            else:
+                try:
+                    entry["result"] = await self.call_tool(spec.name, arguments, actx)
+                except ActionError as exc:
+                    entry.update(error=exc.message, error_kind=exc.kind)
+            if "error" in entry:
+                reply = f"error ({entry['error_kind']}): {entry['error']}"
+            else:
+                result = entry["result"]
+                reply = result if isinstance(result, str) else json.dumps(result, default=str)
+            reply = masker.mask(reply)
+            say(f"tool {spec.name} -> {_short(reply)}")
+            return reply
+
+        return tool_cls.from_function(
+            coroutine=run_tool, name=spec.name, description=spec.description, args_schema=schema
+        )
+
+
+def _runaway(n: int) -> ActionError:
+    return ActionError(
+        f"react step stopped after {n} iterations without a final answer "
+        "(the model kept calling tools; raise max_iterations or fix the prompt)",
+        kind="error",
+        retryable=False,
+    )
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or str(number) != str(value).strip():
+        raise ActionError(
+            f"{name} must be an integer >= 1 (got {value!r})", kind="validation", retryable=False
+        )
+    return number
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks
+        return "".join(
+            b if isinstance(b, str) else str(b.get("text", ""))
+            for b in content
+            if isinstance(b, str) or (isinstance(b, dict) and b.get("type") == "text")
+        )
+    return str(content)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _usage(messages: list[Any]) -> dict[str, int]:
+    """Token counts summed over the model's replies; {} when the provider sent none."""
+    total: dict[str, int] = {}
+    for m in messages:
+        usage = getattr(m, "usage_metadata", None)
+        if not usage:
+            continue
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
+            total[key] = total.get(key, 0) + int(usage.get(key) or 0)
+    return total
+
+
+def _message_json(m: Any) -> dict[str, Any]:
+    role = {"human": "user", "ai": "assistant", "tool": "tool", "system": "system"}.get(
+        str(getattr(m, "type", "")), str(getattr(m, "type", ""))
+    )
+    out: dict[str, Any] = {"role": role, "content": _text(m.content)}
+    if getattr(m, "tool_calls", None):
+        out["tool_calls"] = [
+            {"id": c.get("id"), "name": c.get("name"), "arguments": c.get("args")}
+            for c in m.tool_calls
+        ]
+    if getattr(m, "invalid_tool_calls", None):
+        out["invalid_tool_calls"] = [
+            {"id": c.get("id"), "name": c.get("name"), "arguments": c.get("args")}
+            for c in m.invalid_tool_calls
+        ]
+    if role == "tool":
+        out["tool_call_id"] = getattr(m, "tool_call_id", None)
+        out["name"] = getattr(m, "name", None)
+    usage = getattr(m, "usage_metadata", None)
+    if usage:
+        out["usage"] = {k: usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")}
+    return out
