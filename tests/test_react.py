@@ -427,6 +427,8 @@ def test_research_agent_example_runs_end_to_end(stub: StubServer, tmp_path: Path
             "editor_review",
             "--input",
             "topic=workflow engines",
+            "--input",
+            "model=llama3.2",
             "--report",
             "out.json",
             "--no-live",
@@ -445,6 +447,7 @@ def test_research_agent_example_runs_end_to_end(stub: StubServer, tmp_path: Path
     assert "(confidence 0.8)" in draft
     assert (out_dir / "report.md").read_text(encoding="utf-8") == draft
     first = stub.chat_requests()[0]
+    assert first.body["model"] == "llama3.2"
     assert "Research: workflow engines." in first.messages[1]["content"]
     assert "event-driven scheduler starts a step" in first.messages[1]["content"]
     assert json.loads(stub.chat_requests()[1].tool_results()[0])["json"] == 3

@@ -148,7 +148,11 @@ def dry_run(workflow: Any, out: IO[str]) -> None:
             wave += 1
             for s in sorted(ready, key=lambda s: -plan.rank[s.step_id]):
                 after = f" after {', '.join(s.dependencies)}" if s.dependencies else ""
-                what = s.action or (f"agent:{s.agent_capability}" if s.agent_capability else "")
+                what = (
+                    s.action
+                    or (f"agent:{s.agent_capability}" if s.agent_capability else "")
+                    or str(s.raw_with.get("model") or "")
+                )
                 kind = s.step_type.value + (f" {what}" if what else "")
                 rule = f" [{s.trigger_rule.value}]" if s.trigger_rule.value != "all_success" else ""
                 cond = f" when {s.when.source}" if s.when is not None else ""
