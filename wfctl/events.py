@@ -1,4 +1,8 @@
-"""The one typed event stream of a run; the live view, journal, metrics and report subscribe."""
+"""The one typed event stream of a run; the live view, journal, metrics and report subscribe.
+
+Events are read-only by contract, not `frozen`: a frozen dataclass costs ~3x to build, and
+a run builds two per step.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ def now() -> float:
     return time.time()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     run_id: str
     ts: float
@@ -31,7 +35,7 @@ class Event:
         return data
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunStarted(Event):
     workflow_id: str
     workflow_name: str
@@ -39,7 +43,7 @@ class RunStarted(Event):
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepStateChanged(Event):
     step_id: str
     status: StepStatus
@@ -56,13 +60,13 @@ class StepStateChanged(Event):
     container: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepOutputLine(Event):
     step_id: str
     line: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RetryScheduled(Event):
     step_id: str
     attempt: int  # the attempt that failed
@@ -71,14 +75,14 @@ class RetryScheduled(Event):
     error: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CircuitChanged(Event):
     target: str
     state: str  # "open" | "half_open" | "closed"
     failures: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HandlerRan(Event):
     step_id: str  # the handler step
     for_step: str  # the step it handled or rolled back
@@ -88,20 +92,20 @@ class HandlerRan(Event):
     output: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VarsChanged(Event):
     step_id: str
     values: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MetricRecorded(Event):
     step_id: str
     name: str
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunFinished(Event):
     status: WorkflowState
     error: str | None = None

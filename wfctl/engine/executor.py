@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -254,7 +255,9 @@ class Executor:
             )
         rank = self.plan.priority
 
-        async with anyio.create_task_group() as tg:
+        # asyncio's own TaskGroup: a step task costs a third of an anyio one, and the group
+        # still cancels its tasks when the run's (anyio) cancel scope cancels this one.
+        async with asyncio.TaskGroup() as tg:
 
             def settle(step_ids: list[str], inline: bool = False) -> str | None:
                 """Decide newly ready steps: start them (best rank first) or skip them.
@@ -272,7 +275,7 @@ class Executor:
                             if inline and first is None:
                                 first = step_id
                             else:
-                                tg.start_soon(run, step_id, name=f"step:{step_id}")
+                                tg.create_task(run(step_id))
                         else:
                             worklist.extend(_released(step_id))
                 return first
