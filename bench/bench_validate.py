@@ -132,8 +132,7 @@ def main() -> None:
     print(f"\nper additional file: {per_file * 1000:.2f} ms")
     verdict = "meets" if extra < 1.0 else "MISSES"
     print(
-        f"{args.files} files: {extra:.3f}s more than Python's start-up "
-        f"({verdict} the < 1 s target)"
+        f"{args.files} files: {extra:.3f}s more than Python's start-up ({verdict} the < 1 s target)"
     )
 
 
