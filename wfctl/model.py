@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import random
@@ -36,7 +36,10 @@ class StepStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
+        return self in _TERMINAL  # asked several times per step: no tuple per call
+
+
+_TERMINAL: Final = frozenset({StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED})
 
 
 class WorkflowState(StrEnum):

@@ -545,10 +545,17 @@ class Executor:
         hold: bool = False,
     ) -> Any:
         """One action call with the step's retry policy, timeout and circuit breaker."""
-        extra: dict[str, Any] = {**(extra_ctx or {}), "input": step_input}
-        if loop:
-            extra["loop"] = loop
-        ctx = self.context(step, **extra)
+        ctx: Mapping[str, Any] = {}
+        if (
+            step.with_.has_templates
+            or step.agent_capability is not None
+            or step.step_type is StepType.REACT
+        ):
+            # Only templates read the context; most steps' `with` is plain data.
+            extra: dict[str, Any] = {**(extra_ctx or {}), "input": step_input}
+            if loop:
+                extra["loop"] = loop
+            ctx = self.context(step, **extra)
         agent, action, args, target = self._resolve_call(step, record, ctx)
         policy = step.retry_policy
 

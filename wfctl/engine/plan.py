@@ -50,13 +50,19 @@ def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = Non
                     dependents[dep].append(s.step_id)
         order = _topological(steps, dependents)
         by_id = {s.step_id: s for s in steps}
+        # Plain loops, not max() over generators: this runs for every step of every run.
         for step_id in order:
-            deps = [d for d in by_id[step_id].dependencies if d in by_id]
-            depth[step_id] = max((depth.get(d, 0) + 1 for d in deps), default=0)
+            deepest = 0
+            for d in by_id[step_id].dependencies:
+                if d in by_id:
+                    deepest = max(deepest, depth.get(d, 0) + 1)
+            depth[step_id] = deepest
         for step_id in reversed(order):
             # .get: on a cycle (only in hand-built workflows) a user may not be ranked yet.
-            tail = max((rank.get(d, outer_rank) for d in dependents[step_id]), default=outer_rank)
-            rank[step_id] = _estimate(by_id[step_id], estimates) + tail
+            tail = outer_rank
+            for d in dependents[step_id]:
+                tail = max(tail, rank.get(d, outer_rank))
+            rank[step_id] = estimates.get(step_id, 1.0) + tail
         levels[container] = Level(
             container=container,
             steps=steps,
