@@ -22,6 +22,9 @@ from wfctl.store import RunRow, StateStore, StoreError
 _encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
+_MAX_BATCH = 256
+
+
 class Journal:
     """Event subscriber: subscribe it first, so an event is journaled before it is shown.
 
@@ -54,6 +57,8 @@ class Journal:
             and event.step_id not in self.pure_steps
         ) or isinstance(event, RunFinished):
             self.flush()
+        elif len(self._rows) >= _MAX_BATCH:
+            self.flush()  # a long synchronous stretch (a chain of no-ops) still writes often
         elif len(self._rows) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)

@@ -61,9 +61,10 @@ class ActionError(Exception):
         return (type(self), (self.message, self.kind, self.output, self.retryable))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ActionContext:
-    """What an action knows about the attempt it runs."""
+    """What an action knows about the attempt it runs (read-only by contract; not `frozen`,
+    which would triple its cost on every attempt)."""
 
     run_id: str
     step_id: str

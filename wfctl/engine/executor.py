@@ -145,6 +145,8 @@ class Executor:
         # Slot tickets of steps queued or running; a step's own first attempt uses it and
         # keeps the slot until its dependents are queued (see run_level).
         self._tickets: dict[str, Ticket] = {}
+        self._actions: dict[str, Any] = {}  # resolved once per run, not per attempt
+        self._targets: dict[str, str | None] = {}  # breaker targets of steps with fixed args
         self._workflow_view = {
             "id": self.workflow.workflow_id,
             "name": self.workflow.name,
@@ -410,7 +412,10 @@ class Executor:
                 return
             if record.started_at is None and step.step_type not in _SLOTTED:
                 record.started_at = time.time()  # slotted steps start when they get a slot
-            output = await self._dispatch(step, record)
+            if step.step_type is StepType.ACTION:  # the common case, one coroutine less
+                output = await self._invoke(step, record, self._step_input(step), {}, hold=True)
+            else:
+                output = await self._dispatch(step, record)
             if record.status is StepStatus.WAITING:
                 return
             self._complete(step, record, output)
@@ -576,7 +581,8 @@ class Executor:
             )
             limiter = self.router.limiter(agent) if agent is not None else None
             try:
-                await self.slots.wait(ticket)
+                if not ticket.granted:  # most steps hold their slot already: no await
+                    await self.slots.wait(ticket)
                 if limiter is not None:
                     # The agent's own max_concurrency, taken before the step shows as
                     # running, so `running` events on an agent never exceed it.
@@ -719,8 +725,6 @@ class Executor:
         self, step: Step, record: StepRecord, ctx: Mapping[str, Any]
     ) -> tuple[Agent | None, Any, dict[str, Any], str | None]:
         """(agent, action, rendered args, circuit-breaker target) for one attempt."""
-        from wfctl.actions.registry import get_action
-
         agent = None
         action_name = step.action
         base_args: dict[str, Any] = {}
@@ -747,11 +751,21 @@ class Executor:
             return None, *self._react_call(step, ctx, None)
         if action_name is None:
             raise StepFailed("step has no action to run", "error")
-        try:
-            action = get_action(action_name)
-        except Exception as exc:
-            raise StepFailed(str(exc), "error") from None
-        args = {**base_args, **step.with_.render(ctx)}
+        action = self._actions.get(action_name)
+        if action is None:
+            from wfctl.actions.registry import get_action
+
+            try:
+                action = self._actions[action_name] = get_action(action_name)
+            except Exception as exc:
+                raise StepFailed(str(exc), "error") from None
+        rendered = step.with_.render(ctx) if step.with_.value else {}
+        args = {**base_args, **rendered} if base_args else rendered
+        if agent is None and not step.with_.has_templates:
+            # Same arguments every attempt, so the same breaker target: work it out once.
+            if step.step_id not in self._targets:
+                self._targets[step.step_id] = self._breaker_target(None, action, args)
+            return None, action, args, self._targets[step.step_id]
         return agent, action, args, self._breaker_target(agent, action, args)
 
     @staticmethod

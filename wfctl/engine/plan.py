@@ -42,32 +42,37 @@ def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = Non
     depth: dict[str, int] = {}
 
     def build(container: str | None, outer_rank: float) -> None:
-        steps = tuple(s for s in workflow.children(container) if s.step_id not in workflow.handlers)
+        # Plain loops over plain dicts: this runs for every step of every run.
+        handlers = workflow.handlers
+        steps = tuple(s for s in workflow.children(container) if s.step_id not in handlers)
         dependents: dict[str, list[str]] = {s.step_id: [] for s in steps}
+        inside: dict[str, list[str]] = {}
         for s in steps:
-            for dep in s.dependencies:
-                if dep in dependents:
-                    dependents[dep].append(s.step_id)
-        order = _topological(steps, dependents)
-        by_id = {s.step_id: s for s in steps}
-        # Plain loops, not max() over generators: this runs for every step of every run.
+            own = [d for d in s.dependencies if d in dependents]
+            inside[s.step_id] = own
+            for dep in own:
+                dependents[dep].append(s.step_id)
+        order = _topological(inside, dependents)
         for step_id in order:
             deepest = 0
-            for d in by_id[step_id].dependencies:
-                if d in by_id:
-                    deepest = max(deepest, depth.get(d, 0) + 1)
+            for d in inside[step_id]:
+                below = depth.get(d, 0) + 1
+                if below > deepest:
+                    deepest = below
             depth[step_id] = deepest
         for step_id in reversed(order):
             # .get: on a cycle (only in hand-built workflows) a user may not be ranked yet.
             tail = outer_rank
             for d in dependents[step_id]:
-                tail = max(tail, rank.get(d, outer_rank))
+                later = rank.get(d, outer_rank)
+                if later > tail:
+                    tail = later
             rank[step_id] = estimates.get(step_id, 1.0) + tail
         levels[container] = Level(
             container=container,
             steps=steps,
             dependents={k: tuple(v) for k, v in dependents.items()},
-            roots=tuple(s.step_id for s in steps if not any(d in by_id for d in s.dependencies)),
+            roots=tuple(k for k, v in inside.items() if not v),
         )
         for s in steps:
             if s.parallel_steps:
@@ -85,11 +90,8 @@ def _estimate(step: Step, estimates: Mapping[str, float]) -> float:
     return estimates.get(step.step_id, 1.0)
 
 
-def _topological(steps: tuple[Step, ...], dependents: Mapping[str, list[str]]) -> list[str]:
-    indegree = {s.step_id: 0 for s in steps}
-    for users in dependents.values():
-        for user in users:
-            indegree[user] += 1
+def _topological(inside: Mapping[str, list[str]], dependents: Mapping[str, list[str]]) -> list[str]:
+    indegree = {step_id: len(deps) for step_id, deps in inside.items()}
     ready = [s for s, n in indegree.items() if n == 0]
     order: list[str] = []
     while ready:

@@ -8,7 +8,7 @@ from typing import Any
 from wfctl.model import StepStatus, WorkflowState
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     number: int
     started_at: float
