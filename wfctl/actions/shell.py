@@ -335,26 +335,26 @@ class ShellAction:
     def target(self, args: Mapping[str, Any]) -> str:
         return "shell"
 
-    def _environment(self, spec: _Spec, ctx: ActionContext, tag: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(ctx.secret_env)
-        env.update(
-            {
-                "WFCTL_RUN_ID": ctx.run_id,
-                "WFCTL_STEP_ID": ctx.step_id,
-                "WFCTL_ATTEMPT": str(ctx.attempt),
-                "WFCTL_IDEMPOTENCY_KEY": ctx.idempotency_key,
-            }
-        )
-        for key, value in spec.env.items():
-            if value is None:
-                env.pop(key, None)
+    def _environment(self, spec: _Spec, ctx: ActionContext, tag: str) -> dict[bytes, bytes]:
+        # Bytes from os.environb: with str, every variable would be decoded here and
+        # encoded again by subprocess, on every step.
+        enc = os.fsencode
+        env = dict(os.environb)
+        for key, value in ctx.secret_env.items():
+            env[enc(key)] = enc(value)
+        env[b"WFCTL_RUN_ID"] = enc(ctx.run_id)
+        env[b"WFCTL_STEP_ID"] = enc(ctx.step_id)
+        env[b"WFCTL_ATTEMPT"] = str(ctx.attempt).encode()
+        env[b"WFCTL_IDEMPOTENCY_KEY"] = enc(ctx.idempotency_key)
+        for name, setting in spec.env.items():
+            if setting is None:
+                env.pop(enc(name), None)
             else:
-                env[key] = value
-        env[TAG_VAR] = tag
+                env[enc(name)] = enc(setting)
+        env[TAG_VAR.encode()] = tag.encode()
         return env
 
-    async def _start(self, spec: _Spec, env: dict[str, str]) -> anyio.abc.Process:
+    async def _start(self, spec: _Spec, env: dict[bytes, bytes]) -> anyio.abc.Process:
         if not spec.cwd.is_dir():
             raise ActionError(
                 f"shell: working directory does not exist: {spec.cwd}", retryable=False
@@ -369,7 +369,7 @@ class ShellAction:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     cwd=spec.cwd,
-                    env=env,
+                    env=env,  # type: ignore[arg-type]  # subprocess takes bytes too
                     start_new_session=True,
                 )
             return proc
