@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -392,6 +393,11 @@ async def _run_async(
             sla = workflow.sla_targets
             if sla.max_duration is not None or sla.step_max_duration:
                 tg.start_soon(tick_sla)
+            # One run per process: what the imports built lives to the end. Frozen, the
+            # collector stops walking it again and again while thousands of steps run.
+            import langgraph.graph  # noqa: F401  (the runner's slow import, done here)
+
+            gc.freeze()
             if live is not None:
                 live.start()
             try:
