@@ -268,6 +268,44 @@ def test_journal_groups_a_tick_but_commits_before_a_step_with_outside_effects(
     assert at_barrier == [*after_tick, "step_state:quiet", "step_state:shell"]
 
 
+def test_a_batch_row_holds_consecutive_events_and_numbering_goes_on(store: StateStore) -> None:
+    events = [{"kind": "k", "n": n} for n in range(3)]
+    store.append_batch("r1", 1, 1.0, json.dumps(events))
+    assert store.next_seq("r1") == 4
+    store.append_event("r1", 4, 2.0, "k", None, json.dumps({"kind": "k", "n": 3}))
+    assert [seq for seq, _ in store.events("r1")] == [1, 2, 3, 4]
+    assert [e["n"] for _, e in store.events("r1")] == [0, 1, 2, 3]
+    # `after` may fall inside a batch: only the later events come back.
+    assert [(seq, e["n"]) for seq, e in store.events("r1", after=2)] == [(3, 2), (4, 3)]
+    rows = store.conn.execute("SELECT seq, kind FROM events WHERE run_id = 'r1'").fetchall()
+    assert rows == [(1, "batch"), (4, "k")]
+
+
+def test_journal_writes_one_row_per_tick(store: StateStore) -> None:
+    import anyio
+
+    _new(store, "r1")
+    journal = Journal(store, "r1", pure_steps=frozenset({"a", "b"}))
+
+    async def go() -> None:
+        journal(RunStarted("r1", 1.0, "wf", "WF", ("a", "b"), {}))
+        for step in ("a", "b"):
+            journal(StepStateChanged("r1", 2.0, step, StepStatus.RUNNING, attempt=1))
+            journal(StepStateChanged("r1", 3.0, step, StepStatus.COMPLETED, attempt=1))
+        await anyio.sleep(0)
+        journal(RunFinished("r1", 4.0, WorkflowState.COMPLETED))
+
+    anyio.run(go)
+    rows = store.conn.execute("SELECT seq, kind FROM events WHERE run_id = 'r1'").fetchall()
+    assert rows == [(1, "batch"), (6, "run_finished")]
+    replayed = replay(["a", "b"], (e for _, e in store.events("r1")))
+    assert {s: r.status for s, r in replayed.records.items()} == {
+        "a": StepStatus.COMPLETED,
+        "b": StepStatus.COMPLETED,
+    }
+    assert Journal(store, "r1").seq == 7
+
+
 # -- approvals ---------------------------------------------------------------------------
 
 

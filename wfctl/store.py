@@ -14,11 +14,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 APPLICATION_ID = 0x77666374  # "wfct": marks the file as ours
 SCHEMA_VERSION = 1
 DB_NAME = "state.db"
+
+# A journal row holding several consecutive events (a JSON array); see append_batch.
+BATCH_KIND: Final = "batch"
+MAX_BATCH: Final = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -212,43 +216,44 @@ class StateStore:
     # -- journal ------------------------------------------------------------
     def next_seq(self, run_id: str) -> int:
         row = self.conn.execute(
-            "SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)
+            "SELECT seq, kind, data FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+            (run_id,),
         ).fetchone()
-        return int(row[0]) + 1
+        if row is None:
+            return 1
+        seq, kind, data = row
+        return int(seq) + (len(json.loads(data)) if kind == BATCH_KIND else 1)
 
     def append_event(
         self, run_id: str, seq: int, ts: float, kind: str, step_id: str | None, data: str
     ) -> None:
+        """Append one journal event (`data` is its JSON object), committed at once."""
         self._write(
             "INSERT INTO events (run_id, seq, ts, kind, step_id, data) VALUES (?, ?, ?, ?, ?, ?)",
             (run_id, seq, ts, kind, step_id, data),
         )
 
-    def append_events(
-        self, rows: list[tuple[str, int, float, str, str | None, str]]
-    ) -> None:
-        """Append journal rows (run_id, seq, ts, kind, step_id, data) in one transaction."""
-        try:
-            self.conn.execute("BEGIN")
-            try:
-                self.conn.executemany(
-                    "INSERT INTO events (run_id, seq, ts, kind, step_id, data)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write {self.path}: {exc}") from None
+    def append_batch(self, run_id: str, first_seq: int, ts: float, data: str) -> None:
+        """Append consecutive events as one row: `data` is a JSON array of at most
+        MAX_BATCH event objects numbered from `first_seq`. One insert and one encoding
+        call for a whole scheduler tick instead of one per event."""
+        self._write(
+            "INSERT INTO events (run_id, seq, ts, kind, step_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, first_seq, ts, BATCH_KIND, None, data),
+        )
 
     def events(self, run_id: str, after: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
-        for seq, data in self.conn.execute(
-            "SELECT seq, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
-            (run_id, after),
+        """(seq, event) of a run after `after`, in order; batch rows are unpacked."""
+        for seq, kind, data in self.conn.execute(
+            "SELECT seq, kind, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+            (run_id, after - MAX_BATCH),
         ):
-            yield int(seq), json.loads(data)
+            if kind == BATCH_KIND:
+                for offset, event in enumerate(json.loads(data)):
+                    if seq + offset > after:
+                        yield int(seq) + offset, event
+            elif seq > after:
+                yield int(seq), json.loads(data)
 
     # -- approvals ----------------------------------------------------------
     def record_approval(

@@ -145,11 +145,15 @@ async def run_workflow(
     async with AsyncExitStack() as stack:
         checkpointer = None
         if store is not None:
+            import aiosqlite
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-            checkpointer = await stack.enter_async_context(
-                AsyncSqliteSaver.from_conn_string(str(store.path))
-            )
+            conn = await stack.enter_async_context(aiosqlite.connect(str(store.path)))
+            # As the journal's connection: WAL + NORMAL survives a killed process, and
+            # without it (the default FULL) every checkpoint waits for an fsync.
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA busy_timeout = 30000")
+            checkpointer = AsyncSqliteSaver(conn)
         graph = build_graph(executor, checkpointer)
         config: dict[str, Any] = {
             "configurable": {"thread_id": run_id},
