@@ -8,8 +8,9 @@
   on top (a ``null`` value removes a variable). ``WFCTL_PROC_TAG`` (unique per attempt) is
   always ours: it is how escaped processes are found.
 * The command starts in its own session / process group with stdin from ``/dev/null``
-  unless ``stdin`` is given. stdout and stderr are read concurrently, line by line; each
-  masked line goes to ``ctx.on_output``. Each stream keeps at most
+  unless ``stdin`` is given. stdout and stderr are read as they arrive (asyncio's
+  subprocess protocol: no reader tasks), line by line; each masked line goes to
+  ``ctx.on_output``. Each stream keeps at most
   :data:`OUTPUT_CAP_CHARS` characters (the tail; a marker line says how much was dropped).
 * When the main process exits, the pipes get :data:`DRAIN_SECONDS` to reach end-of-file;
   after that, background processes still holding them are left running (a step may start
@@ -23,6 +24,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import contextlib
 import json
@@ -38,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.abc
 
 from wfctl.actions.base import ActionContext, ActionError
 from wfctl.secrets import Masker
@@ -284,6 +285,50 @@ def _signal_all(pgid: int, tag: str, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
+class _Child(asyncio.SubprocessProtocol):
+    """One command's process: output fed to the captures as it arrives, exit awaited.
+
+    asyncio's own subprocess protocol, not stream readers: no reader task per pipe, so
+    a short command costs little more than its fork and exec."""
+
+    def __init__(self, stdout: _Capture, stderr: _Capture) -> None:
+        self._captures = {1: stdout, 2: stderr}
+        self._open_pipes = 2
+        self.pipes_closed = asyncio.Event()
+        self.exited = asyncio.Event()
+        self.transport: asyncio.SubprocessTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        capture = self._captures.get(fd)
+        if capture is not None and isinstance(data, bytes):
+            capture.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd in self._captures:
+            self._open_pipes -= 1
+            if self._open_pipes == 0:
+                self.pipes_closed.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+    @property
+    def pid(self) -> int:
+        assert self.transport is not None
+        return self.transport.get_pid()
+
+    async def wait(self) -> int:
+        await self.exited.wait()
+        assert self.transport is not None
+        code = self.transport.get_returncode()
+        assert code is not None
+        return code
+
+
 # Process groups of steps running now (pgid -> tag), for an emergency exit.
 _LIVE: dict[int, str] = {}
 
@@ -294,13 +339,13 @@ def kill_all_now() -> None:
         _signal_all(pgid, tag, signal.SIGKILL)
 
 
-async def _wait_gone(proc: anyio.abc.Process, pgid: int, tag: str) -> None:
+async def _wait_gone(proc: _Child, pgid: int, tag: str) -> None:
     await proc.wait()
     while find_tagged_processes(tag, pgid):
         await anyio.sleep(_POLL_SECONDS)
 
 
-async def _terminate(proc: anyio.abc.Process, tag: str, grace: float) -> None:
+async def _terminate(proc: _Child, tag: str, grace: float) -> None:
     """SIGTERM the group and tagged processes, wait `grace`, SIGKILL what is left, reap.
     Must run shielded."""
     pgid = proc.pid  # start_new_session: the child leads its own group
@@ -354,25 +399,29 @@ class ShellAction:
         env[TAG_VAR.encode()] = tag.encode()
         return env
 
-    async def _start(self, spec: _Spec, env: dict[bytes, bytes]) -> anyio.abc.Process:
+    async def _start(
+        self, spec: _Spec, env: dict[bytes, bytes], stdout: _Capture, stderr: _Capture
+    ) -> _Child:
         if not spec.cwd.is_dir():
             raise ActionError(
                 f"shell: working directory does not exist: {spec.cwd}", retryable=False
             )
         program = spec.argv[0]
+        child = _Child(stdout, stderr)
         try:
             # Shielded: a cancellation while spawning must not lose the process handle.
             with anyio.CancelScope(shield=True):
-                proc = await anyio.open_process(
-                    spec.argv,
+                await asyncio.get_running_loop().subprocess_exec(
+                    lambda: child,
+                    *spec.argv,
                     stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     cwd=spec.cwd,
-                    env=env,  # type: ignore[arg-type]  # subprocess takes bytes too
+                    env=env,
                     start_new_session=True,
                 )
-            return proc
+            return child
         except FileNotFoundError:
             where = "" if "/" in program else " (searched PATH)"
             raise ActionError(
@@ -395,18 +444,20 @@ class ShellAction:
         stdout = _Capture(ctx.masker, ctx.on_output)
         stderr = _Capture(ctx.masker, ctx.on_output)
 
-        proc = await self._start(spec, env)
-        _LIVE[proc.pid] = tag
+        proc = await self._start(spec, env, stdout, stderr)
+        pid = proc.pid
+        _LIVE[pid] = tag
         completed = False
         try:
-            returncode = await self._communicate(proc, spec.stdin, stdout, stderr)
+            returncode = await self._communicate(proc, spec.stdin)
             completed = True
         finally:
             with anyio.CancelScope(shield=True):
                 if not completed:
                     await _terminate(proc, tag, self.term_grace)
-                await proc.aclose()
-                _LIVE.pop(proc.pid, None)
+                assert proc.transport is not None
+                proc.transport.close()
+                _LIVE.pop(pid, None)
         stdout.finish()
         stderr.finish()
 
@@ -438,54 +489,19 @@ class ShellAction:
             message += f": {last}"
         raise ActionError(message, kind="exit_code", output=output, retryable=retryable)
 
-    async def _communicate(
-        self,
-        proc: anyio.abc.Process,
-        stdin: bytes | None,
-        stdout: _Capture,
-        stderr: _Capture,
-    ) -> int:
-        pumps_left = 2
-        pumps_done = anyio.Event()
-
-        async def pump(stream: anyio.abc.ByteReceiveStream | None, capture: _Capture) -> None:
-            nonlocal pumps_left
-            try:
-                if stream is not None:
-                    while True:
-                        try:
-                            data = await stream.receive(65536)
-                        except (anyio.EndOfStream, anyio.ClosedResourceError):
-                            break
-                        capture.feed(data)
-            finally:
-                pumps_left -= 1
-                if pumps_left == 0:
-                    pumps_done.set()
-
-        async def feed(stream: anyio.abc.ByteSendStream, data: bytes) -> None:
-            try:
-                if data:
-                    await stream.send(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                pass  # the command exited without reading all of its input
-            finally:
-                with (
-                    anyio.CancelScope(shield=True),
-                    contextlib.suppress(
-                        anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
-                    ),
-                ):
-                    await stream.aclose()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pump, proc.stdout, stdout)
-            tg.start_soon(pump, proc.stderr, stderr)
-            if stdin is not None and proc.stdin is not None:
-                tg.start_soon(feed, proc.stdin, stdin)
-            returncode = await proc.wait()
-            # Background processes may hold the pipes open: don't wait for them forever.
-            with anyio.move_on_after(self.drain_seconds):
-                await pumps_done.wait()
-            tg.cancel_scope.cancel()
+    async def _communicate(self, proc: _Child, stdin: bytes | None) -> int:
+        assert proc.transport is not None
+        pipe = proc.transport.get_pipe_transport(0)
+        if pipe is not None:
+            # Buffered by the transport and written as the command reads; close() sends
+            # EOF once it is all written (or drops it if the command exits first).
+            assert isinstance(pipe, asyncio.WriteTransport)
+            with contextlib.suppress(OSError):
+                if stdin:
+                    pipe.write(stdin)
+                pipe.close()
+        returncode = await proc.wait()
+        # Background processes may hold the pipes open: don't wait for them forever.
+        with anyio.move_on_after(self.drain_seconds):
+            await proc.pipes_closed.wait()
         return returncode
