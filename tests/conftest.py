@@ -26,6 +26,8 @@ for _p in (DATA_DIR, ENGINE_DATA_DIR):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from loopback import serving  # noqa: E402
+
 from wfctl.diagnostics import WorkflowError  # noqa: E402
 from wfctl.engine.records import RunResult  # noqa: E402
 from wfctl.engine.runner import run_workflow  # noqa: E402
@@ -324,12 +326,5 @@ class _Server(ThreadingHTTPServer):
 @pytest.fixture(scope="session")
 def http_server() -> Iterator[_Server]:
     """A ThreadingHTTPServer on 127.0.0.1, port 0; `hits` counts requests per path."""
-    server = _Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serving(_Server()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from loopback import serving
+
 Reply = dict[str, Any]
 
 
@@ -135,12 +137,5 @@ class StubServer(ThreadingHTTPServer):
 
 @contextmanager
 def serve() -> Iterator[StubServer]:
-    server = StubServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serving(StubServer()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -31,7 +31,7 @@ from wfctl.events import (
     now,
 )
 from wfctl.expressions import ExpressionError, truthy
-from wfctl.model import Agent, Step, StepStatus, StepType, TriggerRule
+from wfctl.model import Agent, RetryPolicy, Step, StepStatus, StepType, TriggerRule
 from wfctl.secrets import Masker
 
 
@@ -97,6 +97,16 @@ def ensure_json(value: Any) -> Any:
             f"step output is not JSON-serialisable: {exc}", kind="error", retryable=False
         ) from None
     return value
+
+
+def _should_retry(error: ActionError, policy: RetryPolicy, attempts_so_far: int) -> bool:
+    """Another attempt after `error`? (Invalid input never gets better by retrying.)"""
+    return (
+        error.retryable
+        and error.kind in policy.retry_on
+        and error.kind != "validation"
+        and attempts_so_far < policy.max_attempts
+    )
 
 
 class Executor:
@@ -630,13 +640,7 @@ class Executor:
             message = self.masker.mask(str(error)) if self.masker else str(error)
             attempt.error = message
             attempt.error_kind = error.kind
-            retry = (
-                error.retryable
-                and error.kind in policy.retry_on
-                and error.kind != "validation"
-                and local < policy.max_attempts
-            )
-            if not retry:
+            if not _should_retry(error, policy, local):
                 raise StepFailed(message, error.kind)
             delay = policy.delay(local, self.rng)
             if error.kind == "circuit_open" and not self._can_reroute(step, agent):
@@ -877,13 +881,7 @@ class Executor:
                 self._tool_step_done(record, output, message, error)
             if error is None:
                 return output
-            retry = (
-                error.retryable
-                and error.kind in policy.retry_on
-                and error.kind != "validation"
-                and local < policy.max_attempts
-            )
-            if not retry:
+            if not _should_retry(error, policy, local):
                 raise ActionError(message, kind=error.kind, retryable=False)
             delay = policy.delay(local, self.rng)
             if error.kind == "circuit_open":
