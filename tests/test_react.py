@@ -319,6 +319,31 @@ def test_react_step_without_the_extra_fails_clearly(monkeypatch: pytest.MonkeyPa
     assert out.status == "failed"
 
 
+def test_wfctl_run_without_the_extra_stops_before_anything_runs(tmp_path: Path) -> None:
+    """The missing extra is found before the first step: exit 2, nothing done."""
+    (tmp_path / "wf.yaml").write_text(
+        "workflow_id: w\nname: W\nsteps:\n"
+        "  - {step_id: first, action: shell, with: {command: 'touch ran'}}\n"
+        "  - {step_id: think, step_type: react, dependencies: [first],\n"
+        "     with: {model: 'openai:m', prompt: go}}\n",
+        encoding="utf-8",
+    )
+    hide = "import sys; sys.modules['langchain'] = None; from wfctl.cli import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", hide, "run", "wf.yaml", "--no-live"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "pip install 'wfctl[agents]'" in proc.stderr
+    assert "nothing was run" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "ran").exists()
+
+
 # -- routing ------------------------------------------------------------------------------
 
 

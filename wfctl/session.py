@@ -169,6 +169,21 @@ def dry_run(workflow: Any, out: IO[str]) -> None:
         out.write(f"  handlers (run on failure/rollback): {', '.join(sorted(workflow.handlers))}\n")
 
 
+def _missing_extra(workflow: Any) -> str | None:
+    """Why the workflow cannot run with what is installed (react steps without LangChain)."""
+    import importlib.util
+
+    from wfctl.model import StepType
+
+    if not any(s.step_type is StepType.REACT for s in workflow.all_steps.values()):
+        return None
+    if importlib.util.find_spec("langchain") is not None:
+        return None
+    from wfctl.react import EXTRA_HINT
+
+    return EXTRA_HINT
+
+
 def run_from_cli(opts: RunOptions) -> int:
     """Run a workflow file as `wfctl run` does; returns the exit code."""
     workflow = _load_or_report(opts.file)
@@ -196,6 +211,10 @@ def run_from_cli(opts: RunOptions) -> int:
     if opts.dry_run:
         dry_run(workflow, sys.stdout)
         return 0
+    missing = _missing_extra(workflow)
+    if missing:
+        _err(f"error: {opts.file}: {missing}; nothing was run")
+        return EXIT_INVALID
 
     import anyio
 
@@ -256,6 +275,10 @@ def _resume_locked(store: Any, row: Any, opts: RunOptions, force: bool) -> int:
             f"error: {row.file} changed since run {row.run_id} started; the plan may "
             "no longer match. Resume anyway with --force"
         )
+        return EXIT_INVALID
+    missing = _missing_extra(workflow)
+    if missing:
+        _err(f"error: {row.file}: {missing}; nothing was run")
         return EXIT_INVALID
     # Secret inputs were never stored: their defaults apply again, or they must be
     # passed again (resolve_inputs names any that are missing).
