@@ -430,3 +430,18 @@ def test_graph_usage_errors(tmp_path: Path, args: list[str]) -> None:
     assert out.rc == 2, out
     assert "Traceback" not in out.stderr and "internal error" not in out.stderr
     assert out.stdout == ""
+
+
+def test_tree_keeps_a_containers_children_apart_from_its_dependents(
+    drawn: dict[tuple[str, str], Out],
+) -> None:
+    """`approve` waits for the parallel `checks`: it hangs off `checks`, not among the
+    checks that run at once."""
+    text = ok(drawn[("release", "tree")])
+
+    def depth(name: str) -> int:
+        [line] = [ln for ln in text.splitlines() if ln.lstrip("│├└─ ").startswith(name)]
+        return len(line) - len(line.lstrip("│├└─ "))
+
+    assert depth("runs at once") == depth("approve ·") == depth("checks ·") + 4
+    assert depth("unit ·") == depth("lint ·") == depth("runs at once") + 4

@@ -154,7 +154,8 @@ def to_tree(workflow: Workflow) -> object:
             drawn.add(step.step_id)
             branch = at.add(f"{text}{cond}")
             if step.parallel_steps:
-                add(branch, step.parallel_steps)
+                # A node of their own: the container's dependents are not its children.
+                add(branch.add("[dim]runs at once[/]"), step.parallel_steps)
             for user in users[step.step_id]:
                 node(branch, user, labels.get((step.step_id, user.step_id)))
 
