@@ -468,3 +468,18 @@ def test_max_rows_caps_the_rows_below_the_header() -> None:
     assert len(lines[first:]) == 10
     assert row_of(lines, "step-030").startswith("▶")
     assert lines[-1] == "… 41 pending"
+
+
+def test_a_loop_row_shows_its_round_not_an_attempt_count() -> None:
+    """A loop appends an attempt per round: `3/1` would read as a retry storm."""
+    wf = make_workflow((make_step("poll"),))
+    console = term()
+    table = LiveTable(wf, io.StringIO(), console=console)
+    t = time.time()
+    feed(table, [RunStarted(RUN, t, "demo", "Demo workflow", ("poll",), {})])
+    for n in range(3):
+        feed(table, [state("poll", StepStatus.RUNNING, t + n, attempt=n + 1, iteration=n)])
+        assert f"↻{n + 1}" in row_of(frame(table, console), "poll")
+    feed(table, [state("poll", StepStatus.COMPLETED, t + 3, attempt=3, duration=3.0)])
+    done = row_of(frame(table, console), "poll")
+    assert "↻3" in done and "3/1" not in done

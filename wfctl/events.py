@@ -62,6 +62,7 @@ class StepStateChanged(Event):
     agent: str | None = None
     agent_reason: str | None = None  # why the router chose `agent`
     container: str | None = None
+    iteration: int | None = None  # a loop's `loop.index` (0-based) while running
 
 
 @dataclass(slots=True)

@@ -607,7 +607,10 @@ class Executor:
             if record.started_at is None:
                 record.started_at = attempt.started_at
             record.status = StepStatus.RUNNING
-            self._emit_state(step.step_id)
+            if loop:
+                self._emit_state(step.step_id, iteration=loop.get("index"))
+            else:
+                self._emit_state(step.step_id)
             actx = ActionContext(
                 run_id=self.run_id,
                 step_id=step.step_id,

@@ -98,6 +98,7 @@ class RowDict(TypedDict):
     max_attempts: NotRequired[int | None]  # None: unknown (a saved report)
     duration: NotRequired[float | None]
     retry_in: NotRequired[float | None]  # seconds until the next attempt, while retrying
+    iteration: NotRequired[int | None]  # a loop's current (or last) round, 1-based
     detail: NotRequired[str | None]  # last output line, error, skip or wait reason
     notes: NotRequired[list[str]]  # handler / rollback runs
 
@@ -184,7 +185,12 @@ def render_rows(
         attempt = row.get("attempt", 0)
         max_attempts = row.get("max_attempts")
         tries = ""
-        if max_attempts is None:
+        iteration = row.get("iteration")
+        if iteration is not None:
+            # A loop counts attempts over all its rounds; its round says more.
+            tries = f"↻{iteration}"
+            attempt = 1
+        elif max_attempts is None:
             tries = f"#{attempt}" if attempt > 1 else ""
         elif attempt >= 1 and (max_attempts > 1 or attempt > 1):
             tries = f"{attempt}/{max_attempts}"
@@ -238,6 +244,7 @@ class _Row:
         "finished_seq",
         "idle_handler",
         "index",
+        "iteration",
         "last_line",
         "max_attempts",
         "next_attempt_at",
@@ -254,6 +261,7 @@ class _Row:
         self.depth = depth
         self.status = StepStatus.PENDING
         self.attempt = 0
+        self.iteration: int | None = None
         self.max_attempts = max_attempts
         self.started_at: float | None = None
         self.duration: float | None = None
@@ -293,6 +301,7 @@ class _Row:
             "status": status.value,
             "depth": self.depth,
             "attempt": self.attempt,
+            "iteration": self.iteration,
             "max_attempts": self.max_attempts,
             "duration": duration,
             "retry_in": retry_in,
@@ -476,6 +485,7 @@ class LiveTable:
             if row.started_at is None:
                 row.started_at = e.ts
             row.next_attempt_at = None
+            row.iteration = None if e.iteration is None else e.iteration + 1
         elif e.status is StepStatus.RETRYING and e.next_attempt_at is not None:
             row.next_attempt_at = e.next_attempt_at
         if e.error:

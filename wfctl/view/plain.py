@@ -73,7 +73,13 @@ class PlainLog:
         glyph = _GLYPHS[s]
         name = e.step_id
         if s is StepStatus.RUNNING:
-            attempt = f" (attempt {e.attempt}/{e.max_attempts})" if e.max_attempts > 1 else ""
+            if e.iteration is not None:
+                # A loop counts attempts over all its iterations: say which round it is.
+                attempt = f" (iteration {e.iteration + 1})"
+            elif e.max_attempts > 1:
+                attempt = f" (attempt {e.attempt}/{e.max_attempts})"
+            else:
+                attempt = ""
             agent = f" on agent {e.agent}" if e.agent else ""
             return f"{glyph} {name} running{attempt}{agent}"
         if s is StepStatus.COMPLETED:
