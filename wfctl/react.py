@@ -20,7 +20,7 @@ from typing import Any
 from wfctl.actions.base import ActionContext, ActionError
 from wfctl.secrets import Masker
 
-__all__ = ["EXTRA_HINT", "ReactAction", "ToolSpec", "parse_answer"]
+__all__ = ["EXTRA_HINT", "ReactAction", "ToolSpec", "missing_extra", "parse_answer"]
 
 EXTRA_HINT = "react steps need the agents extra: pip install 'wfctl[agents]'"
 
@@ -45,6 +45,13 @@ class ToolSpec:
     name: str
     description: str
     parameters: Mapping[str, Any] | bool
+
+
+def missing_extra() -> str | None:
+    """What to install before a react step can run, or None (checked without importing)."""
+    import importlib.util
+
+    return EXTRA_HINT if importlib.util.find_spec("langchain") is None else None
 
 
 def parse_answer(text: str) -> Any:

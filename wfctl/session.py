@@ -171,17 +171,13 @@ def dry_run(workflow: Any, out: IO[str]) -> None:
 
 def _missing_extra(workflow: Any) -> str | None:
     """Why the workflow cannot run with what is installed (react steps without LangChain)."""
-    import importlib.util
-
     from wfctl.model import StepType
 
     if not any(s.step_type is StepType.REACT for s in workflow.all_steps.values()):
         return None
-    if importlib.util.find_spec("langchain") is not None:
-        return None
-    from wfctl.react import EXTRA_HINT
+    from wfctl.react import missing_extra
 
-    return EXTRA_HINT
+    return missing_extra()
 
 
 def run_from_cli(opts: RunOptions) -> int:
@@ -338,7 +334,7 @@ async def _run_async(
     import anyio
 
     from wfctl.engine.executor import ApprovalDecision
-    from wfctl.engine.runner import read_secrets, run_workflow
+    from wfctl.engine.runner import load_engine, read_secrets, run_workflow
     from wfctl.events import EventBus
     from wfctl.metrics import MetricsCollector, SlaBreach
     from wfctl.report import build_report, write_json_atomic, write_junit
@@ -418,8 +414,7 @@ async def _run_async(
                 tg.start_soon(tick_sla)
             # One run per process: what the imports built lives to the end. Frozen, the
             # collector stops walking it again and again while thousands of steps run.
-            import langgraph.graph  # noqa: F401  (the runner's slow import, done here)
-
+            load_engine(durable=store is not None)
             gc.freeze()
             if live is not None:
                 live.start()

@@ -607,10 +607,7 @@ class Executor:
             if record.started_at is None:
                 record.started_at = attempt.started_at
             record.status = StepStatus.RUNNING
-            if loop:
-                self._emit_state(step.step_id, iteration=loop.get("index"))
-            else:
-                self._emit_state(step.step_id)
+            self._emit_state(step.step_id, iteration=loop.get("index") if loop else None)
             actx = ActionContext(
                 run_id=self.run_id,
                 step_id=step.step_id,
@@ -758,14 +755,10 @@ class Executor:
             return None, *self._react_call(step, ctx, None)
         if action_name is None:
             raise StepFailed("step has no action to run", "error")
-        action = self._actions.get(action_name)
-        if action is None:
-            from wfctl.actions.registry import get_action
-
-            try:
-                action = self._actions[action_name] = get_action(action_name)
-            except Exception as exc:
-                raise StepFailed(str(exc), "error") from None
+        try:
+            action = self._action(action_name)
+        except Exception as exc:
+            raise StepFailed(str(exc), "error") from None
         rendered = step.with_.render(ctx) if step.with_.value else {}
         args = {**base_args, **rendered} if base_args else rendered
         if agent is None and not step.with_.has_templates:
@@ -774,6 +767,15 @@ class Executor:
                 self._targets[step.step_id] = self._breaker_target(None, action, args)
             return None, action, args, self._targets[step.step_id]
         return agent, action, args, self._breaker_target(agent, action, args)
+
+    def _action(self, name: str) -> Any:
+        """The action called `name`, looked up in the registry once per run."""
+        action = self._actions.get(name)
+        if action is None:
+            from wfctl.actions.registry import get_action
+
+            action = self._actions[name] = get_action(name)
+        return action
 
     @staticmethod
     def _breaker_target(agent: Agent | None, action: Any, args: Mapping[str, Any]) -> str | None:
@@ -828,7 +830,6 @@ class Executor:
         step's own slot covers its tools (else one react step could deadlock the run)."""
         from dataclasses import replace as dc_replace
 
-        from wfctl.actions.registry import get_action
         from wfctl.expressions import CompiledValue
 
         raw = step.raw_with["tools"][index]
@@ -852,7 +853,7 @@ class Executor:
                     agent, action, args, target = self._resolve_call(owner, record, ctx)
                 else:
                     agent = None
-                    action = get_action(str(raw["action"]))
+                    action = self._action(str(raw["action"]))
                     tree = step.with_.value["tools"][index].get("with", {})
                     args = dict(CompiledValue(tree, True).render(ctx))
                     target = self._breaker_target(None, action, args)

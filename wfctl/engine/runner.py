@@ -46,6 +46,14 @@ def read_secrets(workflow: Workflow, env: Mapping[str, str]) -> dict[str, str]:
     return {name: env[var] for name, var in workflow.secrets.items()}
 
 
+def load_engine(durable: bool) -> None:
+    """Import what a run needs that is slow to import (LangGraph: about a second)."""
+    import langgraph.graph
+
+    if durable:
+        import langgraph.checkpoint.sqlite.aio  # noqa: F401
+
+
 async def run_workflow(
     workflow: Workflow,
     inputs: Mapping[str, Any] | None = None,
@@ -94,7 +102,7 @@ async def run_workflow(
             )
         else:
             store.set_status(run_id, "running", None, ended=False)
-        # The journal subscribes first: an event is durable before anything shows it.
+        # The journal subscribes first: an event is written before anything shows it.
         from wfctl.actions.builtin import NO_OUTSIDE_EFFECTS
 
         pure = frozenset(
@@ -118,13 +126,10 @@ async def run_workflow(
         approval_handler=approval_handler,
         rng=random.Random(seed),
     )
-    # Import LangGraph (about a second) before the clock starts: start-up is not run time.
-    import langgraph.graph
-
+    # Before the clock starts: start-up is not run time.
+    load_engine(durable=store is not None)
     from wfctl.engine.graph import build_graph
 
-    if store is not None:
-        import langgraph.checkpoint.sqlite.aio  # noqa: F401
     started = time.time()
     if resume is not None:
         executor.restore(resume)
