@@ -91,8 +91,8 @@ async def breakdown(n: int) -> None:
     import anyio
     from scenarios.baselines import run_asyncio
 
+    from wfctl.compile.plan import compile_plan
     from wfctl.engine import executor
-    from wfctl.engine.plan import compile_plan
 
     await warm_up()
 

@@ -28,8 +28,7 @@ for _p in (DATA_DIR, ENGINE_DATA_DIR):
 
 from loopback import serving  # noqa: E402
 
-from wfctl.diagnostics import WorkflowError  # noqa: E402
-from wfctl.engine.records import RunResult  # noqa: E402
+from wfctl.document.loader import load_text  # noqa: E402
 from wfctl.engine.runner import run_workflow  # noqa: E402
 from wfctl.events import (  # noqa: E402
     Event,
@@ -38,9 +37,10 @@ from wfctl.events import (  # noqa: E402
     StepOutputLine,
     StepStateChanged,
 )
-from wfctl.loader import load_text  # noqa: E402
+from wfctl.format.diagnostics import WorkflowError  # noqa: E402
 from wfctl.model import Step, StepStatus, StepType, Workflow, build_workflow  # noqa: E402
-from wfctl.validator import check_document  # noqa: E402
+from wfctl.records import RunResult  # noqa: E402
+from wfctl.validate.files import check_document  # noqa: E402
 
 TERMINAL = (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED)
 HEADER = "workflow_id: test\nname: test\n"

@@ -33,7 +33,7 @@ from durable_helpers import (
     wfctl,
 )
 
-from wfctl.store import StateStore
+from wfctl.state.store import StateStore
 
 BRANCH_B = {"b1": 1, "b2": 1, "b3": 1}
 

@@ -36,8 +36,8 @@ from durable_helpers import (
     wfctl,
 )
 
-from wfctl.journal import RunLock, replay
 from wfctl.model import StepStatus
+from wfctl.state.journal import RunLock, replay
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/environ").exists(), reason="needs Linux /proc to find processes"

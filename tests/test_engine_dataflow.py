@@ -14,9 +14,9 @@ from conftest import Outcome, make_workflow, run
 
 from wfctl.actions import registry
 from wfctl.events import MetricRecorded, RetryScheduled, RunStarted, VarsChanged
-from wfctl.metrics import MetricsCollector
 from wfctl.model import StepStatus
-from wfctl.report import build_report
+from wfctl.report.build import build_report
+from wfctl.report.metrics import MetricsCollector
 
 
 @pytest.fixture(autouse=True)
@@ -461,7 +461,7 @@ def test_secret_is_passed_to_shell_steps_as_an_environment_variable() -> None:
 
 
 def test_missing_secret_environment_variable_is_an_input_error() -> None:
-    from wfctl.inputs import InputError
+    from wfctl.model.inputs import InputError
 
     wf = make_workflow(
         """
@@ -540,7 +540,7 @@ def test_retry_errors_are_masked_too() -> None:
 
 
 def test_missing_required_input_is_an_input_error_naming_it() -> None:
-    from wfctl.inputs import InputError
+    from wfctl.model.inputs import InputError
 
     wf = make_workflow(
         """

@@ -13,8 +13,8 @@ import anyio
 import pytest
 from conftest import make_workflow, replace_step, run
 
+from wfctl.compile.plan import ExecutionPlan, Level
 from wfctl.engine.executor import Executor
-from wfctl.engine.plan import ExecutionPlan, Level
 from wfctl.events import EventBus, RunFinished, StepStateChanged
 from wfctl.model import StepStatus
 from wfctl.secrets import Masker

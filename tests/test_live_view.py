@@ -398,8 +398,12 @@ def minimal_report() -> dict[str, Any]:
             "undo": step(
                 "completed",
                 handler_runs=[
-                    {"step_id": "undo", "for_step": "fetch", "purpose": "rollback",
-                     "status": "completed"}
+                    {
+                        "step_id": "undo",
+                        "for_step": "fetch",
+                        "purpose": "rollback",
+                        "status": "completed",
+                    }
                 ],
             ),
         },

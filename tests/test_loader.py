@@ -1,4 +1,4 @@
-"""Tests for wfctl.loader: YAML -> JSON data + source map, and every rejection."""
+"""Tests for wfctl.document.loader: YAML -> JSON data + source map, and every rejection."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wfctl import loader
-from wfctl.diagnostics import Diagnostic, WorkflowError
-from wfctl.loader import (
+from wfctl.document import loader
+from wfctl.document.loader import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -25,6 +24,7 @@ from wfctl.loader import (
     load_file,
     load_text,
 )
+from wfctl.format.diagnostics import Diagnostic, WorkflowError
 
 DATA = Path(__file__).parent / "data" / "loader"
 REALISTIC = DATA / "realistic.yaml"

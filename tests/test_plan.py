@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_workflow
 
-from wfctl.engine.plan import compile_plan
+from wfctl.compile.plan import compile_plan
 
 DAG = """
 steps:

@@ -34,8 +34,8 @@ from durable_helpers import (
     wfctl,
 )
 
-from wfctl.journal import RunLock
-from wfctl.store import StateStore
+from wfctl.state.journal import RunLock
+from wfctl.state.store import StateStore
 
 QUICK = """\
 workflow_id: quick

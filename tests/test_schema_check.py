@@ -14,10 +14,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from wfctl.diagnostics import Diagnostic, WorkflowError
-from wfctl.loader import load_text
-from wfctl.schema import load_schema
-from wfctl.schema_check import (
+from wfctl.document.loader import load_text
+from wfctl.format.diagnostics import Diagnostic, WorkflowError
+from wfctl.format.schema import load_schema
+from wfctl.validate.schema_messages import (
     _Compiler,
     _json_equal,
     _Unsupported,

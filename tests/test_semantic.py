@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wfctl.diagnostics import Diagnostic
-from wfctl.loader import LoadedDocument, SourceMap, load_text
-from wfctl.semantic import analyse, semantic_diagnostics
+from wfctl.document.loader import LoadedDocument, SourceMap, load_text
+from wfctl.format.diagnostics import Diagnostic
+from wfctl.validate.semantic import analyse, semantic_diagnostics
 
 HEADER = "workflow_id: w\nname: W\n"
 
@@ -653,7 +653,7 @@ ANALYSED_TEMPLATES = [
 
 def _outcome(source: str, bare: bool, fast: bool) -> tuple[str, Any]:
     from wfctl.expressions import ExpressionError, compile_expression, compile_template
-    from wfctl.semantic import _analyse_cached
+    from wfctl.validate.semantic import _analyse_cached
 
     try:
         if fast:
@@ -679,7 +679,7 @@ def test_analysis_accepts_and_rejects_like_the_compiler(source: str, bare: bool)
 def test_analysis_of_every_example_expression_matches_the_compiler() -> None:
     from pathlib import Path
 
-    from wfctl.semantic import _Checker
+    from wfctl.validate.semantic import _Checker
 
     root = Path(__file__).resolve().parent.parent
     count = 0
@@ -801,7 +801,7 @@ _schemas = st.recursive(
 def test_plain_schema_check_is_sufficient(schema: Any) -> None:
     from jsonschema import Draft202012Validator
 
-    from wfctl.semantic import _meta_validator, _plainly_valid_schema
+    from wfctl.validate.semantic import _meta_validator, _plainly_valid_schema
 
     if _plainly_valid_schema(schema):
         assert _meta_validator().is_valid(schema), schema
@@ -821,8 +821,8 @@ def test_plain_schema_check_is_sufficient(schema: Any) -> None:
 def test_compiled_input_check_agrees_with_jsonschema(schema: Any, value: Any) -> None:
     from jsonschema import Draft202012Validator
 
-    from wfctl.schema_check import compile_schema_check
-    from wfctl.semantic import _meta_validator
+    from wfctl.validate.schema_messages import compile_schema_check
+    from wfctl.validate.semantic import _meta_validator
 
     if not _meta_validator().is_valid(schema):
         return

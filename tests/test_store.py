@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from wfctl.events import EventBus, RunFinished, RunStarted, StepStateChanged, VarsChanged
-from wfctl.journal import Journal, RunLock, open_store, replay
 from wfctl.model import StepStatus, WorkflowState
-from wfctl.store import APPLICATION_ID, SCHEMA_VERSION, StateStore, StoreError
+from wfctl.state.journal import Journal, RunLock, open_store, replay
+from wfctl.state.store import APPLICATION_ID, SCHEMA_VERSION, StateStore, StoreError
 
 SHA = "ab" * 32
 

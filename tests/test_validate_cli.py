@@ -331,7 +331,7 @@ def test_relative_parent_directory(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_file_over_the_size_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from wfctl.loader import MAX_FILE_BYTES
+    from wfctl.document.loader import MAX_FILE_BYTES
 
     big = tmp_path / "big.yaml"
     body = "workflow_id: big\nname: Big\nsteps:\n  - {step_id: a, action: noop}\n"
@@ -353,10 +353,12 @@ def test_validate_stays_light() -> None:
         "except SystemExit as exc:\n"
         "    assert exc.code == 2, exc.code\n"
         "heavy = sorted(m for m in sys.modules if m.startswith(('langgraph', 'wfctl.engine',\n"
-        "    'httpx', 'anyio', 'wfctl.actions.shell', 'wfctl.actions.http', 'wfctl.react',\n"
+        "    'httpx', 'anyio', 'wfctl.actions.shell', 'wfctl.actions.http',\n"
+        "    'wfctl.actions.react',\n"
         "    'langchain', 'openai', 'pydantic')))\n"
         "assert not heavy, heavy\n"
-        "assert 'wfctl.semantic' in sys.modules and 'wfctl.schema_check' in sys.modules\n"
+        "assert 'wfctl.validate.semantic' in sys.modules\n"
+        "assert 'wfctl.validate.schema_messages' in sys.modules\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],

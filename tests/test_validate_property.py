@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from wfctl.diagnostics import Diagnostic, WorkflowError
-from wfctl.loader import load_text
-from wfctl.schema import load_schema
-from wfctl.schema_check import fast_is_valid
-from wfctl.validator import check_document, validate_file
+from wfctl.document.loader import load_text
+from wfctl.format.diagnostics import Diagnostic, WorkflowError
+from wfctl.format.schema import load_schema
+from wfctl.validate.files import check_document, validate_file
+from wfctl.validate.schema_messages import fast_is_valid
 
 SETTINGS = settings(
     max_examples=100,

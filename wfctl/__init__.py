@@ -12,14 +12,14 @@ __version__ = "0.1.0"
 __all__ = ["RunResult", "__version__", "load_workflow", "run_workflow"]
 
 if TYPE_CHECKING:
-    from wfctl.engine.records import RunResult
     from wfctl.engine.runner import run_workflow
-    from wfctl.validator import load_workflow
+    from wfctl.records import RunResult
+    from wfctl.validate.files import load_workflow
 
 
 def __getattr__(name: str) -> Any:
     if name == "load_workflow":
-        from wfctl.validator import load_workflow
+        from wfctl.validate.files import load_workflow
 
         return load_workflow
     if name == "run_workflow":
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
 
         return run_workflow
     if name == "RunResult":
-        from wfctl.engine.records import RunResult
+        from wfctl.records import RunResult
 
         return RunResult
     raise AttributeError(f"module 'wfctl' has no attribute {name!r}")

@@ -24,7 +24,7 @@ from scenarios.common import (
 from scenarios.wfctl_runs import run_wfctl
 
 if TYPE_CHECKING:
-    from wfctl.store import StateStore
+    from wfctl.state.store import StateStore
 
 MAX_RATIO = 5.0  # wfctl within 5x of plain asyncio
 MAX_PER_STEP = 1e-3  # and under 1 ms per step (issue 7: with the journal on)
@@ -43,7 +43,7 @@ async def scenario(
     """`prefect_steps`: size of Prefect's runs (None: no Prefect). Prefect spends tens of
     milliseconds per task on this machine, so it runs a smaller DAG of the same shape
     and its time per step is compared; its per-step cost does not shrink with size."""
-    from wfctl.store import StateStore
+    from wfctl.state.store import StateStore
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="wfctl-bench-state-") as state:

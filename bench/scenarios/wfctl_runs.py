@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from scenarios.common import Dag, load_dag_workflow
 
 if TYPE_CHECKING:
-    from wfctl.engine.records import RunResult
     from wfctl.model import Workflow
-    from wfctl.store import StateStore
+    from wfctl.records import RunResult
+    from wfctl.state.store import StateStore
 
 
 async def run_wfctl(
@@ -38,7 +38,7 @@ async def warm_up() -> None:
     """Import everything a run touches (engine, actions, journal, LangGraph) before timing."""
     from scenarios.baselines import build_langgraph, run_langgraph
     from scenarios.common import chain_dag
-    from wfctl.store import StateStore
+    from wfctl.state.store import StateStore
 
     tiny = Dag(
         "warm-up",

@@ -14,10 +14,9 @@ from typing import Any
 import anyio
 
 from wfctl.actions.base import ActionContext, ActionError
+from wfctl.compile.plan import ExecutionPlan
 from wfctl.engine.agents import AgentRouter, NoAgentAvailable
 from wfctl.engine.breaker import CircuitBreakers
-from wfctl.engine.plan import ExecutionPlan
-from wfctl.engine.records import Attempt, StepRecord
 from wfctl.engine.slots import PrioritySlots, Ticket
 from wfctl.events import (
     CircuitChanged,
@@ -32,6 +31,7 @@ from wfctl.events import (
 )
 from wfctl.expressions import ExpressionError, truthy
 from wfctl.model import Agent, RetryPolicy, Step, StepStatus, StepType, TriggerRule
+from wfctl.records import Attempt, StepRecord
 from wfctl.secrets import Masker
 
 
@@ -792,8 +792,8 @@ class Executor:
     ) -> tuple[Any, dict[str, Any], str | None]:
         """(action, rendered args, breaker target) of one react attempt. Tool `with`
         templates are rendered per tool call (they see the model's arguments as `input`)."""
+        from wfctl.actions.react import ReactAction, ToolSpec
         from wfctl.expressions import CompiledValue
-        from wfctl.react import ReactAction, ToolSpec
 
         tree = step.with_.value
         top = {k: v for k, v in tree.items() if k != "tools"}

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from wfctl.compile.plan import compile_plan
 from wfctl.engine.executor import ApprovalDecision, ApprovalHandler, Executor
-from wfctl.engine.plan import compile_plan
-from wfctl.engine.records import RunResult
 from wfctl.events import EventBus, RunFinished, RunStarted, now
-from wfctl.inputs import InputError, resolve_inputs
 from wfctl.model import StepStatus, Workflow, WorkflowState
+from wfctl.model.inputs import InputError, resolve_inputs
+from wfctl.records import RunResult
 from wfctl.secrets import Masker
 
 if TYPE_CHECKING:
-    from wfctl.journal import Replayed
-    from wfctl.store import StateStore
+    from wfctl.state.journal import Replayed
+    from wfctl.state.store import StateStore
 
 
 ROLLBACK_TIME_LIMIT = 300.0  # seconds for all rollbacks after a workflow timeout
@@ -87,7 +87,7 @@ async def run_workflow(
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in resolved.items()}
     inner = EventBus()
     if store is not None:
-        from wfctl.journal import Journal
+        from wfctl.state.journal import Journal
 
         if resume is None:
             store.create_run(
@@ -128,7 +128,7 @@ async def run_workflow(
     )
     # Before the clock starts: start-up is not run time.
     load_engine(durable=store is not None)
-    from wfctl.engine.graph import build_graph
+    from wfctl.engine.control_graph import build_graph
 
     started = time.time()
     if resume is not None:

@@ -185,7 +185,7 @@ def load_report(path: Path) -> dict[str, Any]:
 
 def journal_events(state_dir: Path, run_id: str) -> list[dict[str, Any]]:
     """Every journaled event of a run, in order (read through the StateStore)."""
-    from wfctl.store import StateStore
+    from wfctl.state.store import StateStore
 
     store = StateStore(state_dir, create=False)
     try:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     import random
 
+    from wfctl.document.loader import LoadedDocument
     from wfctl.expressions import CompiledValue, Expression
-    from wfctl.loader import LoadedDocument
 
 
 class StepType(StrEnum):

@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import IO, Final
 
-from wfctl.diagnostics import Diagnostic
-from wfctl.validator import FileResult
+from wfctl.format.diagnostics import Diagnostic
+from wfctl.validate.files import FileResult
 
 
 def _summary(results: Sequence[FileResult]) -> str:

@@ -36,7 +36,7 @@ from yaml.events import (
     SequenceStartEvent,
 )
 
-from wfctl.diagnostics import Diagnostic, WorkflowError
+from wfctl.format.diagnostics import Diagnostic, WorkflowError
 
 __all__ = [
     "MAX_ALIASES",

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
-from wfctl.diagnostics import Diagnostic
-from wfctl.schema_check import compile_schema_check, describe_value, did_you_mean
+from wfctl.format.diagnostics import Diagnostic
+from wfctl.validate.schema_messages import compile_schema_check, describe_value, did_you_mean
 
 if TYPE_CHECKING:
+    from wfctl.document.loader import LoadedDocument, Path_
     from wfctl.expressions import ExpressionError
-    from wfctl.loader import LoadedDocument, Path_
 
 __all__ = ["BASE_NAMES", "ID_LISTS", "analyse", "semantic_diagnostics"]
 
@@ -72,7 +72,7 @@ class _Checker:
         key: bool = False,
         pos: tuple[int, int] | None = None,
     ) -> None:
-        from wfctl.loader import format_path
+        from wfctl.document.loader import format_path
 
         if pos is None:
             sm = self.doc.source_map
@@ -855,9 +855,7 @@ def _analyse_expression(ex: Any, env: Any, expr: Any, source: str) -> _Analysis:
     _check_generated(ex, expr, source)
     ex._check_tree(expr, source)
     names = ex._load_names(expr) - set(env.globals)
-    return _Analysis(
-        frozenset(names), frozenset(ex._step_refs(expr)), _workflow_attrs(ex, expr)
-    )
+    return _Analysis(frozenset(names), frozenset(ex._step_refs(expr)), _workflow_attrs(ex, expr))
 
 
 def _workflow_attr_offset(source: str, attr: str) -> int | None:

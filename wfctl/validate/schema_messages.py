@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from wfctl.diagnostics import Diagnostic
+from wfctl.format.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
-    from wfctl.loader import LoadedDocument, Path_
+    from wfctl.document.loader import LoadedDocument, Path_
 
 __all__ = [
     "compile_schema_check",
@@ -836,7 +836,7 @@ _fast_checks: dict[int, _Check | None] = {}
 
 def fast_is_valid(data: Any) -> bool | None:
     """True/False from the compiled check of the workflow schema; None if it cannot say."""
-    from wfctl.schema import load_schema
+    from wfctl.format.schema import load_schema
 
     root = load_schema()
     key = id(root)
@@ -858,7 +858,7 @@ def fast_is_valid(data: Any) -> bool | None:
 
 
 def _schema_errors(data: Any) -> list[Any]:
-    from wfctl.schema import validator_for
+    from wfctl.format.schema import validator_for
 
     errors: list[Any] = []
     for top in validator_for().iter_errors(data):
@@ -868,8 +868,8 @@ def _schema_errors(data: Any) -> list[Any]:
 
 def schema_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
     """Validate `doc.data` against the workflow schema; one Diagnostic per problem."""
-    from wfctl.loader import format_path
-    from wfctl.schema import load_schema
+    from wfctl.document.loader import format_path
+    from wfctl.format.schema import load_schema
 
     if fast_is_valid(doc.data):
         return []

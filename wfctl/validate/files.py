@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wfctl.diagnostics import Diagnostic, WorkflowError
+from wfctl.format.diagnostics import Diagnostic, WorkflowError
 
 if TYPE_CHECKING:
-    from wfctl.loader import LoadedDocument
+    from wfctl.document.loader import LoadedDocument
     from wfctl.model import Workflow
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
@@ -80,15 +80,15 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[Path], list[Diagnostic]]:
 
 def check_document(doc: LoadedDocument) -> list[Diagnostic]:
     """Schema and semantic diagnostics of a loaded document, sorted by position."""
-    from wfctl.schema_check import schema_diagnostics
-    from wfctl.semantic import semantic_diagnostics
+    from wfctl.validate.schema_messages import schema_diagnostics
+    from wfctl.validate.semantic import semantic_diagnostics
 
     return sorted(set(schema_diagnostics(doc) + semantic_diagnostics(doc)))
 
 
 def validate_file(path: Path, display: str | None = None) -> FileResult:
     """All diagnostics for one workflow file (loader errors stop further checks)."""
-    from wfctl.loader import load_file
+    from wfctl.document.loader import load_file
 
     name = display or str(path)
     try:
@@ -104,7 +104,7 @@ def validate_file(path: Path, display: str | None = None) -> FileResult:
 
 def load_workflow(path: str | os.PathLike[str]) -> Workflow:
     """Load, validate and build a workflow; raises WorkflowError with every problem."""
-    from wfctl.loader import load_file
+    from wfctl.document.loader import load_file
     from wfctl.model import build_workflow
 
     doc = load_file(path, display_name=str(path))

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from wfctl.diagnostics import WorkflowError
-from wfctl.inputs import InputError, parse_assignment
+from wfctl.format.diagnostics import WorkflowError
+from wfctl.model.inputs import InputError, parse_assignment
 
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
@@ -63,8 +63,8 @@ def read_inputs(opts: RunOptions) -> dict[str, Any]:
                 raise InputError(f"inputs file {path} must hold a mapping of names to values")
         else:
             # The same strict loader as workflows: no duplicate keys, no YAML 1.1 surprises.
-            from wfctl.diagnostic_output import diagnostic_line
-            from wfctl.loader import load_text
+            from wfctl.document.loader import load_text
+            from wfctl.validate.output import diagnostic_line
 
             try:
                 data = load_text(text, str(path)).data if text.strip() else {}
@@ -91,7 +91,7 @@ def coerce_cli_strings(
 
 
 def _print_diagnostics(exc: WorkflowError) -> None:
-    from wfctl.diagnostic_output import diagnostic_line
+    from wfctl.validate.output import diagnostic_line
 
     for d in exc.diagnostics:
         _err(diagnostic_line(d) + (f"\n    hint: {d.hint}" if d.hint else ""))
@@ -129,7 +129,7 @@ def use_live(opts: RunOptions, out: IO[str]) -> bool:
 
 def dry_run(workflow: Any, out: IO[str]) -> None:
     """Print the plan: each step with what it waits on, in an order that could run."""
-    from wfctl.engine.plan import compile_plan
+    from wfctl.compile.plan import compile_plan
 
     plan = compile_plan(workflow)
 
@@ -175,7 +175,7 @@ def _missing_extra(workflow: Any) -> str | None:
 
     if not any(s.step_type is StepType.REACT for s in workflow.all_steps.values()):
         return None
-    from wfctl.react import missing_extra
+    from wfctl.actions.react import missing_extra
 
     return missing_extra()
 
@@ -194,7 +194,7 @@ def run_from_cli(opts: RunOptions) -> int:
     try:
         given = read_inputs(opts)
         coerce_cli_strings(workflow.inputs, opts.inputs, given)
-        from wfctl.inputs import resolve_inputs
+        from wfctl.model.inputs import resolve_inputs
 
         resolved = resolve_inputs(workflow.inputs, given)
     except InputError as exc:
@@ -215,8 +215,8 @@ def run_from_cli(opts: RunOptions) -> int:
     import anyio
 
     from wfctl.engine.runner import new_run_id
-    from wfctl.journal import RunLock, open_store
-    from wfctl.store import StoreError
+    from wfctl.state.journal import RunLock, open_store
+    from wfctl.state.store import StoreError
 
     try:
         store = open_store(state_dir(opts))
@@ -235,7 +235,7 @@ def run_from_cli(opts: RunOptions) -> int:
 
 def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
     """`wfctl resume RUN_ID`: continue a crashed, killed, cancelled or waiting run."""
-    from wfctl.journal import RunLock, RunNotFound, opened_run
+    from wfctl.state.journal import RunLock, RunNotFound, opened_run
 
     try:
         with opened_run(state_dir(opts), run_id) as (store, row):
@@ -253,8 +253,8 @@ def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
 
 def _resume_locked(store: Any, row: Any, opts: RunOptions, force: bool) -> int:
     from wfctl.engine.executor import ApprovalDecision
-    from wfctl.inputs import resolve_inputs
-    from wfctl.journal import replay
+    from wfctl.model.inputs import resolve_inputs
+    from wfctl.state.journal import replay
 
     if row.status == "completed":
         print(f"run {row.run_id} already completed; nothing to resume")
@@ -311,7 +311,7 @@ def _resume_locked(store: Any, row: Any, opts: RunOptions, force: bool) -> int:
 
 def _load_or_report(file: str) -> Any | None:
     """The validated workflow, or None after printing why it cannot be used."""
-    from wfctl.validator import load_workflow
+    from wfctl.validate.files import load_workflow
 
     try:
         return load_workflow(file)
@@ -336,8 +336,8 @@ async def _run_async(
     from wfctl.engine.executor import ApprovalDecision
     from wfctl.engine.runner import load_engine, read_secrets, run_workflow
     from wfctl.events import EventBus
-    from wfctl.metrics import MetricsCollector, SlaBreach
-    from wfctl.report import build_report, write_json_atomic, write_junit
+    from wfctl.report.build import build_report, write_json_atomic, write_junit
+    from wfctl.report.metrics import MetricsCollector, SlaBreach
 
     out = sys.stdout
     log_stream = sys.stderr if opts.json_output else out

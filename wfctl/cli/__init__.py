@@ -123,8 +123,8 @@ def validate(
     ] = OutputFormat.text,
 ) -> None:
     """Check workflows against the schema and the semantic rules; exit 2 if any is invalid."""
-    from wfctl import diagnostic_output
-    from wfctl.validator import validate_paths
+    from wfctl.validate import output as diagnostic_output
+    from wfctl.validate.files import validate_paths
 
     results = validate_paths(paths)
     out = sys.stdout
@@ -142,7 +142,7 @@ def schema(
     which: Annotated[str, typer.Argument(help="workflow (default) or report.")] = "workflow",
 ) -> None:
     """Print a published JSON Schema (for editors and other tools)."""
-    from wfctl.schema import schema_path
+    from wfctl.format.schema import schema_path
 
     try:
         path = schema_path(f"{which}.schema.json")
@@ -189,7 +189,7 @@ def run(
     state: StateDirOption = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
-    from wfctl.session import RunOptions, run_from_cli
+    from wfctl.cli.session import RunOptions, run_from_cli
 
     opts = RunOptions(
         file=file,
@@ -217,9 +217,9 @@ class GraphFormat(StrEnum):
 
 
 def _load_or_exit(file: str) -> Any:
-    from wfctl.diagnostic_output import diagnostic_line
-    from wfctl.diagnostics import WorkflowError
-    from wfctl.validator import load_workflow
+    from wfctl.format.diagnostics import WorkflowError
+    from wfctl.validate.files import load_workflow
+    from wfctl.validate.output import diagnostic_line
 
     try:
         return load_workflow(file)
@@ -243,11 +243,11 @@ def graph(
     ] = False,
 ) -> None:
     """Draw a workflow: steps, dependencies, branches with their conditions, containers."""
-    from wfctl import drawing
+    from wfctl.view import drawing
 
     workflow = _load_or_exit(file)
     if langgraph:
-        from wfctl.engine.graph import control_graph_mermaid
+        from wfctl.engine.control_graph import control_graph_mermaid
 
         sys.stdout.write(control_graph_mermaid(workflow))
     elif output_format is GraphFormat.tree:
@@ -277,7 +277,7 @@ def show_report(
         fail_usage(f"cannot read {path}: {exc.strerror}")
     except ValueError as exc:
         fail_usage(f"{path} is not a JSON report: {exc}")
-    from wfctl.schema import validator_for
+    from wfctl.format.schema import validator_for
 
     errors = list(validator_for("report.schema.json").iter_errors(data))
     if errors:
@@ -305,7 +305,7 @@ def resume(
 
     Completed steps are not run again; steps that were in flight run again.
     """
-    from wfctl.session import RunOptions, resume_from_cli
+    from wfctl.cli.session import RunOptions, resume_from_cli
 
     opts = RunOptions(
         file="",
@@ -330,8 +330,8 @@ def approve(
     state: StateDirOption = None,
 ) -> None:
     """Record an approval decision; then `wfctl resume RUN_ID` continues the run."""
-    from wfctl.history import approve_command
-    from wfctl.store import state_dir
+    from wfctl.cli.history import approve_command
+    from wfctl.state.store import state_dir
 
     raise typer.Exit(approve_command(state_dir(state), run_id, step_id, reject, comment, by))
 
@@ -349,8 +349,8 @@ def runs(
     state: StateDirOption = None,
 ) -> None:
     """List recent runs: id, workflow, status, started, duration."""
-    from wfctl.history import runs_command
-    from wfctl.store import state_dir
+    from wfctl.cli.history import runs_command
+    from wfctl.state.store import state_dir
 
     raise typer.Exit(runs_command(state_dir(state), workflow, status, limit, json_output))
 
@@ -364,8 +364,8 @@ def show(
     state: StateDirOption = None,
 ) -> None:
     """Show a past or running run as a table, from its journal."""
-    from wfctl.history import show_command
-    from wfctl.store import state_dir
+    from wfctl.cli.history import show_command
+    from wfctl.state.store import state_dir
 
     raise typer.Exit(show_command(state_dir(state), run_id, follow))
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from wfctl import __version__
 
 if TYPE_CHECKING:
-    from wfctl.engine.records import RunResult
-    from wfctl.metrics import MetricsCollector
     from wfctl.model import Workflow
+    from wfctl.records import RunResult
+    from wfctl.report.metrics import MetricsCollector
 
 REPORT_FORMAT = 1
 
@@ -33,7 +33,7 @@ def build_report(
     metrics: MetricsCollector,
 ) -> dict[str, Any]:
     """The report document for a finished (or stopped) run."""
-    from wfctl.metrics import summarize
+    from wfctl.report.metrics import summarize
 
     summary = summarize(result.steps, metrics.retries, metrics.circuit_trips)
     metrics.finish(summary["success_rate"], result.ended_at)

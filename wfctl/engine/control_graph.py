@@ -97,8 +97,8 @@ def control_graph_mermaid(workflow: Any) -> str:
     import random
     from pathlib import Path
 
+    from wfctl.compile.plan import compile_plan
     from wfctl.engine.executor import Executor
-    from wfctl.engine.plan import compile_plan
     from wfctl.events import EventBus
     from wfctl.secrets import Masker
 

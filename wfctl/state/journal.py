@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from wfctl.engine.records import Attempt, StepRecord
 from wfctl.events import Event, RunFinished, StepStateChanged
 from wfctl.model import StepStatus
-from wfctl.store import MAX_BATCH, RunRow, StateStore, StoreError
+from wfctl.records import Attempt, StepRecord
+from wfctl.state.store import MAX_BATCH, RunRow, StateStore, StoreError
 
 # One encoder for every event: json.dumps(default=...) builds a new one per call.
 _encode = json.JSONEncoder(default=str, separators=(",", ":")).encode

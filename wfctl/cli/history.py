@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wfctl.journal import RunLock, RunNotFound, open_store, opened_run, replay
-from wfctl.store import DB_NAME, RunRow, StateStore, StoreError
+from wfctl.state.journal import RunLock, RunNotFound, open_store, opened_run, replay
+from wfctl.state.store import DB_NAME, RunRow, StateStore, StoreError
 
 EXIT_INVALID = 2
 
@@ -166,9 +166,9 @@ def _render_to_text(report: dict[str, Any], console: Any) -> Any:
 
 def _approval_problem(file: str, step_id: str, who: str) -> str | None:
     """Why `who` may not decide `step_id` (not an approval step; not among its approvers)."""
-    from wfctl.diagnostics import WorkflowError
+    from wfctl.format.diagnostics import WorkflowError
     from wfctl.model import StepType
-    from wfctl.validator import load_workflow
+    from wfctl.validate.files import load_workflow
 
     try:
         workflow = load_workflow(file)

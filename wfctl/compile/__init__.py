@@ -1,0 +1,1 @@
+"""A model Workflow -> an execution plan of nested containers."""

@@ -1,0 +1,1 @@
+"""YAML text -> plain data and a source map (path -> line/column)."""

@@ -1,0 +1,1 @@
+"""The format's one source of truth: the schemas, diagnostics and their codes."""

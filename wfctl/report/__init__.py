@@ -1,0 +1,1 @@
+"""The JSON execution report, JUnit, and the metrics/SLA collector."""

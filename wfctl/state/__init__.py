@@ -1,0 +1,1 @@
+"""The run journal on SQLite: store, journal, replay, per-run lock. No engine import."""

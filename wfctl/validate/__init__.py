@@ -1,0 +1,1 @@
+"""Schema and semantic checks of a loaded document; every problem a Diagnostic."""
