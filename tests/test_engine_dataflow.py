@@ -294,16 +294,15 @@ class _SetReturningAction:
 def plugin_actions(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Register in-memory third-party actions (as if from the entry-point group)."""
     actions: dict[str, Any] = {}
-    monkeypatch.setattr(registry, "_entry_points", {})
-    monkeypatch.setattr(registry, "_instances", {})
 
     def add(action: Any) -> None:
         actions[action.name] = action
-        registry._instances[action.name] = action
-        registry._entry_points[action.name] = None  # type: ignore[index]
+        registry.register_action(action)
 
     actions["add"] = add
     yield actions
+    for name in list(actions):
+        registry.unregister_action(name)
 
 
 def test_non_json_output_of_a_third_party_action_is_an_error(

@@ -556,12 +556,11 @@ class _BuggyAction:
 
 
 @pytest.fixture
-def plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_entry_points", {})
-    monkeypatch.setattr(registry, "_instances", {})
-    for action in (_TimeoutErrorAction(), _BuggyAction()):
-        registry._instances[action.name] = action  # type: ignore[assignment]
-        registry._entry_points[action.name] = None  # type: ignore[index]
+def plugins() -> Iterator[None]:
+    added = [registry.register_action(a) for a in (_TimeoutErrorAction(), _BuggyAction())]
+    yield
+    for action in added:
+        registry.unregister_action(action.name)
 
 
 @pytest.mark.usefixtures("plugins")

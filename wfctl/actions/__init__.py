@@ -6,13 +6,23 @@ imported on first use by :func:`get_action`.
 
 from __future__ import annotations
 
-from wfctl.actions.base import ERROR_KINDS, Action, ActionContext, ActionError
+from wfctl.actions.base import (
+    ERROR_KINDS,
+    Action,
+    ActionContext,
+    ActionError,
+    Capability,
+    ErrorKind,
+    capabilities_of,
+)
 from wfctl.actions.registry import (
     ActionLoadError,
     UnknownActionError,
     available_action_names,
     builtin_action_names,
     get_action,
+    register_action,
+    unregister_action,
 )
 
 __all__ = [
@@ -21,8 +31,13 @@ __all__ = [
     "ActionContext",
     "ActionError",
     "ActionLoadError",
+    "Capability",
+    "ErrorKind",
     "UnknownActionError",
     "available_action_names",
     "builtin_action_names",
+    "capabilities_of",
     "get_action",
+    "register_action",
+    "unregister_action",
 ]

@@ -7,26 +7,45 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from wfctl.format.error_kinds import ErrorKind
 from wfctl.secrets import Masker  # light: stdlib only
 
-__all__ = ["ERROR_KINDS", "Action", "ActionContext", "ActionError"]
+__all__ = [
+    "ERROR_KINDS",
+    "Action",
+    "ActionContext",
+    "ActionError",
+    "Capability",
+    "ErrorKind",
+    "capabilities_of",
+]
 
 #: Every value `ActionError.kind` takes; `retry_on` lists a subset of these.
-ERROR_KINDS: frozenset[str] = frozenset(
-    {
-        "error",
-        "timeout",
-        "exit_code",
-        "http_status",
-        "connection",
-        "validation",
-        "circuit_open",
-        "cancelled",
-    }
-)
+ERROR_KINDS: frozenset[str] = frozenset(ErrorKind)
+
+
+class Capability(StrEnum):
+    """What an action needs or does, declared by the action (the engine never asks for an
+    action by name)."""
+
+    OUTSIDE_EFFECTS = "outside_effects"  # touches the world: the journal commits first
+    PROCESS = "process"  # starts processes (their group is killed on timeout/cancel)
+    STREAMS_OUTPUT = "streams_output"  # reports output lines while it runs
+    REMOTE = "remote"  # can run on another machine (a Ray worker): args and output pickle
+
+
+#: What a plugin that declares nothing is assumed to do: anything.
+_UNDECLARED: frozenset[Capability] = frozenset({Capability.OUTSIDE_EFFECTS})
+
+
+def capabilities_of(action: object) -> frozenset[Capability]:
+    """The capabilities an action declares (`capabilities`), or the safe assumption."""
+    declared = getattr(action, "capabilities", None)
+    return frozenset(declared) if declared is not None else _UNDECLARED
 
 
 class ActionError(Exception):
@@ -84,6 +103,9 @@ class Action(Protocol):
     instance)."""
 
     name: str
+    #: Optional: what the action needs or does (see :class:`Capability`). A plugin that
+    #: declares nothing is treated as having outside effects.
+    # capabilities: frozenset[Capability]
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         """Do the step. `args` is the rendered `with:` map. Return JSON-serialisable output

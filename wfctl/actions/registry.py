@@ -10,12 +10,16 @@ from __future__ import annotations
 import importlib
 import inspect
 import threading
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from wfctl.actions.base import Action
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
+from wfctl.format import actions as _names
+from wfctl.format.actions import (
+    BUILTIN_ACTIONS,
+    ENTRY_POINT_GROUP,
+    available_action_names,
+    plugin_entry_points,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -24,25 +28,15 @@ __all__ = [
     "available_action_names",
     "builtin_action_names",
     "get_action",
+    "register_action",
+    "unregister_action",
 ]
 
-ENTRY_POINT_GROUP = "wfctl.actions"
-
-# name -> (module, class); imported lazily.
-_BUILTINS: dict[str, tuple[str, str]] = {
-    "shell": ("wfctl.actions.shell", "ShellAction"),
-    "python": ("wfctl.actions.python_call", "PythonAction"),
-    "http": ("wfctl.actions.http", "HttpAction"),
-    "noop": ("wfctl.actions.builtin", "NoopAction"),
-    "set": ("wfctl.actions.builtin", "SetAction"),
-    "sleep": ("wfctl.actions.builtin", "SleepAction"),
-    "fail": ("wfctl.actions.builtin", "FailAction"),
-}
+_BUILTINS = BUILTIN_ACTIONS
 _BUILTIN_NAMES = frozenset(_BUILTINS)
 
 _lock = threading.Lock()
 _instances: dict[str, Action] = {}
-_entry_points: dict[str, EntryPoint] | None = None
 
 
 class UnknownActionError(KeyError):
@@ -65,24 +59,6 @@ class ActionLoadError(RuntimeError):
 def builtin_action_names() -> frozenset[str]:
     """Names of the built-in actions. Imports nothing."""
     return _BUILTIN_NAMES
-
-
-def _plugin_entry_points() -> dict[str, EntryPoint]:
-    global _entry_points
-    if _entry_points is None:
-        from importlib.metadata import entry_points
-
-        found: dict[str, EntryPoint] = {}
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            found.setdefault(ep.name, ep)  # first distribution on sys.path wins
-        _entry_points = found
-    return _entry_points
-
-
-def available_action_names() -> frozenset[str]:
-    """Built-in names plus the names of installed plugins (metadata only: no plugin is
-    imported)."""
-    return _BUILTIN_NAMES | frozenset(_plugin_entry_points())
 
 
 def _instantiate(obj: Any, origin: str) -> Action:
@@ -119,7 +95,7 @@ def get_action(name: str) -> Action:
             cls = getattr(importlib.import_module(module_name), class_name)
             action: Action = cls()
         else:
-            ep = _plugin_entry_points().get(name)
+            ep = plugin_entry_points().get(name)
             if ep is None:
                 raise UnknownActionError(name, available_action_names())
             origin = f"action plugin {name!r} ({ep.value})"
@@ -134,9 +110,26 @@ def get_action(name: str) -> Action:
         return action
 
 
+def register_action(action: object) -> Action:
+    """Make an action instance available under its `name` in this process (for programs
+    that embed wfctl, and tests); it shadows a plugin of the same name."""
+    checked = _instantiate(action, f"action {getattr(action, 'name', action)!r}")
+    with _lock:
+        _instances[checked.name] = checked
+        _names._registered.add(checked.name)
+    return checked
+
+
+def unregister_action(name: str) -> None:
+    """Undo :func:`register_action`."""
+    with _lock:
+        _names._registered.discard(name)
+        _instances.pop(name, None)
+
+
 def _reset_for_tests() -> None:
     """Forget cached instances and entry points (tests install plugins on the fly)."""
-    global _entry_points
     with _lock:
         _instances.clear()
-        _entry_points = None
+        _names._registered.clear()
+        plugin_entry_points.cache_clear()

@@ -614,7 +614,7 @@ class _Checker:
 
     # -- actions, agents, inputs ----------------------------------------
     def check_actions_and_agents(self) -> None:
-        from wfctl.actions.registry import available_action_names
+        from wfctl.format.actions import available_action_names
 
         actions = available_action_names()
         known_actions = f"known actions: {', '.join(sorted(actions))}"

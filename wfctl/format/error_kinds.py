@@ -1,0 +1,27 @@
+"""Every kind of step failure: the one list that `retry_on`, `fail`, the report and the
+journal draw on (the schema's `retry_on` and `fail.kind` enums are checked against it)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+__all__ = ["NEVER_RETRIED", "ErrorKind"]
+
+
+class ErrorKind(StrEnum):
+    """Why an attempt or a step failed."""
+
+    ERROR = "error"  # anything else an action raised
+    TIMEOUT = "timeout"  # the step's `timeout` (or the run's) ran out
+    EXIT_CODE = "exit_code"  # a shell command exited non-zero
+    HTTP_STATUS = "http_status"  # an HTTP response outside `expect_status`
+    CONNECTION = "connection"  # could not reach the other side
+    VALIDATION = "validation"  # bad input: retrying cannot help
+    CIRCUIT_OPEN = "circuit_open"  # the target's circuit breaker is open
+    CANCELLED = "cancelled"  # Ctrl-C, SIGTERM or a sibling's failure stopped it
+    DEADLOCK = "deadlock"  # its dependencies can never be satisfied
+
+
+#: Kinds no retry policy may retry (invalid input never gets better by retrying).
+NEVER_RETRIED: Final = frozenset({ErrorKind.VALIDATION})
