@@ -129,7 +129,7 @@ def test_action_error() -> None:
     assert ActionError("m").kind == "error"
     assert {
         "error", "timeout", "exit_code", "http_status", "connection", "validation",
-        "circuit_open", "cancelled", "deadlock",
+        "circuit_open", "cancelled",
     } == ERROR_KINDS  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from wfctl.format.error_kinds import ErrorKind
+from wfctl.format.error_kinds import ACTION_ERROR_KINDS, ErrorKind
 from wfctl.secrets import Masker  # light: stdlib only
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Every value `ActionError.kind` takes; `retry_on` lists a subset of these.
-ERROR_KINDS: frozenset[str] = frozenset(ErrorKind)
+ERROR_KINDS: frozenset[str] = frozenset(ACTION_ERROR_KINDS)
 
 
 class Capability(StrEnum):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-__all__ = ["NEVER_RETRIED", "ErrorKind"]
+__all__ = ["ACTION_ERROR_KINDS", "NEVER_RETRIED", "ErrorKind"]
 
 
 class ErrorKind(StrEnum):
@@ -21,7 +21,14 @@ class ErrorKind(StrEnum):
     CIRCUIT_OPEN = "circuit_open"  # the target's circuit breaker is open
     CANCELLED = "cancelled"  # Ctrl-C, SIGTERM or a sibling's failure stopped it
     DEADLOCK = "deadlock"  # its dependencies can never be satisfied
+    REJECTED = "rejected"  # an approver said no
 
 
 #: Kinds no retry policy may retry (invalid input never gets better by retrying).
 NEVER_RETRIED: Final = frozenset({ErrorKind.VALIDATION})
+
+#: Kinds only the engine decides, never raised by an action.
+_ENGINE_ONLY: Final = frozenset({ErrorKind.DEADLOCK, ErrorKind.REJECTED})
+
+#: Every kind an action's `ActionError` may carry.
+ACTION_ERROR_KINDS: Final = frozenset(ErrorKind) - _ENGINE_ONLY
