@@ -366,7 +366,7 @@ def test_exit_70_internal_error_is_one_line(
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WFCTL_DEBUG", raising=False)
-    monkeypatch.setattr("wfctl.cli.session.run_from_cli", _boom)
+    monkeypatch.setattr("wfctl.cli.run.run_from_cli", _boom)
     with pytest.raises(SystemExit) as exc:
         cli.main(["run", "whatever.yaml"])
     out, err = capsys.readouterr()
@@ -384,7 +384,7 @@ def test_exit_70_with_debug_prints_the_traceback(
     from wfctl import cli
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("wfctl.cli.session.run_from_cli", _boom)
+    monkeypatch.setattr("wfctl.cli.run.run_from_cli", _boom)
     with pytest.raises(SystemExit) as exited:
         cli.main(["--debug", "run", "whatever.yaml"])
     assert exited.value.code == 70
@@ -393,7 +393,7 @@ def test_exit_70_with_debug_prints_the_traceback(
 
 
 PATCHED_MAIN = (
-    "import sys, wfctl.cli.session as s\n"
+    "import sys, wfctl.cli.run as s\n"
     "def boom(opts):\n"
     "    raise RuntimeError('boom from a test')\n"
     "s.run_from_cli = boom\n"
