@@ -37,7 +37,8 @@ from durable_helpers import (
 )
 
 from wfctl.model import StepStatus
-from wfctl.state.journal import RunLock, replay
+from wfctl.state.lock import RunLock
+from wfctl.state.replay import replay
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/environ").exists(), reason="needs Linux /proc to find processes"

@@ -11,7 +11,6 @@ temporary working directory.
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -23,9 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_helpers import ANSI, DATA, ROOT, clean_env
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data" / "run"
 EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))
 GRAPH_DEMO = DATA / "graph.yaml"
 WORKFLOWS = [GRAPH_DEMO, *EXAMPLES]
@@ -35,17 +33,7 @@ TREES = [
     GRAPH_DEMO,
     *(p for p in EXAMPLES if p.stem in ("approval-flow", "release", "retry-rollback")),
 ]
-ANSI = re.compile(r"\x1b\[")
 TIMEOUT = 60
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG", "COLUMNS"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
 
 
 # -- what the YAML says --------------------------------------------------------------------

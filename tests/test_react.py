@@ -12,9 +12,9 @@ from typing import Any
 
 import engine_funcs
 import pytest
+from cli_helpers import ROOT, assert_valid_report, clean_env
 from conftest import Outcome, make_workflow, run
 from openai_stub import StubServer, answer, calls, serve, status, tool_call
-from test_run_cli import ROOT, assert_valid_report, clean_env
 
 from wfctl.events import CircuitChanged, StepStateChanged
 from wfctl.model import StepStatus

@@ -8,29 +8,31 @@ temporary working directory, started together by the `runs` fixture.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
+from cli_helpers import (
+    ANSI,
+    ROOT,
+    RUN_TIMEOUT,
+    Run,
+    clean_env,
+    load_report,
+    parse_utc,
+    report_validator,
+    wfctl,
+    workspace,
+)
 from junitparser import Failure, JUnitXml, Skipped, TestSuite
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data" / "run"
-EXAMPLES = ROOT / "workflows"
-ANSI = re.compile(r"\x1b\[")
-RUN_TIMEOUT = 60
 SECRET = "S3cr3t-Value-42"
 RELEASE_STEPS = (
     "build",
@@ -44,77 +46,6 @@ RELEASE_STEPS = (
     "health_check",
     "undeploy",
 )
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG", "COLUMNS"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
-
-
-def workspace(base: Path, *files: str) -> Path:
-    base.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        src = DATA / name if (DATA / name).exists() else EXAMPLES / name
-        shutil.copy(src, base / name)
-    return base
-
-
-@dataclass
-class Run:
-    args: list[str]
-    cwd: Path
-    rc: int
-    stdout: str
-    stderr: str
-    began: float
-    finished: float
-
-    def __str__(self) -> str:
-        return (
-            f"wfctl {' '.join(self.args)} -> {self.rc}\n"
-            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-        )
-
-
-def wfctl(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
-    began = time.time()
-    proc = subprocess.run(
-        [sys.executable, "-m", "wfctl", *args],
-        cwd=cwd,
-        env=env or clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    return Run(args, cwd, proc.returncode, proc.stdout, proc.stderr, began, time.time())
-
-
-@functools.cache
-def report_validator() -> Draft202012Validator:
-    schema = json.loads((ROOT / "schemas" / "report.schema.json").read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    errors = sorted(report_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
-    assert not errors, f"{path} does not match schemas/report.schema.json:\n" + "\n".join(
-        f"  {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors
-    )
-    return data
-
-
-def parse_utc(text: str) -> datetime:
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", text), f"not ISO UTC: {text!r}"
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0
-    return parsed
 
 
 def timestamps(report: dict[str, Any]) -> list[tuple[str, str]]:

@@ -12,130 +12,26 @@ test_run_signals.py; the live table in test_run_tty.py.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data" / "run"
-EXAMPLES = ROOT / "workflows"
-ANSI = re.compile(r"\x1b\[")
-RUN_TIMEOUT = 60
-
+from cli_helpers import (
+    ANSI,
+    RUN_TIMEOUT,
+    Run,
+    clean_env,
+    parse_utc,
+    wfctl,
+    wfctl_many,
+    workspace,
+)
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a user's shell: no CI / colour / debug settings leaking in."""
-    env = dict(os.environ)
-    for var in ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG", "COLUMNS"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
-
-
-def workspace(base: Path, *files: str) -> Path:
-    """`base` created with copies of fixture workflows (tests/data/run/ first, then workflows/)."""
-    base.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        src = DATA / name if (DATA / name).exists() else EXAMPLES / name
-        shutil.copy(src, base / name)
-    return base
-
-
-@dataclass
-class Run:
-    args: list[str]
-    cwd: Path
-    rc: int
-    stdout: str
-    stderr: str
-
-    def report(self, name: str = "report.json") -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.cwd / name).read_text(encoding="utf-8"))
-        assert_valid_report(data)
-        return data
-
-    def __str__(self) -> str:
-        return (
-            f"wfctl {' '.join(self.args)} -> {self.rc}\n"
-            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-        )
-
-
-def wfctl(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
-    proc = subprocess.run(
-        [sys.executable, "-m", "wfctl", *args],
-        cwd=cwd,
-        env=env or clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    return Run(args, cwd, proc.returncode, proc.stdout, proc.stderr)
-
-
-def wfctl_many(specs: dict[str, tuple[list[str], Path]]) -> dict[str, Run]:
-    """Start every `wfctl` at once, then collect them: the suite stays fast."""
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "wfctl", *args],
-            cwd=cwd,
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name, (args, cwd) in specs.items()
-    }
-    results: dict[str, Run] = {}
-    try:
-        for name, proc in procs.items():
-            out, err = proc.communicate(timeout=RUN_TIMEOUT)
-            args, cwd = specs[name]
-            results[name] = Run(args, cwd, proc.returncode, out, err)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return results
-
-
-@functools.cache
-def report_validator() -> Draft202012Validator:
-    schema = json.loads((ROOT / "schemas" / "report.schema.json").read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def assert_valid_report(data: dict[str, Any]) -> None:
-    errors = sorted(report_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
-    assert not errors, "report does not match schemas/report.schema.json:\n" + "\n".join(
-        f"  {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors
-    )
-
-
-def parse_utc(text: str) -> datetime:
-    assert text.endswith("Z"), f"not UTC: {text!r}"
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # -- the runs that execute something, started together ------------------------------
@@ -366,7 +262,7 @@ def test_exit_70_internal_error_is_one_line(
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WFCTL_DEBUG", raising=False)
-    monkeypatch.setattr("wfctl.cli.session.run_from_cli", _boom)
+    monkeypatch.setattr("wfctl.cli.run.run_from_cli", _boom)
     with pytest.raises(SystemExit) as exc:
         cli.main(["run", "whatever.yaml"])
     out, err = capsys.readouterr()
@@ -384,7 +280,7 @@ def test_exit_70_with_debug_prints_the_traceback(
     from wfctl import cli
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("wfctl.cli.session.run_from_cli", _boom)
+    monkeypatch.setattr("wfctl.cli.run.run_from_cli", _boom)
     with pytest.raises(SystemExit) as exited:
         cli.main(["--debug", "run", "whatever.yaml"])
     assert exited.value.code == 70
@@ -393,7 +289,7 @@ def test_exit_70_with_debug_prints_the_traceback(
 
 
 PATCHED_MAIN = (
-    "import sys, wfctl.cli.session as s\n"
+    "import sys, wfctl.cli.run as s\n"
     "def boom(opts):\n"
     "    raise RuntimeError('boom from a test')\n"
     "s.run_from_cli = boom\n"

@@ -9,8 +9,6 @@ through /proc for anything still carrying the run's WFCTL_RUN_ID.
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import os
 import shutil
 import signal
@@ -24,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
+from cli_helpers import DATA, clean_env, load_report
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data" / "run"
 START_DEADLINE = 40.0  # a loaded machine takes long to import the engine
 EXIT_DEADLINE = 10.0
 GONE_DEADLINE = 10.0
@@ -35,28 +31,6 @@ GONE_DEADLINE = 10.0
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/environ").exists(), reason="needs Linux /proc to find processes"
 )
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
-
-
-@functools.cache
-def report_validator() -> Draft202012Validator:
-    schema = json.loads((ROOT / "schemas" / "report.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in report_validator().iter_errors(data)]
-    assert not errors, errors
-    return data
 
 
 def wait_for(predicate: Callable[[], bool], deadline: float, what: str) -> None:

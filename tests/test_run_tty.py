@@ -10,7 +10,6 @@ thread each) by the `runs` fixture; each has its own temporary working directory
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_helpers import clean_env as shared_clean_env
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -129,13 +129,8 @@ class Screen:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG", "COLUMNS", "LINES"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["TERM"] = "xterm-256color"
-    env.update(extra)
-    return env
+    """The shared clean environment, as a terminal that understands colour."""
+    return shared_clean_env(**{"TERM": "xterm-256color", **extra})
 
 
 @dataclass

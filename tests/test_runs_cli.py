@@ -34,7 +34,7 @@ from durable_helpers import (
     wfctl,
 )
 
-from wfctl.state.journal import RunLock
+from wfctl.state.lock import RunLock
 from wfctl.state.store import StateStore
 
 QUICK = """\

@@ -14,8 +14,16 @@ import pytest
 
 from wfctl.events import EventBus, RunFinished, RunStarted, StepStateChanged, VarsChanged
 from wfctl.model import StepStatus, WorkflowState
-from wfctl.state.journal import Journal, RunLock, open_store, replay
-from wfctl.state.store import APPLICATION_ID, SCHEMA_VERSION, StateStore, StoreError
+from wfctl.state.journal import Journal
+from wfctl.state.lock import RunLock
+from wfctl.state.replay import replay
+from wfctl.state.store import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    StateStore,
+    StoreError,
+    open_store,
+)
 
 SHA = "ab" * 32
 

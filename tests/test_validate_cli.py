@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_helpers import ROOT, run_cli, run_subprocess
 
-from wfctl.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
 INVALID = ROOT / "tests" / "data" / "invalid"
 WORKFLOWS = ROOT / "workflows"
 CORPUS = sorted(INVALID.glob("*.yaml"))
@@ -48,29 +46,6 @@ def expectations(path: Path) -> list[Expectation]:
         return [Expectation(int(m[1]), int(m[2]), m[3]) for m in parsed if m]
     text = path.read_bytes().decode("utf-8", errors="replace")
     return [Expectation(int(m[1]), int(m[2]), m[3].strip()) for m in EXPECT_RE.finditer(text)]
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`wfctl.cli.main(args)` in-process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out, err
-
-
-def run_subprocess(
-    args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wfctl", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def text_blocks(output: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from wfctl.records import RunResult
 from wfctl.secrets import Masker
 
 if TYPE_CHECKING:
-    from wfctl.state.journal import Replayed
+    from wfctl.state.replay import Replayed
     from wfctl.state.store import StateStore
 
 

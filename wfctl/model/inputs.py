@@ -23,38 +23,60 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+_MISSING = object()
+
+
+def _unknown(declared: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    known = ", ".join(sorted(declared)) or "none"
+    return [
+        f"unknown input '{name}' (declared inputs: {known})"
+        for name in given
+        if name not in declared
+    ]
+
+
+def _value(name: str, schema: Any, given: Mapping[str, Any]) -> Any:
+    """The given value, else the schema's default, else _MISSING."""
+    if name in given:
+        return given[name]
+    if isinstance(schema, Mapping) and "default" in schema:
+        return schema["default"]
+    return _MISSING
+
+
+def _schema_problem(name: str, schema: Any, value: Any) -> str | None:
+    """The first way `value` fails the input's schema, or None."""
+    from jsonschema import Draft202012Validator
+
+    secret = isinstance(schema, Mapping) and schema.get("secret")
+    clean = (
+        {k: v for k, v in schema.items() if k != "secret"}
+        if isinstance(schema, Mapping)
+        else schema
+    )
+    errors = sorted(Draft202012Validator(clean).iter_errors(value), key=lambda e: e.path)
+    if not errors:
+        return None
+    if secret:
+        # jsonschema's message quotes the value: never show a secret's.
+        return f"input '{name}' = ***: fails its schema ('{errors[0].validator}')"
+    return f"input '{name}' = {value!r}: {errors[0].message}"
+
+
 def resolve_inputs(
     declared: Mapping[str, Any], given: Mapping[str, Any], source: str = "workflow"
 ) -> dict[str, Any]:
     """Defaults applied and every input checked; raises InputError listing all problems."""
-    from jsonschema import Draft202012Validator
-
-    problems: list[str] = []
+    problems = _unknown(declared, given)
     resolved: dict[str, Any] = {}
-    for name in given:
-        if name not in declared:
-            known = ", ".join(sorted(declared)) or "none"
-            problems.append(f"unknown input '{name}' (declared inputs: {known})")
     for name, schema in declared.items():
-        if name in given:
-            value = given[name]
-        elif isinstance(schema, Mapping) and "default" in schema:
-            value = schema["default"]
-        else:
+        value = _value(name, schema, given)
+        if value is _MISSING:
             problems.append(f"missing required input '{name}' (pass -i {name}=VALUE)")
             continue
-        clean = (
-            {k: v for k, v in schema.items() if k != "secret"}
-            if isinstance(schema, Mapping)
-            else schema
-        )
-        errors = sorted(Draft202012Validator(clean).iter_errors(value), key=lambda e: e.path)
-        for error in errors[:1]:
-            if isinstance(schema, Mapping) and schema.get("secret"):
-                # jsonschema's message quotes the value: never show a secret's.
-                problems.append(f"input '{name}' = ***: fails its schema ('{error.validator}')")
-            else:
-                problems.append(f"input '{name}' = {value!r}: {error.message}")
+        problem = _schema_problem(name, schema, value)
+        if problem is not None:
+            problems.append(problem)
         resolved[name] = value
     if problems:
         raise InputError("; ".join(problems))

@@ -1,10 +1,19 @@
-"""The JSON execution report (schemas/report.schema.json) and its JUnit rendering."""
+"""The JSON execution report (schemas/report.schema.json): the one builder of its shape.
+
+Two sources feed it: a run that just ended (`build_report`) and a run's journal
+(`wfctl.report.from_journal`, for `wfctl show` and `approve` of any run, even a live
+one). Both describe the run as `RunFacts` and `assemble` turns that into the document,
+so the two can never drift apart. What a journal does not know (step types, the exit
+code, the SLA targets) is None there.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +22,7 @@ from wfctl import __version__
 
 if TYPE_CHECKING:
     from wfctl.model import Workflow
-    from wfctl.records import RunResult
+    from wfctl.records import Attempt, RunResult, StepRecord
     from wfctl.report.metrics import MetricsCollector
 
 REPORT_FORMAT = 1
@@ -26,81 +35,145 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class StepMeta:
+    """What the report says about a step besides its record."""
+
+    name: str
+    step_type: str | None
+    parent: str | None
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """Everything a report is made of, from whichever source knows it."""
+
+    run_id: str
+    workflow: dict[str, Any]  # id, name, version, file, sha256
+    status: str
+    started_at: float | None
+    ended_at: float | None
+    duration: float
+    records: Mapping[str, StepRecord]
+    steps: Mapping[str, StepMeta]
+    metrics: dict[str, Any]
+    inputs: dict[str, Any] = field(default_factory=dict)
+    exit_code: int | None = None
+    error: str | None = None
+    waiting_for: tuple[str, ...] = ()
+    rollbacks: tuple[dict[str, Any], ...] = ()
+    vars: dict[str, Any] = field(default_factory=dict)
+    sla: dict[str, Any] | None = None
+
+
+def _attempt(a: Attempt) -> dict[str, Any]:
+    return {
+        "number": a.number,
+        "started_at": iso(a.started_at),
+        "ended_at": iso(a.ended_at),
+        "error": a.error,
+        "error_kind": a.error_kind,
+    }
+
+
+def _step(r: StepRecord, meta: StepMeta) -> dict[str, Any]:
+    return {
+        "name": meta.name,
+        "step_type": meta.step_type,
+        "parent": meta.parent,
+        "status": r.status.value,
+        "started_at": iso(r.started_at),
+        "ended_at": iso(r.ended_at),
+        "duration": r.duration,
+        "attempts": [_attempt(a) for a in r.attempts],
+        "output": r.output,
+        "error": r.error,
+        "error_kind": r.error_kind,
+        "skipped_reason": r.reason if r.status.value == "skipped" else None,
+        "agent": r.agent,
+        "agent_reason": r.agent_reason,
+        "slot_wait": round(r.slot_wait, 6),
+        "metrics": r.metrics,
+        "handler_runs": r.handler_runs,
+    }
+
+
+def assemble(facts: RunFacts) -> dict[str, Any]:
+    """The report document (schemas/report.schema.json) for `facts`."""
+    return {
+        "report_format": REPORT_FORMAT,
+        "wfctl_version": __version__,
+        "execution_id": facts.run_id,
+        "workflow": facts.workflow,
+        "inputs": facts.inputs,
+        "status": facts.status,
+        "exit_code": facts.exit_code,
+        "error": facts.error,
+        "started_at": iso(facts.started_at),
+        "ended_at": iso(facts.ended_at),
+        "duration": facts.duration,
+        "steps": {k: _step(r, facts.steps[k]) for k, r in facts.records.items()},
+        "waiting_for": list(facts.waiting_for),
+        "rollbacks": list(facts.rollbacks),
+        "vars": facts.vars,
+        "metrics": facts.metrics,
+        "sla": facts.sla,
+    }
+
+
+def _sla(workflow: Workflow, metrics: MetricsCollector) -> dict[str, Any]:
+    return {
+        "targets": {
+            "max_duration": workflow.sla_targets.max_duration,
+            "min_success_rate": workflow.sla_targets.min_success_rate,
+            "step_max_duration": dict(workflow.sla_targets.step_max_duration),
+        },
+        "met": not metrics.breaches,
+        "breaches": [b.to_json() | {"at": iso(b.ts)} for b in metrics.breaches],
+    }
+
+
 def build_report(
     result: RunResult,
     workflow: Workflow,
     inputs: dict[str, Any],
     metrics: MetricsCollector,
+    exit_code: int | None = None,
 ) -> dict[str, Any]:
-    """The report document for a finished (or stopped) run."""
+    """The report document for a finished (or stopped) run; `exit_code` as the CLI decided."""
     from wfctl.report.metrics import summarize
 
     summary = summarize(result.steps, metrics.retries, metrics.circuit_trips)
     metrics.finish(summary["success_rate"], result.ended_at)
-    steps: dict[str, Any] = {}
-    for step_id, r in result.steps.items():
-        step = workflow.all_steps[step_id]
-        steps[step_id] = {
-            "name": step.name,
-            "step_type": step.step_type.value,
-            "parent": step.container,
-            "status": r.status.value,
-            "started_at": iso(r.started_at),
-            "ended_at": iso(r.ended_at),
-            "duration": r.duration,
-            "attempts": [
-                {
-                    "number": a.number,
-                    "started_at": iso(a.started_at),
-                    "ended_at": iso(a.ended_at),
-                    "error": a.error,
-                    "error_kind": a.error_kind,
-                }
-                for a in r.attempts
-            ],
-            "output": r.output,
-            "error": r.error,
-            "error_kind": r.error_kind,
-            "skipped_reason": r.reason if r.status.value == "skipped" else None,
-            "agent": r.agent,
-            "agent_reason": r.agent_reason,
-            "slot_wait": round(r.slot_wait, 6),
-            "metrics": r.metrics,
-            "handler_runs": r.handler_runs,
-        }
-    return {
-        "report_format": REPORT_FORMAT,
-        "wfctl_version": __version__,
-        "execution_id": result.run_id,
-        "workflow": {
+    steps = workflow.all_steps
+    facts = RunFacts(
+        run_id=result.run_id,
+        workflow={
             "id": workflow.workflow_id,
             "name": workflow.name,
             "version": workflow.version,
             "file": workflow.source_file,
             "sha256": workflow.sha256,
         },
-        "inputs": inputs,
-        "status": result.status.value,
-        "exit_code": result.exit_code,
-        "error": result.error,
-        "started_at": iso(result.started_at),
-        "ended_at": iso(result.ended_at),
-        "duration": result.duration,
-        "steps": steps,
-        "waiting_for": list(result.waiting_for),
-        "rollbacks": list(result.rollbacks),
-        "vars": result.vars,
-        "metrics": summary,
-        "sla": {
-            "targets": {
-                "max_duration": workflow.sla_targets.max_duration,
-                "min_success_rate": workflow.sla_targets.min_success_rate,
-                "step_max_duration": dict(workflow.sla_targets.step_max_duration),
-            },
-            "met": not metrics.breaches,
-            "breaches": [b.to_json() | {"at": iso(b.ts)} for b in metrics.breaches],
+        status=result.status.value,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        duration=result.duration,
+        records=result.steps,
+        steps={
+            k: StepMeta(steps[k].name, steps[k].step_type.value, steps[k].container)
+            for k in result.steps
         },
-    }
+        metrics=summary,
+        inputs=inputs,
+        exit_code=result.exit_code if exit_code is None else int(exit_code),
+        error=result.error,
+        waiting_for=result.waiting_for,
+        rollbacks=result.rollbacks,
+        vars=result.vars,
+        sla=_sla(workflow, metrics),
+    )
+    return assemble(facts)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -115,39 +188,3 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def write_junit(path: Path, report: dict[str, Any]) -> None:
-    """JUnit XML: one testcase per step; failures and skips marked (for CI dashboards)."""
-    import xml.etree.ElementTree as ET
-
-    steps = report["steps"]
-    suite = ET.Element(
-        "testsuite",
-        name=report["workflow"]["id"],
-        tests=str(len(steps)),
-        failures=str(sum(1 for s in steps.values() if s["status"] == "failed")),
-        skipped=str(
-            sum(1 for s in steps.values() if s["status"] in ("skipped", "pending", "waiting"))
-        ),
-        errors="0",
-        time=f"{report['duration']:.3f}",
-        timestamp=report["started_at"] or "",
-    )
-    for step_id, s in steps.items():
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=report["workflow"]["id"],
-            name=step_id,
-            time=f"{s['duration'] or 0:.3f}",
-        )
-        if s["status"] == "failed":
-            failure = ET.SubElement(case, "failure", message=s["error"] or "failed")
-            failure.text = s["error"] or ""
-        elif s["status"] in ("skipped", "pending", "waiting"):
-            ET.SubElement(case, "skipped", message=s["skipped_reason"] or s["status"])
-    root = ET.Element("testsuites")
-    root.append(suite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,9 @@ from wfctl.events import (
     StepStateChanged,
 )
 from wfctl.model import SlaTargets, StepStatus
+
+# The statuses of steps that ran to an end: the success rate counts these.
+_RAN = frozenset({StepStatus.COMPLETED, StepStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -66,30 +69,35 @@ class MetricsCollector:
     _breached: set[tuple[str, str | None]] = field(default_factory=set)
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self.started = event.ts
-        elif isinstance(event, RetryScheduled):
-            self.retries += 1
-        elif isinstance(event, CircuitChanged) and event.state == "open":
-            self.circuit_trips += 1
-        elif isinstance(event, StepStateChanged):
-            if event.status is StepStatus.RUNNING:
-                self._running_since.setdefault(event.step_id, event.ts)
-            elif event.status.terminal and event.duration is not None:
-                self._running_since.pop(event.step_id, None)
-                limit = self.sla.step_max_duration.get(event.step_id)
-                if limit is not None and event.duration > limit:
-                    self._breach(
-                        "step_max_duration",
-                        f"step {event.step_id} took {event.duration:.2f}s (SLA {limit:g}s)",
-                        event.ts,
-                        event.step_id,
-                        limit,
-                        event.duration,
-                    )
-            self.check_time(event.ts)
-        elif isinstance(event, RunFinished):
-            self.check_time(event.ts)
+        # The most frequent event first: this runs for every event of a run.
+        match event:
+            case StepStateChanged():
+                self._step_state(event)
+                self.check_time(event.ts)
+            case RunStarted():
+                self.started = event.ts
+            case RetryScheduled():
+                self.retries += 1
+            case CircuitChanged(state="open"):
+                self.circuit_trips += 1
+            case RunFinished():
+                self.check_time(event.ts)
+
+    def _step_state(self, event: StepStateChanged) -> None:
+        if event.status is StepStatus.RUNNING:
+            self._running_since.setdefault(event.step_id, event.ts)
+        elif event.status.terminal and event.duration is not None:
+            self._running_since.pop(event.step_id, None)
+            limit = self.sla.step_max_duration.get(event.step_id)
+            if limit is not None and event.duration > limit:
+                self._breach(
+                    "step_max_duration",
+                    f"step {event.step_id} took {event.duration:.2f}s (SLA {limit:g}s)",
+                    event.ts,
+                    event.step_id,
+                    limit,
+                    event.duration,
+                )
 
     def check_time(self, ts: float | None = None) -> None:
         """Check the time targets now: on every event, and from a ticker while steps run."""
@@ -147,27 +155,42 @@ class MetricsCollector:
             self.on_breach(breach)
 
 
-def summarize(records: dict[str, Any], retries: int, trips: int) -> dict[str, Any]:
-    """Run-level metrics from the step records."""
-    durations = [r.duration for r in records.values() if r.duration is not None]
-    finished = [
-        r for r in records.values() if r.status in (StepStatus.COMPLETED, StepStatus.FAILED)
-    ]
-    completed = sum(1 for r in finished if r.status is StepStatus.COMPLETED)
+def _status_counts(records: Iterable[Any]) -> dict[str, int]:
     counts: dict[str, int] = {s.value: 0 for s in StepStatus}
-    for r in records.values():
+    for r in records:
         counts[r.status.value] += 1
+    return counts
+
+
+def _success_rate(records: Iterable[Any]) -> float:
+    """Completed among the steps that ran to an end (1.0 when none did)."""
+    finished = [r.status for r in records if r.status in _RAN]
+    if not finished:
+        return 1.0
+    return sum(1 for s in finished if s is StepStatus.COMPLETED) / len(finished)
+
+
+def _durations(durations: list[float]) -> dict[str, Any]:
     return {
-        "steps_total": len(records),
-        "status_counts": counts,
-        "success_rate": (completed / len(finished)) if finished else 1.0,
-        "attempts_total": sum(len(r.attempts) for r in records.values()),
-        "retries": retries,
-        "circuit_breaker_trips": trips,
         "step_duration_p50": percentile(durations, 50),
         "step_duration_p95": percentile(durations, 95),
         "step_duration_mean": statistics.fmean(durations) if durations else None,
-        "slot_wait_total": sum(r.slot_wait for r in records.values()),
+    }
+
+
+def summarize(records: dict[str, Any], retries: int, trips: int) -> dict[str, Any]:
+    """Run-level metrics from the step records."""
+    steps = records.values()
+    durations = [r.duration for r in steps if r.duration is not None]
+    return {
+        "steps_total": len(records),
+        "status_counts": _status_counts(steps),
+        "success_rate": _success_rate(steps),
+        "attempts_total": sum(len(r.attempts) for r in steps),
+        "retries": retries,
+        "circuit_breaker_trips": trips,
+        **_durations(durations),
+        "slot_wait_total": sum(r.slot_wait for r in steps),
         "running_total": sum(durations),
         "custom": {k: r.metrics for k, r in records.items() if r.metrics},
     }

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -290,3 +291,31 @@ def _row(row: tuple[Any, ...]) -> RunRow:
         report_path=row[10],
         error=row[11],
     )
+
+
+def open_store(directory: Path, create: bool = True) -> StateStore:
+    """The state store, or a StoreError with a message fit for the terminal."""
+    try:
+        return StateStore(directory, create=create)
+    except OSError as exc:
+        raise StoreError(f"cannot open state in {directory}: {exc.strerror}") from None
+
+
+class RunNotFound(Exception):
+    """No such run in the state directory (or no state there): a usage error."""
+
+
+@contextmanager
+def opened_run(directory: Path, run_id: str) -> Iterator[tuple[StateStore, RunRow]]:
+    """The store and a run's row (a unique id prefix works); closes the store after."""
+    try:
+        store = open_store(directory, create=False)
+    except StoreError as exc:
+        raise RunNotFound(str(exc)) from None
+    try:
+        row = store.run(run_id)
+        if row is None:
+            raise RunNotFound(f"no run '{run_id}' in {directory} (see: wfctl runs)")
+        yield store, row
+    finally:
+        store.close()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import IO
 
 from wfctl.events import (
     CircuitChanged,
     Event,
     HandlerRan,
-    RetryScheduled,
     RunFinished,
     RunStarted,
     StepStateChanged,
@@ -45,56 +45,62 @@ class PlainLog:
             self.out.flush()
 
     def format(self, event: Event) -> str | None:
-        if isinstance(event, RunStarted):
-            if self.quiet:
-                return None
-            return (
-                f"run {event.run_id} started: {event.workflow_name} ({len(event.step_ids)} steps)"
-            )
-        if isinstance(event, StepStateChanged):
-            return self._step(event)
-        if isinstance(event, RetryScheduled):
-            return None
-        if isinstance(event, CircuitChanged):
-            return f"circuit breaker {event.target} {event.state.replace('_', '-')}"
-        if isinstance(event, HandlerRan):
-            what = "rollback" if event.purpose == "rollback" else "error handler"
-            tail = f": {event.error}" if event.error else ""
-            return f"{what} {event.step_id} for {event.for_step} {event.status.value}{tail}"
-        if isinstance(event, RunFinished):
-            tail = f": {event.error}" if event.error else ""
-            return f"run {event.status.value} in {event.duration:.2f}s{tail}"
-        return None
+        """The line for `event` (without its time stamp), or None for no line."""
+        match event:
+            case StepStateChanged():
+                return self._step(event)
+            case RunStarted():
+                if self.quiet:
+                    return None
+                n = len(event.step_ids)
+                return f"run {event.run_id} started: {event.workflow_name} ({n} steps)"
+            case CircuitChanged():
+                return f"circuit breaker {event.target} {event.state.replace('_', '-')}"
+            case HandlerRan():
+                what = "rollback" if event.purpose == "rollback" else "error handler"
+                tail = f": {event.error}" if event.error else ""
+                return f"{what} {event.step_id} for {event.for_step} {event.status.value}{tail}"
+            case RunFinished():
+                tail = f": {event.error}" if event.error else ""
+                return f"run {event.status.value} in {event.duration:.2f}s{tail}"
+        return None  # retries show as the step's `retrying` line; output lines not at all
 
     def _step(self, e: StepStateChanged) -> str | None:
         s = e.status
-        if self.quiet and s not in (StepStatus.FAILED, StepStatus.WAITING):
+        if self.quiet and s not in _QUIET_SHOWN:
             return None
-        glyph = _GLYPHS[s]
-        name = e.step_id
-        if s is StepStatus.RUNNING:
-            if e.iteration is not None:
-                # A loop counts attempts over all its iterations: say which round it is.
-                attempt = f" (iteration {e.iteration + 1})"
-            elif e.max_attempts > 1:
-                attempt = f" (attempt {e.attempt}/{e.max_attempts})"
-            else:
-                attempt = ""
-            agent = f" on agent {e.agent}" if e.agent else ""
-            return f"{glyph} {name} running{attempt}{agent}"
-        if s is StepStatus.COMPLETED:
-            took = f" in {e.duration:.2f}s" if e.duration is not None else ""
-            return f"{glyph} {name} completed{took}"
-        if s is StepStatus.FAILED:
-            return f"{glyph} {name} failed: {e.error}"
-        if s is StepStatus.RETRYING:
-            when = ""
-            if e.next_attempt_at is not None:
-                when = f", next attempt at {_stamp(e.next_attempt_at)}"
-            tries = f"{e.attempt}/{e.max_attempts}"
-            return f"{glyph} {name} retrying after attempt {tries}: {e.error}{when}"
-        if s is StepStatus.SKIPPED:
-            return f"{glyph} {name} skipped: {e.reason}"
-        if s is StepStatus.WAITING:
-            return f"{glyph} {name} waiting: {e.reason}"
-        return None
+        line = _STEP_LINES.get(s)  # a step back to pending has no line
+        return None if line is None else f"{_GLYPHS[s]} {e.step_id} {line(e)}"
+
+
+def _running(e: StepStateChanged) -> str:
+    if e.iteration is not None:
+        # A loop counts attempts over all its iterations: say which round it is.
+        attempt = f" (iteration {e.iteration + 1})"
+    elif e.max_attempts > 1:
+        attempt = f" (attempt {e.attempt}/{e.max_attempts})"
+    else:
+        attempt = ""
+    agent = f" on agent {e.agent}" if e.agent else ""
+    return f"running{attempt}{agent}"
+
+
+def _completed(e: StepStateChanged) -> str:
+    return "completed" + (f" in {e.duration:.2f}s" if e.duration is not None else "")
+
+
+def _retrying(e: StepStateChanged) -> str:
+    when = f", next attempt at {_stamp(e.next_attempt_at)}" if e.next_attempt_at is not None else ""
+    return f"retrying after attempt {e.attempt}/{e.max_attempts}: {e.error}{when}"
+
+
+_QUIET_SHOWN = frozenset({StepStatus.FAILED, StepStatus.WAITING})
+# The text after `<glyph> <step id> ` for each status of a step.
+_STEP_LINES: dict[StepStatus, Callable[[StepStateChanged], str]] = {
+    StepStatus.RUNNING: _running,
+    StepStatus.COMPLETED: _completed,
+    StepStatus.FAILED: lambda e: f"failed: {e.error}",
+    StepStatus.RETRYING: _retrying,
+    StepStatus.SKIPPED: lambda e: f"skipped: {e.reason}",
+    StepStatus.WAITING: lambda e: f"waiting: {e.reason}",
+}

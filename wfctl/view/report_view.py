@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from wfctl.view.live import (
+from wfctl.view.rows import (
     GLYPHS,
     RUN_STYLES,
     STYLES,
@@ -99,11 +99,7 @@ def render_report(report: dict[str, Any], console: Console) -> None:
         console.print(line)
 
 
-def summary_lines(report: Mapping[str, Any], status: str) -> list[Text]:
-    """status, duration, counts, success rate, p50/p95, retries, trips, SLA, rollbacks."""
-    metrics: Mapping[str, Any] = report.get("metrics") or {}
-    lines: list[Text] = []
-
+def _head(report: Mapping[str, Any], status: str) -> list[Text]:
     head = Text(no_wrap=True, overflow="ellipsis")
     head.append(status, style=RUN_STYLES.get(status, "bold"))
     duration = report.get("duration")
@@ -111,61 +107,94 @@ def summary_lines(report: Mapping[str, Any], status: str) -> list[Text]:
         head.append(f" in {fmt_duration(float(duration))}")
     if report.get("exit_code") is not None:
         head.append(f"  (exit code {report['exit_code']})", style="dim")
-    lines.append(head)
-    if report.get("error"):
-        lines.append(Text(f"  {clean_line(str(report['error']), last=False)}", style="red"))
+    if not report.get("error"):
+        return [head]
+    return [head, Text(f"  {clean_line(str(report['error']), last=False)}", style="red")]
 
+
+def _status_counts(report: Mapping[str, Any], metrics: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The report's status counts, or counted from its steps when it has none."""
     counts = metrics.get("status_counts")
-    if not isinstance(counts, Mapping):
-        counts = {}
-        for s in (report.get("steps") or {}).values():
-            key = str(s.get("status", "pending"))
-            counts[key] = counts.get(key, 0) + 1
+    if isinstance(counts, Mapping):
+        return counts
+    counted: dict[str, int] = {}
+    for s in (report.get("steps") or {}).values():
+        key = str(s.get("status", "pending"))
+        counted[key] = counted.get(key, 0) + 1
+    return counted
+
+
+def _steps_line(report: Mapping[str, Any], metrics: Mapping[str, Any]) -> Text:
+    counts = _status_counts(report, metrics)
     total = metrics.get("steps_total", sum(counts.values()))
-    steps_line = Text(f"  steps: {total}", no_wrap=True, overflow="ellipsis")
+    line = Text(f"  steps: {total}", no_wrap=True, overflow="ellipsis")
     for key in _SUMMARY_ORDER:
         n = counts.get(key, 0)
         if n:
-            steps_line.append("  ")
-            steps_line.append(f"{GLYPHS[key]} {n} {key}", style=STYLES[key])
-    lines.append(steps_line)
+            line.append("  ")
+            line.append(f"{GLYPHS[key]} {n} {key}", style=STYLES[key])
+    return line
 
+
+_DURATIONS = (("step_duration_p50", "p50"), ("step_duration_p95", "p95"))
+_TOTALS = (
+    ("attempts_total", "attempts"),
+    ("retries", "retries"),
+    ("circuit_breaker_trips", "circuit trips"),
+)
+
+
+def _stats_lines(metrics: Mapping[str, Any]) -> list[Text]:
     stats: list[str] = []
     rate = metrics.get("success_rate")
     if isinstance(rate, int | float):
         stats.append(f"success rate {rate * 100:.1f}%")
-    for key, label in (("step_duration_p50", "p50"), ("step_duration_p95", "p95")):
+    for key, label in _DURATIONS:
         value = metrics.get(key)
         if isinstance(value, int | float):
             stats.append(f"{label} {fmt_duration(float(value))}")
-    for key, label in (
-        ("attempts_total", "attempts"),
-        ("retries", "retries"),
-        ("circuit_breaker_trips", "circuit trips"),
-    ):
-        if key in metrics:
-            stats.append(f"{label} {metrics[key]}")
-    if stats:
-        lines.append(Text("  " + " · ".join(stats), no_wrap=True, overflow="ellipsis"))
+    stats.extend(f"{label} {metrics[key]}" for key, label in _TOTALS if key in metrics)
+    if not stats:
+        return []
+    return [Text("  " + " · ".join(stats), no_wrap=True, overflow="ellipsis")]
 
+
+def _sla_lines(report: Mapping[str, Any]) -> list[Text]:
     sla: Mapping[str, Any] = report.get("sla") or {}
     breaches = list(sla.get("breaches") or ())
-    if breaches:
-        plural = "es" if len(breaches) > 1 else ""
-        lines.append(Text(f"  SLA: {len(breaches)} breach{plural}", style="bold red"))
-        for b in breaches:
-            message = clean_line(str(b.get("message", b)), last=False)
-            lines.append(Text(f"    {message}", style="red"))
-    elif sla:
-        lines.append(Text("  SLA: met", style="green"))
-
-    rollbacks = list(report.get("rollbacks") or ())
-    if rollbacks:
-        lines.append(Text(f"  rollbacks: {len(rollbacks)}", style="magenta"))
-        for r in rollbacks:
-            mark = GLYPHS.get(str(r.get("status")), "?")
-            tail = f": {clean_line(str(r['error']), last=False)}" if r.get("error") else ""
-            lines.append(Text(f"    {mark} {r.get('step_id')} for {r.get('for_step')}{tail}"))
-    for step_id in report.get("waiting_for") or ():
-        lines.append(Text(f"  waiting for approval: {step_id}", style="yellow"))
+    if not breaches:
+        return [Text("  SLA: met", style="green")] if sla else []
+    plural = "es" if len(breaches) > 1 else ""
+    lines = [Text(f"  SLA: {len(breaches)} breach{plural}", style="bold red")]
+    for b in breaches:
+        message = clean_line(str(b.get("message", b)), last=False)
+        lines.append(Text(f"    {message}", style="red"))
     return lines
+
+
+def _rollback_lines(report: Mapping[str, Any]) -> list[Text]:
+    rollbacks = list(report.get("rollbacks") or ())
+    if not rollbacks:
+        return []
+    lines = [Text(f"  rollbacks: {len(rollbacks)}", style="magenta")]
+    for r in rollbacks:
+        mark = GLYPHS.get(str(r.get("status")), "?")
+        tail = f": {clean_line(str(r['error']), last=False)}" if r.get("error") else ""
+        lines.append(Text(f"    {mark} {r.get('step_id')} for {r.get('for_step')}{tail}"))
+    return lines
+
+
+def summary_lines(report: Mapping[str, Any], status: str) -> list[Text]:
+    """status, duration, counts, success rate, p50/p95, retries, trips, SLA, rollbacks."""
+    metrics: Mapping[str, Any] = report.get("metrics") or {}
+    return [
+        *_head(report, status),
+        _steps_line(report, metrics),
+        *_stats_lines(metrics),
+        *_sla_lines(report),
+        *_rollback_lines(report),
+        *(
+            Text(f"  waiting for approval: {step_id}", style="yellow")
+            for step_id in report.get("waiting_for") or ()
+        ),
+    ]

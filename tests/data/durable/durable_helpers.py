@@ -22,19 +22,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from cli_helpers import clean_env, cli  # noqa: E402, F401 (re-exported to the durable tests)
 DURABLE = Path(__file__).resolve().parent
 STEP_DEADLINE = 60.0  # a loaded machine takes long to import the engine
 CMD_TIMEOUT = 90.0
-_CLEARED = ("CI", "NO_COLOR", "FORCE_COLOR", "WFCTL_HOME", "WFCTL_DEBUG", "COLUMNS", "LINES")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in _CLEARED:
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
 
 
 def wfctl(
@@ -50,34 +44,6 @@ def wfctl(
         text=True,
         timeout=timeout,
     )
-
-
-def cli(args: Iterable[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """`wfctl ARGS` in this process (cwd and environment as for a subprocess, restored
-    afterwards): for the steps of a test that need not be a separate process."""
-    from wfctl.cli import main
-
-    argv = list(args)
-    saved_env = {var: os.environ.pop(var) for var in _CLEARED if var in os.environ}
-    saved_env.update({var: os.environ[var] for var in env if var in os.environ})
-    added = [var for var in env if var not in os.environ and var not in saved_env]
-    os.environ.update(env)
-    saved_cwd = Path.cwd()
-    out, err = io.StringIO(), io.StringIO()
-    code: Any = 0
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(argv)
-            except SystemExit as exc:
-                code = exc.code
-    finally:
-        os.chdir(saved_cwd)
-        for var in added:
-            os.environ.pop(var, None)
-        os.environ.update(saved_env)
-    return subprocess.CompletedProcess(argv, int(code or 0), out.getvalue(), err.getvalue())
 
 
 def start(args: Iterable[str], cwd: Path, **env: str) -> subprocess.Popen[str]:

@@ -1,0 +1,86 @@
+"""Run inputs from the command line: `--inputs-file`, then `-i KEY=VALUE` (later ones win)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from wfctl.model.inputs import InputError, parse_assignment, resolve_inputs
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read inputs file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"inputs file {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _parse_json(text: str, path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"inputs file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"inputs file {path} must hold a mapping of names to values")
+    return data
+
+
+def _parse_yaml(text: str, path: Path) -> dict[str, Any]:
+    # The same strict loader as workflows: no duplicate keys, no YAML 1.1 surprises.
+    from wfctl.document.loader import load_text
+    from wfctl.format.diagnostics import WorkflowError
+    from wfctl.validate.output import diagnostic_line
+
+    if not text.strip():
+        return {}
+    try:
+        data: dict[str, Any] = load_text(text, str(path)).data
+    except WorkflowError as exc:
+        raise InputError(
+            "bad inputs file: " + "; ".join(diagnostic_line(d) for d in exc.diagnostics)
+        ) from None
+    return data
+
+
+def read_inputs_file(name: str) -> dict[str, Any]:
+    """The mapping in a JSON (by its suffix) or YAML inputs file."""
+    path = Path(name)
+    text = _read_text(path)
+    return _parse_json(text, path) if path.suffix == ".json" else _parse_yaml(text, path)
+
+
+def read_inputs(inputs_file: str | None, assignments: tuple[str, ...]) -> dict[str, Any]:
+    """Inputs from --inputs-file then -i KEY=VALUE (later ones win)."""
+    values: dict[str, Any] = read_inputs_file(inputs_file) if inputs_file else {}
+    for assignment in assignments:
+        key, value = parse_assignment(assignment)
+        values[key] = value
+    return values
+
+
+def coerce_cli_strings(
+    declared: Mapping[str, Any], assignments: tuple[str, ...], values: dict[str, Any]
+) -> None:
+    """`-i tag=123` for a string input means the text "123", not the number."""
+    for assignment in assignments:
+        key, _, raw = assignment.partition("=")
+        schema = declared.get(key.strip())
+        if isinstance(schema, Mapping) and schema.get("type") == "string":
+            values[key.strip()] = raw
+
+
+def run_inputs(
+    declared: Mapping[str, Any],
+    inputs_file: str | None,
+    assignments: tuple[str, ...],
+    base: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`base` (a resumed run's inputs), overridden by the command line, resolved and checked."""
+    given = dict(base or {})
+    given.update(read_inputs(inputs_file, assignments))
+    coerce_cli_strings(declared, assignments, given)
+    return resolve_inputs(declared, given)

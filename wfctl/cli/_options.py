@@ -1,0 +1,77 @@
+"""Options shared by several commands (same flag, same help everywhere), and RunOptions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+StateDirOption = Annotated[
+    str | None,
+    typer.Option(
+        "--state-dir",
+        metavar="DIR",
+        envvar="WFCTL_HOME",
+        help="Where runs are journaled [./.wfctl].",
+    ),
+]
+
+# Options shared by `run` and `resume`.
+InputsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="KEY=VALUE",
+        help="Repeatable; VALUE is parsed as JSON if it can be (not for string inputs).",
+    ),
+]
+ReportOption = Annotated[
+    str | None,
+    typer.Option(
+        "--report", metavar="PATH", help="Where to write the JSON report [.wfctl/reports/ID.json]."
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and the end.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the report on stdout and nothing else there.")
+]
+NoLiveOption = Annotated[
+    bool, typer.Option("--no-live", help="Plain lines instead of the live table.")
+]
+NoInputOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-input", help="Never prompt: approval steps wait (exit 4) for wfctl approve."
+    ),
+]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `wfctl run` and `wfctl resume` were asked to do."""
+
+    file: str
+    inputs: tuple[str, ...] = ()
+    inputs_file: str | None = None
+    report: str | None = None
+    junit: str | None = None
+    max_parallel: int | None = None
+    dry_run: bool = False
+    quiet: bool = False
+    json_output: bool = False
+    live: bool | None = None  # None: decide from the terminal
+    approve: tuple[str, ...] = ()
+    no_input: bool = False
+    workdir: str | None = None
+    fail_on_sla: bool = False
+    state_dir: str | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def state_path(self) -> Path:
+        """--state-dir, else $WFCTL_HOME, else ./.wfctl."""
+        return Path(self.state_dir or os.environ.get("WFCTL_HOME") or ".wfctl")

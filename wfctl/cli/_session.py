@@ -1,0 +1,226 @@
+"""One run of a workflow from the command line, start to end: views, signals, the engine,
+the report and the exit code. `wfctl run` and `wfctl resume` both end here."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import anyio
+
+from wfctl.cli import _engine
+from wfctl.cli._options import RunOptions
+from wfctl.cli._output import err
+from wfctl.cli.exit_codes import ExitCode, for_state
+from wfctl.events import EventBus
+from wfctl.model.inputs import InputError
+
+if TYPE_CHECKING:
+    from wfctl.records import RunResult
+    from wfctl.report.metrics import MetricsCollector, SlaBreach
+    from wfctl.state.replay import Replayed
+    from wfctl.state.store import StateStore
+    from wfctl.view.live import LiveTable
+
+
+def use_live(opts: RunOptions, out: IO[str]) -> bool:
+    """The live table on a terminal, unless asked otherwise, in CI, or with --json."""
+    if opts.live is not None:
+        return opts.live and not opts.json_output
+    if opts.json_output or os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        return False
+    return bool(out.isatty())
+
+
+@dataclass
+class _Views:
+    """Who watches the run: metrics and SLA, and the live table or the plain log."""
+
+    bus: EventBus
+    metrics: MetricsCollector
+    live: LiveTable | None
+    log_stream: IO[str]
+
+
+def _views(opts: RunOptions, workflow: Any) -> _Views:
+    from wfctl.report.metrics import MetricsCollector
+
+    out = sys.stdout
+    log_stream = sys.stderr if opts.json_output else out
+    live = None
+    if use_live(opts, out):
+        from wfctl.view.live import LiveTable
+
+        live = LiveTable(workflow, out)
+
+    def alert(breach: SlaBreach) -> None:
+        if live is not None:
+            live.alert(breach.message)
+        else:
+            log_stream.write(f"SLA ALERT: {breach.message}\n")
+            log_stream.flush()
+
+    bus = EventBus()
+    metrics = MetricsCollector(workflow.sla_targets, on_breach=alert)
+    bus.subscribe(metrics)
+    if live is not None:
+        bus.subscribe(live)
+    else:
+        from wfctl.view.plain import PlainLog
+
+        bus.subscribe(PlainLog(log_stream, quiet=opts.quiet))
+    return _Views(bus, metrics, live, log_stream)
+
+
+def _approval_handler(opts: RunOptions, live: LiveTable | None) -> Any:
+    """A prompt on the terminal for approval steps, when there is someone to ask."""
+    if opts.no_input or opts.json_output or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return None
+    from wfctl.view.prompt import TerminalApprover
+
+    return TerminalApprover(live)
+
+
+async def _tick_sla(metrics: MetricsCollector) -> None:
+    # Events alone would report a hung step's SLA breach only once it ends.
+    while True:
+        await anyio.sleep(0.5)
+        metrics.check_time()
+
+
+async def _watched(call: _engine.EngineCall, views: _Views) -> RunResult:
+    """The engine run, with signals handled and SLA time checked while it runs."""
+    from wfctl.cli._signals import watch_signals
+
+    # Installed before anything slow (the LangGraph import): a signal that arrives early
+    # still cancels the run cleanly and gets its report written.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals, signals, call.cancel)
+            sla = call.workflow.sla_targets
+            if sla.max_duration is not None or sla.step_max_duration:
+                tg.start_soon(_tick_sla, views.metrics)
+            # One run per process: what the imports built lives to the end. Frozen, the
+            # collector stops walking it again and again while thousands of steps run.
+            _engine.load_engine()
+            gc.freeze()
+            if views.live is not None:
+                views.live.start()
+            try:
+                result = await _engine.run_engine(call)
+            finally:
+                if views.live is not None:
+                    views.live.stop()
+                tg.cancel_scope.cancel()
+    return result
+
+
+async def run_session(
+    opts: RunOptions,
+    workflow: Any,
+    inputs: dict[str, Any],
+    run_id: str,
+    store: StateStore,
+    replayed: Replayed | None = None,
+    decisions: dict[str, Any] | None = None,
+) -> int:
+    """Run (or resume) `workflow` as the CLI does; the exit code."""
+    views = _views(opts, workflow)
+    approvals = dict(decisions or {})
+    approvals.update({s: _engine.approval(True, by="--approve") for s in opts.approve})
+    env = {**os.environ, **opts.extra_env}
+    try:
+        _engine.read_secrets(workflow, env)
+    except InputError as exc:
+        err(f"error: {opts.file}: {exc}; nothing was run")
+        return ExitCode.INVALID
+    call = _engine.EngineCall(
+        workflow=workflow,
+        inputs=inputs,
+        run_id=run_id,
+        bus=views.bus,
+        store=store,
+        cancel=anyio.Event(),
+        env=env,
+        approvals=approvals,
+        approval_handler=_approval_handler(opts, views.live),
+        max_parallel=opts.max_parallel,
+        workdir=opts.workdir,
+        resume=replayed,
+    )
+    result = await _watched(call, views)
+    return _finish(opts, workflow, inputs, result, views, store)
+
+
+def _finish(
+    opts: RunOptions,
+    workflow: Any,
+    inputs: dict[str, Any],
+    result: RunResult,
+    views: _Views,
+    store: StateStore,
+) -> int:
+    """Write the report (and JUnit), record the run's end, print the summary; the exit code."""
+    from wfctl.report.build import build_report, write_json_atomic
+
+    shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in inputs.items()}
+    code = for_state(result.status.value)
+    report = build_report(result, workflow, shown_inputs, views.metrics, exit_code=code)
+    breaches = views.metrics.breaches
+    if code == ExitCode.OK and opts.fail_on_sla and breaches:
+        code = ExitCode.FAILED
+        report["exit_code"] = int(code)
+        report["error"] = "SLA breached (--fail-on-sla): " + breaches[0].message
+    report_path = (
+        Path(opts.report)
+        if opts.report
+        else opts.state_path() / "reports" / f"{result.run_id}.json"
+    )
+    write_json_atomic(report_path, report)
+    store.set_status(result.run_id, result.status.value, result.error, report_path=str(report_path))
+    if opts.junit:
+        from wfctl.report.junit import write_junit
+
+        write_junit(Path(opts.junit), report)
+    _print_outcome(opts, code, result, report, report_path, views.log_stream)
+    return code
+
+
+def _print_outcome(
+    opts: RunOptions,
+    code: int,
+    result: RunResult,
+    report: dict[str, Any],
+    path: Path,
+    log_stream: IO[str],
+) -> None:
+    if opts.json_output:
+        json.dump(report, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif not opts.quiet or code != ExitCode.OK:
+        _summary(result, report, path, log_stream)
+
+
+def _summary(result: RunResult, report: dict[str, Any], path: Path, out: IO[str]) -> None:
+    counts = report["metrics"]["status_counts"]
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
+    out.write(f"{result.status.value}: {', '.join(parts)} in {result.duration:.2f}s\n")
+    for step_id in result.waiting_for:
+        out.write(
+            f"  waiting for approval: {step_id}\n"
+            f"    approve:  wfctl approve {result.run_id} {step_id}\n"
+            f"    (or reject: wfctl approve {result.run_id} {step_id} --reject)\n"
+        )
+    if result.waiting_for:
+        out.write(f"  then continue with: wfctl resume {result.run_id}\n")
+    error = report.get("error")
+    if error and result.status.value != "waiting_approval":
+        out.write(f"  {error}\n")
+    out.write(f"report: {path}\n")
+    out.flush()

@@ -1,0 +1,73 @@
+"""`wfctl graph`: draw a workflow as Mermaid, DOT or a terminal tree."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from wfctl.cli._output import fail_usage, use_color
+from wfctl.cli.exit_codes import ExitCode
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+    tree = "tree"
+
+
+def _load_or_exit(file: str) -> Any:
+    from wfctl.format.diagnostics import WorkflowError
+    from wfctl.validate.files import load_workflow
+    from wfctl.validate.output import diagnostic_line
+
+    try:
+        return load_workflow(file)
+    except WorkflowError as exc:
+        for d in exc.diagnostics:
+            typer.echo(diagnostic_line(d), err=True)
+        raise typer.Exit(ExitCode.INVALID) from None
+    except OSError as exc:
+        fail_usage(f"cannot read {file}: {exc.strerror}")
+
+
+def _print_tree(workflow: Any) -> None:
+    from rich.console import Console
+
+    from wfctl.view import drawing
+
+    Console(no_color=not use_color(sys.stdout), highlight=False).print(drawing.to_tree(workflow))
+
+
+def _drawing(workflow: Any, output_format: GraphFormat) -> str:
+    from wfctl.view import drawing
+
+    return (
+        drawing.to_dot(workflow)
+        if output_format is GraphFormat.dot
+        else drawing.to_mermaid(workflow)
+    )
+
+
+def graph(
+    file: Annotated[str, typer.Argument(help="The workflow file to draw.")],
+    output_format: Annotated[
+        GraphFormat, typer.Option("--format", "-f", help="mermaid, dot, or tree (terminal).")
+    ] = GraphFormat.mermaid,
+    langgraph: Annotated[
+        bool,
+        typer.Option("--langgraph", help="Print the compiled LangGraph control graph's Mermaid."),
+    ] = False,
+) -> None:
+    """Draw a workflow: steps, dependencies, branches with their conditions, containers."""
+    workflow = _load_or_exit(file)
+    if langgraph:
+        from wfctl.engine.control_graph import control_graph_mermaid
+
+        sys.stdout.write(control_graph_mermaid(workflow))
+    elif output_format is GraphFormat.tree:
+        _print_tree(workflow)
+    else:
+        sys.stdout.write(_drawing(workflow, output_format))

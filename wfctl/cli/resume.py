@@ -1,0 +1,150 @@
+"""`wfctl resume`: continue a run that crashed, was killed, was cancelled or is waiting."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from wfctl.cli._options import (
+    InputsOption,
+    JsonOption,
+    NoInputOption,
+    NoLiveOption,
+    QuietOption,
+    ReportOption,
+    RunOptions,
+    StateDirOption,
+)
+from wfctl.cli._output import err, load_or_report
+from wfctl.cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from wfctl.state.store import RunRow, StateStore
+
+
+def _ended(row: RunRow) -> int | None:
+    """The exit code when the run already ended and cannot be resumed; None if it can be."""
+    if row.status == "completed":
+        print(f"run {row.run_id} already completed; nothing to resume")
+        return ExitCode.OK
+    if row.status in ("failed", "timeout"):
+        what = "failed" if row.status == "failed" else "timed out"
+        err(f"run {row.run_id} {what} and was rolled back; start a new run instead")
+        return ExitCode.FAILED
+    return None
+
+
+def _usable_workflow(row: RunRow, force: bool) -> Any | None:
+    """The run's workflow, unchanged (or --force) and runnable; None after saying why not."""
+    from wfctl.cli.run import missing_extra
+
+    workflow = load_or_report(row.file)
+    if workflow is None:
+        return None
+    if workflow.sha256 != row.sha256 and not force:
+        err(
+            f"error: {row.file} changed since run {row.run_id} started; the plan may "
+            "no longer match. Resume anyway with --force"
+        )
+        return None
+    missing = missing_extra(workflow)
+    if missing:
+        err(f"error: {row.file}: {missing}; nothing was run")
+        return None
+    return workflow
+
+
+def _inputs(row: RunRow, workflow: Any, opts: RunOptions) -> dict[str, Any] | None:
+    from wfctl.cli._inputs import run_inputs
+    from wfctl.model.inputs import InputError
+
+    # Secret inputs were never stored: their defaults apply again, or they must be
+    # passed again (resolve_inputs names any that are missing).
+    stored = {
+        k: v for k, v in row.inputs.items() if not (k in workflow.secret_inputs and v == "***")
+    }
+    try:
+        return run_inputs(workflow.inputs, None, opts.inputs, base=stored)
+    except InputError as exc:
+        err(f"error: {exc}")
+        return None
+
+
+def _resume_locked(store: StateStore, row: RunRow, opts: RunOptions, force: bool) -> int:
+    import anyio
+
+    from wfctl.cli import _engine
+    from wfctl.cli._session import run_session
+    from wfctl.state.replay import replay
+
+    ended = _ended(row)
+    if ended is not None:
+        return ended
+    workflow = _usable_workflow(row, force)
+    if workflow is None:
+        return ExitCode.INVALID
+    resolved = _inputs(row, workflow, opts)
+    if resolved is None:
+        return ExitCode.INVALID
+    replayed = replay(workflow.all_steps, (e for _, e in store.events(row.run_id)))
+    decisions = {
+        step: _engine.approval(ok, by=by, comment=comment)
+        for step, (ok, by, comment) in store.approvals(row.run_id).items()
+    }
+    # Relative paths in the workflow meant the directory the run started in.
+    resumed = replace(opts, file=row.file, approve=(), workdir=row.options.get("workdir"))
+    code: int = anyio.run(
+        run_session, resumed, workflow, resolved, row.run_id, store, replayed, decisions
+    )
+    return code
+
+
+def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
+    """`wfctl resume RUN_ID`: continue a crashed, killed, cancelled or waiting run."""
+    from wfctl.state.lock import RunLock
+    from wfctl.state.store import RunNotFound, opened_run
+
+    try:
+        with opened_run(opts.state_path(), run_id) as (store, row):
+            lock = RunLock(store.directory, row.run_id)
+            if not lock.acquire():
+                raise RunNotFound(f"run {row.run_id} is being run by another wfctl process now")
+            try:
+                return _resume_locked(store, row, opts, force)
+            finally:
+                lock.release()
+    except RunNotFound as exc:
+        err(f"error: {exc}")
+        return ExitCode.INVALID
+
+
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue (a unique prefix works).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even though the workflow file changed.")
+    ] = False,
+    inputs: InputsOption = None,
+    report: ReportOption = None,
+    json_output: JsonOption = False,
+    no_live: NoLiveOption = False,
+    quiet: QuietOption = False,
+    no_input: NoInputOption = False,
+    state: StateDirOption = None,
+) -> None:
+    """Continue a run that crashed, was killed, was cancelled or is waiting for approval.
+
+    Completed steps are not run again; steps that were in flight run again.
+    """
+    opts = RunOptions(
+        file="",
+        inputs=tuple(inputs or ()),
+        report=report,
+        json_output=json_output,
+        live=False if no_live else None,
+        quiet=quiet,
+        no_input=no_input,
+        state_dir=state,
+    )
+    raise typer.Exit(resume_from_cli(run_id, opts, force=force))

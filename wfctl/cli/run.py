@@ -1,0 +1,181 @@
+"""`wfctl run`: check everything that can be checked, then run a workflow file."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wfctl.cli._options import (
+    InputsOption,
+    JsonOption,
+    NoInputOption,
+    NoLiveOption,
+    QuietOption,
+    ReportOption,
+    RunOptions,
+    StateDirOption,
+)
+from wfctl.cli._output import err, load_or_report
+from wfctl.cli.exit_codes import ExitCode
+
+
+def _check_output_path(path: str | None, option: str) -> str | None:
+    """Why a report path cannot be written, found before anything runs."""
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        return f"{option} {path} is a directory; give a file name"
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        return f"{option} {path}: {parent} is not a directory"
+    if parent.exists() and not os.access(parent, os.W_OK):
+        return f"{option} {path}: cannot write in {parent}"
+    return None
+
+
+def missing_extra(workflow: Any) -> str | None:
+    """Why the workflow cannot run with what is installed (react steps without LangChain)."""
+    from wfctl.model import StepType
+
+    if not any(s.step_type is StepType.REACT for s in workflow.all_steps.values()):
+        return None
+    from wfctl.actions.react import missing_extra as react_missing
+
+    return react_missing()
+
+
+def _inputs_or_none(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
+    from wfctl.cli._inputs import run_inputs
+    from wfctl.model.inputs import InputError
+
+    try:
+        return run_inputs(workflow.inputs, opts.inputs_file, opts.inputs)
+    except InputError as exc:
+        err(f"error: {opts.file}: {exc}; nothing was run")
+        return None
+
+
+def _preflight(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
+    """The resolved inputs, or None after printing why nothing can run."""
+    problem = _check_output_path(opts.report, "--report") or _check_output_path(
+        opts.junit, "--junit"
+    )
+    if problem:
+        err(f"error: {problem}; nothing was run")
+        return None
+    resolved = _inputs_or_none(opts, workflow)
+    if resolved is None:
+        return None
+    unknown = [s for s in opts.approve if s not in workflow.all_steps]
+    if unknown:
+        err(f"error: --approve names unknown step {', '.join(unknown)}")
+        return None
+    return resolved
+
+
+def _start(opts: RunOptions, workflow: Any, resolved: dict[str, Any]) -> int:
+    """A new run: its id, the store and its lock, then the session."""
+    import anyio
+
+    from wfctl.cli import _engine
+    from wfctl.cli._session import run_session
+    from wfctl.state.lock import RunLock
+    from wfctl.state.store import StoreError, open_store
+
+    try:
+        store = open_store(opts.state_path())
+    except StoreError as exc:
+        err(f"error: {exc}")
+        return ExitCode.INVALID
+    run_id = _engine.new_run_id()
+    lock = RunLock(store.directory, run_id)
+    lock.acquire()
+    try:
+        code: int = anyio.run(run_session, opts, workflow, resolved, run_id, store)
+        return code
+    finally:
+        lock.release()
+        store.close()
+
+
+def run_from_cli(opts: RunOptions) -> int:
+    """Run a workflow file as `wfctl run` does; returns the exit code."""
+    workflow = load_or_report(opts.file)
+    if workflow is None:
+        return ExitCode.INVALID
+    resolved = _preflight(opts, workflow)
+    if resolved is None:
+        return ExitCode.INVALID
+    if opts.dry_run:
+        from wfctl.cli._dry_run import dry_run
+
+        dry_run(workflow, sys.stdout)
+        return ExitCode.OK
+    missing = missing_extra(workflow)
+    if missing:
+        err(f"error: {opts.file}: {missing}; nothing was run")
+        return ExitCode.INVALID
+    return _start(opts, workflow, resolved)
+
+
+def run(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The workflow file to run.")],
+    inputs: InputsOption = None,
+    inputs_file: Annotated[
+        str | None,
+        typer.Option("--inputs-file", metavar="PATH", help="YAML or JSON file of inputs."),
+    ] = None,
+    report: ReportOption = None,
+    junit: Annotated[
+        str | None,
+        typer.Option(
+            "--junit", metavar="PATH", help="Also write JUnit XML (one testcase per step)."
+        ),
+    ] = None,
+    max_parallel: Annotated[
+        int | None,
+        typer.Option("--max-parallel", min=1, help="Override max_parallel_steps."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and run nothing.")
+    ] = False,
+    quiet: QuietOption = False,
+    json_output: JsonOption = False,
+    no_live: NoLiveOption = False,
+    approve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve", metavar="STEP", help="Pre-approve a human_approval step (repeatable)."
+        ),
+    ] = None,
+    fail_on_sla: Annotated[
+        bool, typer.Option("--fail-on-sla", help="Exit 1 when an SLA target is breached.")
+    ] = False,
+    no_input: NoInputOption = False,
+    state: StateDirOption = None,
+) -> None:
+    """Run a workflow with a live table of step statuses and write a JSON report."""
+    opts = RunOptions(
+        file=file,
+        inputs=tuple(inputs or ()),
+        inputs_file=inputs_file,
+        report=report,
+        junit=junit,
+        max_parallel=max_parallel,
+        dry_run=dry_run,
+        quiet=quiet,
+        json_output=json_output,
+        live=False if no_live else None,
+        approve=tuple(approve or ()),
+        fail_on_sla=fail_on_sla,
+        no_input=no_input,
+        state_dir=state,
+    )
+    raise typer.Exit(run_from_cli(opts))
