@@ -13,8 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from wfctl.actions import ActionContext, ActionError, get_action
-from wfctl.actions import shell as shell_mod
+from wfctl.actions import ActionContext, ActionError, _shell_output, get_action
 from wfctl.actions.shell import ShellAction, find_tagged_processes
 from wfctl.secrets import Masker
 
@@ -185,7 +184,7 @@ async def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
 async def test_output_is_capped_keeping_the_tail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shell_mod, "OUTPUT_CAP_CHARS", 1000)
+    monkeypatch.setattr(_shell_output, "OUTPUT_CAP_CHARS", 1000)
     out = await sh(tmp_path, "seq 1 5000")
     assert out["stdout"].startswith("[wfctl: output truncated, first ")
     assert out["stdout"].endswith("4999\n5000\n")
