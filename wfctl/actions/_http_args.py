@@ -15,11 +15,16 @@ from urllib.parse import urlsplit
 from wfctl.actions.base import ActionError
 from wfctl.secrets import Masker
 
-__all__ = ["DEFAULT_TIMEOUT", "HttpArgs", "invalid", "parse_http_args"]
+__all__ = ["DEFAULT_TIMEOUT", "MAX_BODY_BYTES", "HttpArgs", "invalid", "parse_http_args"]
 
 DEFAULT_TIMEOUT = 30.0
+#: The response body is read up to this many bytes (then truncated).
+MAX_BODY_BYTES = 10 * 1024 * 1024
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SCHEMES = ("http", "https")
+# Never in a host name (non-ASCII is fine: httpx encodes IDNA names). Such a URL fails
+# here, not later as a DNS error that would be retried.
+_NOT_IN_HOST = frozenset(' <>"{}|\\^`/?#@')
 
 
 def invalid(message: str) -> ActionError:
@@ -71,9 +76,22 @@ def parse_http_args(args: Mapping[str, Any], masker: Masker) -> HttpArgs:
 def _url(url: Any, masker: Masker) -> str:
     if not isinstance(url, str) or not url:
         raise invalid("`url` is required and must be a string")
-    if urlsplit(url).scheme.lower() not in _SCHEMES:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError as exc:
+        raise invalid(f"malformed `url` {masker.mask(url)!r}: {exc}") from None
+    if parts.scheme.lower() not in _SCHEMES:
         raise invalid(f"`url` must be an http:// or https:// URL, got {masker.mask(url)!r}")
+    if not _valid_host(parts.hostname):
+        raise invalid(f"malformed `url` {masker.mask(url)!r}: no valid host name")
     return url
+
+
+def _valid_host(host: str | None) -> bool:
+    if not host:
+        return False
+    return host.isprintable() and _NOT_IN_HOST.isdisjoint(host)
 
 
 def _method(raw: Any) -> str:

@@ -1,6 +1,7 @@
 """The `http` action's request, with httpx, bounded by an overall deadline.
 
-The only module of the action that imports httpx; errors come back as ActionError.
+The only module of the action that imports httpx (about 100 ms, so the action imports
+this module in a worker thread, once); errors come back as ActionError.
 """
 
 from __future__ import annotations
@@ -9,15 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
+import httpcore  # noqa: F401 - httpx imports it on its first client: do it here, off the loop
 import httpx
 
-from wfctl.actions._http_args import HttpArgs, invalid
+from wfctl.actions._http_args import MAX_BODY_BYTES, HttpArgs, invalid
 from wfctl.actions.base import ActionError
 
-__all__ = ["MAX_BODY_BYTES", "Response", "fetch"]
+__all__ = ["Response", "fetch"]
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
 _CLOSE_SECONDS = 2
+# httpx builds an SSL context (loading certifi's CA bundle: 40-80 ms, holding the event
+# loop) for every client it makes; build the default one once, with this module (which
+# is imported off the loop), and give it to every client. SSL_CERT_FILE / SSL_CERT_DIR
+# are read here, once per process.
+_SSL_CONTEXT = httpx.create_ssl_context()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,9 @@ def _translate(exc: Exception, where: str, mask: Callable[[str], str]) -> Except
 
 
 async def _request(spec: HttpArgs) -> Response:
-    client = httpx.AsyncClient(timeout=httpx.Timeout(spec.timeout), follow_redirects=False)
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(spec.timeout), follow_redirects=False, verify=_SSL_CONTEXT
+    )
     try:
         request = client.build_request(
             spec.method,

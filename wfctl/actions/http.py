@@ -6,29 +6,53 @@ trips them. The whole call (connect, send, read the body) therefore runs inside
 
 Errors: the deadline or an httpx timeout -> kind ``timeout``; refused, reset, DNS failure,
 protocol errors -> kind ``connection``; a status outside ``expected_status`` (default any
-2xx) -> kind ``http_status`` with output ``{status, body}`` (body truncated); a bad URL or
-arguments -> kind ``validation`` (not retryable). Redirects are not followed.
+2xx) -> kind ``http_status`` with output ``{status, body}`` (body truncated); a bad or
+malformed URL (no host, a bad port, a space in the host) or bad arguments -> kind
+``validation`` (not retryable). Redirects are not followed.
 
 Output: ``{"status", "headers", "body", "json"}``; the body is read up to
-:data:`MAX_BODY_BYTES` (then truncated, and ``json`` is null). Secrets are masked in the
-output and in error messages.
+:data:`MAX_BODY_BYTES` (then truncated, and ``json`` is null) and decoded with the
+response's charset, or as UTF-8 when it names none Python can use (``undefined``);
+undecodable bytes are replaced. Secrets are masked in the output and in error messages.
+
+httpx and httpcore (about 100 ms to import) and the default SSL context (40-80 ms) are
+loaded once, in a worker thread, on the first request: the event loop keeps running
+the other steps meanwhile.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from wfctl.actions._http_args import DEFAULT_TIMEOUT, HttpArgs, parse_http_args
-from wfctl.actions._http_client import MAX_BODY_BYTES, Response, fetch
+import anyio.to_thread
+
+from wfctl.actions._http_args import DEFAULT_TIMEOUT, MAX_BODY_BYTES, HttpArgs, parse_http_args
 from wfctl.actions.base import ActionContext, ActionError, Capability
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from wfctl.actions._http_client import Response
 
 __all__ = ["DEFAULT_TIMEOUT", "ERROR_BODY_CHARS", "MAX_BODY_BYTES", "HttpAction"]
 
 ERROR_BODY_CHARS = 4096
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_CLIENT = "wfctl.actions._http_client"  # imports httpx
+_client: ModuleType | None = None
+
+
+async def _load_client() -> ModuleType:
+    """The httpx side of the action, imported once in a worker thread: httpx takes about
+    100 ms to import, which would stall every other step on the event loop."""
+    global _client
+    if _client is None:
+        _client = await anyio.to_thread.run_sync(importlib.import_module, _CLIENT)
+    return _client
 
 
 class HttpAction:
@@ -56,8 +80,9 @@ class HttpAction:
         masker = ctx.masker
         spec = parse_http_args(args, masker)
         where = masker.mask(f"{spec.method} {spec.url}")
-        response = await fetch(spec, where, masker.mask)
-        text = masker.mask(response.raw.decode(_charset(response.headers), errors="replace"))
+        client = await _load_client()
+        response: Response = await client.fetch(spec, where, masker.mask)
+        text = masker.mask(_decode(response.raw, response.headers))
         if not spec.accepts(response.status):
             raise _status_error(spec, response, where, text)
         return {
@@ -91,15 +116,18 @@ def _parse_json(text: str) -> Any:
         return None
 
 
+def _decode(raw: bytes, headers: Mapping[str, str]) -> str:
+    """The body as text in its declared charset, else UTF-8; undecodable bytes replaced."""
+    try:
+        return raw.decode(_charset(headers), errors="replace")
+    except (LookupError, ValueError):  # unknown, `undefined` (always fails), not text
+        return raw.decode("utf-8", errors="replace")
+
+
 def _charset(headers: Mapping[str, str]) -> str:
     content_type = headers.get("content-type", "")
     for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
-            charset = value.strip().strip('"')
-            try:
-                "".encode(charset)
-            except LookupError:
-                break
-            return charset
+            return value.strip().strip('"')
     return "utf-8"
