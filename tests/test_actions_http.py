@@ -336,3 +336,30 @@ async def test_no_ssl_context_is_built_per_request(
     await request(tmp_path, url=f"{server}/ok")
     await request(tmp_path, url=f"{server}/ok")
     assert built == []
+
+
+def test_arguments_are_parsed_once_into_a_frozen_record() -> None:
+    import dataclasses
+
+    from wfctl.actions._http_args import DEFAULT_TIMEOUT, parse_http_args
+
+    spec = parse_http_args({"url": "http://x/", "json": {"a": 1}}, Masker(()))
+    assert (spec.method, spec.timeout, spec.content) == ("GET", DEFAULT_TIMEOUT, b'{"a": 1}')
+    assert spec.headers == {"Content-Type": "application/json"}
+    assert (spec.accepts(204), spec.accepts(301), spec.wanted()) == (True, False, "2xx")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.url = "http://y/"  # type: ignore[misc]
+    spec = parse_http_args(
+        {
+            "url": "https://x/",
+            "method": "put",
+            "json": [1],
+            "headers": {"content-type": "application/x-ndjson"},  # not overridden
+            "expected_status": [404, 200],
+            "timeout": "2.5",
+        },
+        Masker(()),
+    )
+    assert (spec.method, spec.timeout) == ("PUT", 2.5)
+    assert spec.headers == {"content-type": "application/x-ndjson"}
+    assert (spec.accepts(404), spec.accepts(201), spec.wanted()) == (True, False, "200, 404")

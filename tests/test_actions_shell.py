@@ -407,3 +407,37 @@ def test_registry_and_target(tmp_path: Path) -> None:
         return await action.run({"command": ["echo", "plain anyio.run"]}, make_ctx(tmp_path))
 
     assert anyio.run(main, backend="asyncio")["stdout"] == "plain anyio.run\n"
+
+
+# --- arguments ---------------------------------------------------------------------------
+
+
+def test_arguments_are_parsed_once_into_a_frozen_record(tmp_path: Path) -> None:
+    import dataclasses
+
+    from wfctl.actions._shell_args import ShellArgs, parse_shell_args
+
+    spec = parse_shell_args({"command": ["echo", 1, 2.5]}, tmp_path)
+    assert spec == ShellArgs(
+        argv=("echo", "1", "2.5"),
+        is_shell=False,
+        env={},
+        cwd=tmp_path,
+        stdin=None,
+        ok_exit_codes=frozenset({0}),
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.cwd = Path("/")  # type: ignore[misc]
+    spec = parse_shell_args(
+        {
+            "command": "exit 3",
+            "env": {"A": True, "B": None, "C": 7},
+            "cwd": "sub",
+            "stdin": "x",
+            "ok_exit_codes": 3,
+        },
+        tmp_path,
+    )
+    assert (spec.argv, spec.is_shell) == (("/bin/sh", "-c", "exit 3"), True)
+    assert spec.env == {"A": "true", "B": None, "C": "7"}
+    assert (spec.cwd, spec.stdin, spec.ok_exit_codes) == (tmp_path / "sub", b"x", {3})
