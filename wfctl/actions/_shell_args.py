@@ -62,7 +62,7 @@ def _command(command: Any) -> tuple[tuple[str, ...], bool]:
         case list() | tuple():
             if not command:
                 raise invalid("`command` is an empty list")
-            argv = tuple(_argv_item(v) for v in command)
+            argv = tuple([_argv_item(v) for v in command])
             if not argv[0]:
                 raise invalid("`command` starts with an empty program name")
             return argv, False
