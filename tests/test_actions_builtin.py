@@ -19,11 +19,15 @@ from wfctl.actions import (
     ActionContext,
     ActionError,
     ActionLoadError,
+    Capability,
     UnknownActionError,
     available_action_names,
     builtin_action_names,
+    capabilities_of,
     get_action,
+    register_action,
     registry,
+    unregister_action,
 )
 from wfctl.secrets import Masker
 
@@ -238,3 +242,80 @@ async def test_entry_point_plugins(plugin_dist: Path, tmp_path: Path) -> None:
     with pytest.raises(UnknownActionError) as info:
         get_action("nope")
     assert "echo" in str(info.value)
+
+
+# --- capabilities ------------------------------------------------------------------------
+
+EXPECTED_CAPABILITIES = {
+    "shell": {
+        Capability.OUTSIDE_EFFECTS,
+        Capability.PROCESS,
+        Capability.STREAMS_OUTPUT,
+        Capability.REMOTE,
+    },
+    "http": {Capability.OUTSIDE_EFFECTS, Capability.REMOTE},
+    "python": {Capability.OUTSIDE_EFFECTS, Capability.REMOTE},
+    "noop": set(),
+    "set": set(),
+    "sleep": set(),
+    "fail": set(),
+}
+
+
+def test_every_builtin_declares_its_capabilities() -> None:
+    assert set(EXPECTED_CAPABILITIES) == BUILTINS
+    for name, expected in EXPECTED_CAPABILITIES.items():
+        action = get_action(name)
+        declared = type(action).__dict__.get("capabilities")  # on the class, not inherited
+        assert isinstance(declared, frozenset), name
+        assert all(isinstance(c, Capability) for c in declared), name
+        assert capabilities_of(action) == expected, name
+
+
+def test_no_outside_effects_follows_the_declarations() -> None:
+    from wfctl.actions.builtin import NO_OUTSIDE_EFFECTS
+
+    pure = {n for n in BUILTINS if Capability.OUTSIDE_EFFECTS not in capabilities_of(get_action(n))}
+    assert pure == NO_OUTSIDE_EFFECTS == {"noop", "set", "sleep", "fail"}
+
+
+class _Undeclared:
+    name = "wfctl-test-undeclared"
+
+    async def run(self, args: Any, ctx: ActionContext) -> Any:
+        return None
+
+    def target(self, args: Any) -> str:
+        return "x"
+
+
+class _Pure(_Undeclared):
+    name = "wfctl-test-pure"
+    capabilities = frozenset[Capability]()
+
+
+def test_a_plugin_that_declares_nothing_has_outside_effects() -> None:
+    action = register_action(_Undeclared())
+    try:
+        assert capabilities_of(get_action(action.name)) == {Capability.OUTSIDE_EFFECTS}
+        assert capabilities_of(register_action(_Pure())) == frozenset()
+    finally:
+        unregister_action(_Undeclared.name)
+        unregister_action(_Pure.name)
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        ({"telepathy"}, "unknown capabilities 'telepathy'"),
+        ({Capability.PROCESS, 3}, "unknown capabilities 3"),
+        ("process", "must be a set of Capability values"),
+        (Capability.PROCESS, "must be a set of Capability values"),
+    ],
+)
+def test_unknown_capabilities_fail_the_load(declared: Any, message: str) -> None:
+    action = _Undeclared()
+    action.capabilities = declared  # type: ignore[attr-defined]
+    with pytest.raises(ActionLoadError, match=message):
+        register_action(action)
+    assert action.name not in available_action_names()

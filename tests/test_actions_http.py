@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -51,6 +53,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(code, b"service unavailable, try later" * 500, "text/plain")
         elif path == "/text":
             self._send(200, "héllo".encode("latin-1"), "text/plain; charset=latin-1")
+        elif path.startswith("/charset/"):  # a charset Python cannot decode with
+            charset = path.rsplit("/", 1)[1]
+            self._send(200, "héllo".encode(), f"text/plain; charset={charset}")
         elif path == "/slow-trickle":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
@@ -160,6 +165,16 @@ async def test_charset_is_honoured(server: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("charset", ["undefined", "no-such-charset", "rot13", "base64"])
+async def test_an_unusable_charset_is_read_as_utf8(
+    server: str, tmp_path: Path, charset: str
+) -> None:
+    out = await request(tmp_path, url=f"{server}/charset/{charset}")
+    assert out["status"] == 200
+    assert out["body"] == "héllo"
+
+
+@pytest.mark.anyio
 async def test_503_is_an_http_status_error(server: str, tmp_path: Path) -> None:
     err = await failure(tmp_path, url=f"{server}/status/503")
     assert err.kind == "http_status"
@@ -241,6 +256,11 @@ async def test_caller_cancellation_is_not_turned_into_an_error(server: str, tmp_
         {"url": "http://x/", "expected_status": "200"},
         {"url": "http://x/", "timeout": 0},
         {"url": "http://x/", "headers": ["a"]},
+        {"url": "http://[::1/"},  # malformed URLs: retrying cannot help
+        {"url": "http://host:99999/"},
+        {"url": "http://host:port/"},
+        {"url": "http:///path"},
+        {"url": "http://exa mple.com/"},
     ],
 )
 async def test_invalid_arguments(tmp_path: Path, args: dict[str, Any]) -> None:
@@ -262,3 +282,84 @@ def test_works_under_plain_anyio_run(server: str, tmp_path: Path) -> None:
         return await request(tmp_path, url=f"{server}/ok")
 
     assert anyio.run(main, backend="asyncio")["json"]["ok"] is True
+
+
+def test_httpx_is_imported_off_the_event_loop(server: str) -> None:
+    """Importing httpx and httpcore takes ~100 ms: the first http step must not stall
+    the other steps."""
+    code = f"""
+import sys, threading
+import anyio
+from pathlib import Path
+from wfctl.actions import ActionContext, get_action
+from wfctl.secrets import Masker
+
+where = set()
+def hook(event, args):
+    if event == "import" and args[0] in ("httpx", "httpcore"):
+        where.add((args[0], threading.current_thread() is threading.main_thread()))
+sys.addaudithook(hook)
+
+action = get_action("http")
+assert "httpx" not in sys.modules, "loading the action imported httpx"
+ctx = ActionContext("r", "s", 1, "r:s", Path("."), {{}}, Masker(()))
+
+async def main():
+    return await action.run({{"url": "{server}/ok"}}, ctx)
+
+assert anyio.run(main)["status"] == 200
+# httpcore too: httpx imports it when it makes its first client.
+assert where == {{("httpx", False), ("httpcore", False)}}, where  # in a worker thread
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.anyio
+async def test_no_ssl_context_is_built_per_request(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each costs 40-80 ms of CA-bundle loading on the event loop."""
+    import ssl
+
+    await request(tmp_path, url=f"{server}/ok")  # the client module is loaded now
+    built: list[object] = []
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    await request(tmp_path, url=f"{server}/ok")
+    await request(tmp_path, url=f"{server}/ok")
+    assert built == []
+
+
+def test_arguments_are_parsed_once_into_a_frozen_record() -> None:
+    import dataclasses
+
+    from wfctl.actions._http_args import DEFAULT_TIMEOUT, parse_http_args
+
+    spec = parse_http_args({"url": "http://x/", "json": {"a": 1}}, Masker(()))
+    assert (spec.method, spec.timeout, spec.content) == ("GET", DEFAULT_TIMEOUT, b'{"a": 1}')
+    assert spec.headers == {"Content-Type": "application/json"}
+    assert (spec.accepts(204), spec.accepts(301), spec.wanted()) == (True, False, "2xx")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.url = "http://y/"  # type: ignore[misc]
+    spec = parse_http_args(
+        {
+            "url": "https://x/",
+            "method": "put",
+            "json": [1],
+            "headers": {"content-type": "application/x-ndjson"},  # not overridden
+            "expected_status": [404, 200],
+            "timeout": "2.5",
+        },
+        Masker(()),
+    )
+    assert (spec.method, spec.timeout) == ("PUT", 2.5)
+    assert spec.headers == {"content-type": "application/x-ndjson"}
+    assert (spec.accepts(404), spec.accepts(201), spec.wanted()) == (True, False, "200, 404")

@@ -179,3 +179,15 @@ def test_works_under_plain_anyio_run(tmp_path: Path) -> None:
         return await call(tmp_path, "pyfuncs:add", args=[40, 2])
 
     assert anyio.run(main, backend="asyncio") == 42
+
+
+def test_arguments_are_parsed_once_into_a_frozen_record() -> None:
+    import dataclasses
+
+    from wfctl.actions.python_call import PythonArgs, parse_python_args
+
+    spec = parse_python_args({"function": "pkg.mod:fn", "args": [1, 2], "kwargs": {"k": 3}})
+    assert spec == PythonArgs("pkg.mod:fn", (1, 2), {"k": 3})
+    assert parse_python_args({"function": "m:f"}) == PythonArgs("m:f", (), {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.function = "x:y"  # type: ignore[misc]

@@ -13,8 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from wfctl.actions import ActionContext, ActionError, get_action
-from wfctl.actions import shell as shell_mod
+from wfctl.actions import ActionContext, ActionError, _shell_output, get_action
 from wfctl.actions.shell import ShellAction, find_tagged_processes
 from wfctl.secrets import Masker
 
@@ -185,7 +184,7 @@ async def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
 async def test_output_is_capped_keeping_the_tail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shell_mod, "OUTPUT_CAP_CHARS", 1000)
+    monkeypatch.setattr(_shell_output, "OUTPUT_CAP_CHARS", 1000)
     out = await sh(tmp_path, "seq 1 5000")
     assert out["stdout"].startswith("[wfctl: output truncated, first ")
     assert out["stdout"].endswith("4999\n5000\n")
@@ -408,3 +407,37 @@ def test_registry_and_target(tmp_path: Path) -> None:
         return await action.run({"command": ["echo", "plain anyio.run"]}, make_ctx(tmp_path))
 
     assert anyio.run(main, backend="asyncio")["stdout"] == "plain anyio.run\n"
+
+
+# --- arguments ---------------------------------------------------------------------------
+
+
+def test_arguments_are_parsed_once_into_a_frozen_record(tmp_path: Path) -> None:
+    import dataclasses
+
+    from wfctl.actions._shell_args import ShellArgs, parse_shell_args
+
+    spec = parse_shell_args({"command": ["echo", 1, 2.5]}, tmp_path)
+    assert spec == ShellArgs(
+        argv=("echo", "1", "2.5"),
+        is_shell=False,
+        env={},
+        cwd=tmp_path,
+        stdin=None,
+        ok_exit_codes=frozenset({0}),
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.cwd = Path("/")  # type: ignore[misc]
+    spec = parse_shell_args(
+        {
+            "command": "exit 3",
+            "env": {"A": True, "B": None, "C": 7},
+            "cwd": "sub",
+            "stdin": "x",
+            "ok_exit_codes": 3,
+        },
+        tmp_path,
+    )
+    assert (spec.argv, spec.is_shell) == (("/bin/sh", "-c", "exit 3"), True)
+    assert spec.env == {"A": "true", "B": None, "C": "7"}
+    assert (spec.cwd, spec.stdin, spec.ok_exit_codes) == (tmp_path / "sub", b"x", {3})

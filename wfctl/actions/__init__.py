@@ -2,6 +2,11 @@
 
 Importing this package is cheap (no anyio, no httpx): the action modules themselves are
 imported on first use by :func:`get_action`.
+
+Each action declares its ``capabilities`` (:class:`Capability`: outside effects, starts
+processes, streams output, can run remotely), read with :func:`capabilities_of`; one that
+declares none is taken to have outside effects. :mod:`wfctl.actions.registry` says how
+to write and register a plugin action.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The small built-in actions: noop, set, sleep, fail."""
+"""The small built-in actions: noop, set, sleep, fail.
+
+None of them changes anything outside the run, so each declares no capabilities.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,11 @@ from typing import Any
 
 import anyio
 
-from wfctl.actions.base import ERROR_KINDS, ActionContext, ActionError
+from wfctl.actions.base import ERROR_KINDS, ActionContext, ActionError, Capability
 
 __all__ = ["NO_OUTSIDE_EFFECTS", "FailAction", "NoopAction", "SetAction", "SleepAction"]
 
-# Actions that change nothing outside the run: the journal need not commit before them.
-NO_OUTSIDE_EFFECTS = frozenset({"noop", "set", "sleep", "fail"})
+_NONE: frozenset[Capability] = frozenset()
 
 
 def _invalid(message: str) -> ActionError:
@@ -24,6 +26,7 @@ class NoopAction:
     """Does nothing; output ``null``."""
 
     name = "noop"
+    capabilities: frozenset[Capability] = _NONE
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         return None
@@ -40,6 +43,7 @@ class SetAction:
     """
 
     name = "set"
+    capabilities: frozenset[Capability] = _NONE
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         values = args.get("values", {})
@@ -53,21 +57,27 @@ class SetAction:
         return "set"
 
 
+def _seconds(raw: Any) -> float:
+    """`sleep`'s `seconds`: a finite number >= 0 (a numeric string is accepted)."""
+    if isinstance(raw, bool) or raw is None:
+        raise _invalid(f"sleep: `seconds` must be a number, got {raw!r}")
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        raise _invalid(f"sleep: `seconds` must be a number, got {raw!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise _invalid(f"sleep: `seconds` must be a finite number >= 0, got {raw!r}")
+    return seconds
+
+
 class SleepAction:
     """Sleep `seconds` (a non-negative number); output ``{"slept": seconds}``."""
 
     name = "sleep"
+    capabilities: frozenset[Capability] = _NONE
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
-        raw = args.get("seconds")
-        if isinstance(raw, bool) or raw is None:
-            raise _invalid(f"sleep: `seconds` must be a number, got {raw!r}")
-        try:
-            seconds = float(raw)
-        except (TypeError, ValueError):
-            raise _invalid(f"sleep: `seconds` must be a number, got {raw!r}") from None
-        if not math.isfinite(seconds) or seconds < 0:
-            raise _invalid(f"sleep: `seconds` must be a finite number >= 0, got {raw!r}")
+        seconds = _seconds(args.get("seconds"))
         await anyio.sleep(seconds)
         return {"slept": seconds}
 
@@ -79,6 +89,7 @@ class FailAction:
     """Always fail, with `message` and error `kind` (default ``error``)."""
 
     name = "fail"
+    capabilities: frozenset[Capability] = _NONE
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         message = args.get("message") or "failed by the fail action"
@@ -91,3 +102,13 @@ class FailAction:
 
     def target(self, args: Mapping[str, Any]) -> str:
         return "fail"
+
+
+#: Names of the built-in actions that change nothing outside the run (the journal need
+#: not commit before them), derived from their declared capabilities. The engine moves
+#: to :func:`wfctl.actions.base.capabilities_of`; this stays until it has.
+NO_OUTSIDE_EFFECTS: frozenset[str] = frozenset(
+    action.name
+    for action in (NoopAction, SetAction, SleepAction, FailAction)
+    if Capability.OUTSIDE_EFFECTS not in action.capabilities
+)

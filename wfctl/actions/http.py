@@ -6,112 +6,69 @@ trips them. The whole call (connect, send, read the body) therefore runs inside
 
 Errors: the deadline or an httpx timeout -> kind ``timeout``; refused, reset, DNS failure,
 protocol errors -> kind ``connection``; a status outside ``expected_status`` (default any
-2xx) -> kind ``http_status`` with output ``{status, body}`` (body truncated); a bad URL or
-arguments -> kind ``validation`` (not retryable). Redirects are not followed.
+2xx) -> kind ``http_status`` with output ``{status, body}`` (body truncated); a bad or
+malformed URL (no host, a bad port, a space in the host) or bad arguments -> kind
+``validation`` (not retryable). Redirects are not followed.
 
 Output: ``{"status", "headers", "body", "json"}``; the body is read up to
-:data:`MAX_BODY_BYTES` (then truncated, and ``json`` is null). Secrets are masked in the
-output and in error messages.
+:data:`MAX_BODY_BYTES` (then truncated, and ``json`` is null) and decoded with the
+response's charset, or as UTF-8 when it names none Python can use (``undefined``);
+undecodable bytes are replaced. Secrets are masked in the output and in error messages.
+
+httpx and httpcore (about 100 ms to import) and the default SSL context (40-80 ms) are
+loaded once, in a worker thread, on the first request: the event loop keeps running
+the other steps meanwhile.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import anyio
-import httpx
+import anyio.to_thread
 
-from wfctl.actions.base import ActionContext, ActionError
+from wfctl.actions._http_args import DEFAULT_TIMEOUT, MAX_BODY_BYTES, HttpArgs, parse_http_args
+from wfctl.actions.base import ActionContext, ActionError, Capability
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from wfctl.actions._http_client import Response
 
 __all__ = ["DEFAULT_TIMEOUT", "ERROR_BODY_CHARS", "MAX_BODY_BYTES", "HttpAction"]
 
-DEFAULT_TIMEOUT = 30.0
-MAX_BODY_BYTES = 10 * 1024 * 1024
 ERROR_BODY_CHARS = 4096
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CLIENT = "wfctl.actions._http_client"  # imports httpx
+_client: ModuleType | None = None
 
 
-def _invalid(message: str) -> ActionError:
-    return ActionError(f"http: {message}", kind="validation", retryable=False)
-
-
-def _scalar_map(value: Any, what: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _invalid(f"`{what}` must be a map")
-    out: dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise _invalid(f"`{what}` keys must be strings, got {key!r}")
-        if isinstance(item, bool):
-            out[key] = "true" if item else "false"
-        elif isinstance(item, str | int | float):
-            out[key] = str(item)
-        else:
-            raise _invalid(f"`{what}` value for {key!r} must be a string or number")
-    return out
-
-
-def _expected(value: Any) -> frozenset[int] | None:
-    if value is None:
-        return None  # any 2xx
-    items = [value] if isinstance(value, int) else value
-    if (
-        isinstance(value, bool)
-        or not isinstance(items, list | tuple)
-        or not items
-        or not all(isinstance(c, int) and not isinstance(c, bool) for c in items)
-    ):
-        raise _invalid("`expected_status` must be a status code or a list of them")
-    return frozenset(items)
-
-
-def _timeout(value: Any) -> float:
-    if value is None:
-        return DEFAULT_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _invalid(f"`timeout` must be a number of seconds, got {value!r}")
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise _invalid(f"`timeout` must be a number of seconds, got {value!r}") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise _invalid(f"`timeout` must be a positive number of seconds, got {value!r}")
-    return seconds
-
-
-def _parse_json(text: str) -> Any:
-    if not text.strip():
-        return None
-
-    def reject_constant(name: str) -> Any:
-        raise ValueError(name)
-
-    try:
-        return json.loads(text, parse_constant=reject_constant)
-    except (ValueError, RecursionError):
-        return None
+async def _load_client() -> ModuleType:
+    """The httpx side of the action, imported once in a worker thread: httpx takes about
+    100 ms to import, which would stall every other step on the event loop."""
+    global _client
+    if _client is None:
+        _client = await anyio.to_thread.run_sync(importlib.import_module, _CLIENT)
+    return _client
 
 
 class HttpAction:
     """``http`` action; see the module docstring."""
 
     name = "http"
+    capabilities: frozenset[Capability] = frozenset({Capability.OUTSIDE_EFFECTS, Capability.REMOTE})
 
     def target(self, args: Mapping[str, Any]) -> str:
+        """One breaker per host and port: ``http:host:port``."""
         url = args.get("url")
         try:
             parts = urlsplit(str(url))
-            host = parts.hostname
-            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+            host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
         except ValueError:
-            host = None
-            port = None
+            host = port = None
         if not host:
             return f"http:{url}"
         if ":" in host:
@@ -119,116 +76,52 @@ class HttpAction:
         return f"http:{host}:{port}"
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
+        """Send the request; output ``{status, headers, body, json}``."""
         masker = ctx.masker
-        url = args.get("url")
-        if not isinstance(url, str) or not url:
-            raise _invalid("`url` is required and must be a string")
-        scheme = urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https"):
-            raise _invalid(f"`url` must be an http:// or https:// URL, got {masker.mask(url)!r}")
-        method = str(args.get("method") or "GET").upper()
-        if method not in _METHODS:
-            raise _invalid(f"unsupported method {method!r}")
-        headers = _scalar_map(args.get("headers"), "headers")
-        params = _scalar_map(args.get("params"), "params")
-        expected = _expected(args.get("expected_status"))
-        timeout = _timeout(args.get("timeout"))
-        if args.get("json") is not None and args.get("body") is not None:
-            raise _invalid("give either `json` or `body`, not both")
-        body = args.get("body")
-        content: bytes | None = None
-        if body is not None:
-            if not isinstance(body, str):
-                raise _invalid("`body` must be a string (use `json` for structured data)")
-            content = body.encode("utf-8")
-        elif args.get("json") is not None:
-            try:
-                content = json.dumps(args["json"], allow_nan=False).encode("utf-8")
-            except (TypeError, ValueError) as exc:
-                raise _invalid(f"`json` is not JSON-serialisable: {exc}") from None
-            if not any(k.lower() == "content-type" for k in headers):
-                headers["Content-Type"] = "application/json"
-
-        where = masker.mask(f"{method} {url}")
-        try:
-            with anyio.fail_after(timeout):
-                status, reason, resp_headers, raw, truncated = await self._request(
-                    method, url, headers, params, content, timeout
-                )
-        except TimeoutError:
-            raise ActionError(
-                f"http: {where} did not complete within {timeout:g} s", kind="timeout"
-            ) from None
-        except httpx.TimeoutException as exc:
-            raise ActionError(
-                f"http: {where} timed out ({type(exc).__name__})", kind="timeout"
-            ) from None
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise _invalid(masker.mask(f"{where}: {exc}")) from None
-        except httpx.TransportError as exc:
-            detail = masker.mask(str(exc)) or "no detail"
-            raise ActionError(
-                f"http: {where} failed: {type(exc).__name__}: {detail}", kind="connection"
-            ) from None
-        except httpx.DecodingError as exc:
-            raise ActionError(
-                f"http: {where}: cannot decode the response: {masker.mask(str(exc))}"
-            ) from None
-
-        text = raw.decode(_charset(resp_headers), errors="replace")
-        text = masker.mask(text)
-        if not (status in expected if expected is not None else 200 <= status < 300):
-            shown = text if len(text) <= ERROR_BODY_CHARS else text[:ERROR_BODY_CHARS] + "..."
-            wanted = "2xx" if expected is None else ", ".join(map(str, sorted(expected)))
-            raise ActionError(
-                f"http: {where} returned {status} {reason}".rstrip() + f" (expected {wanted})",
-                kind="http_status",
-                output={"status": status, "body": shown},
-            )
+        spec = parse_http_args(args, masker)
+        where = masker.mask(f"{spec.method} {spec.url}")
+        client = await _load_client()
+        response: Response = await client.fetch(spec, where, masker.mask)
+        text = masker.mask(_decode(response.raw, response.headers))
+        if not spec.accepts(response.status):
+            raise _status_error(spec, response, where, text)
         return {
-            "status": status,
-            "headers": masker.mask_data(resp_headers),
+            "status": response.status,
+            "headers": masker.mask_data(response.headers),
             "body": text,
-            "json": None if truncated else _parse_json(text),
+            "json": None if response.truncated else _parse_json(text),
         }
 
-    async def _request(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        params: dict[str, str],
-        content: bytes | None,
-        timeout: float,
-    ) -> tuple[int, str, dict[str, str], bytes, bool]:
-        client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
-        try:
-            request = client.build_request(
-                method, url, headers=headers, params=params or None, content=content
-            )
-            response = await client.send(request, stream=True)
-            try:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                async for chunk in response.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        truncated = True
-                        break
-                raw = b"".join(chunks)[:MAX_BODY_BYTES]
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                    await response.aclose()
-            merged: dict[str, str] = {}
-            for key, value in response.headers.multi_items():
-                key = key.lower()
-                merged[key] = f"{merged[key]}, {value}" if key in merged else value
-            return response.status_code, response.reason_phrase, merged, raw, truncated
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await client.aclose()
+
+def _status_error(spec: HttpArgs, response: Response, where: str, text: str) -> ActionError:
+    shown = text if len(text) <= ERROR_BODY_CHARS else text[:ERROR_BODY_CHARS] + "..."
+    returned = f"http: {where} returned {response.status} {response.reason}".rstrip()
+    return ActionError(
+        f"{returned} (expected {spec.wanted()})",
+        kind="http_status",
+        output={"status": response.status, "body": shown},
+    )
+
+
+def _reject_constant(name: str) -> Any:  # NaN, Infinity: not JSON
+    raise ValueError(name)
+
+
+def _parse_json(text: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _decode(raw: bytes, headers: Mapping[str, str]) -> str:
+    """The body as text in its declared charset, else UTF-8; undecodable bytes replaced."""
+    try:
+        return raw.decode(_charset(headers), errors="replace")
+    except (LookupError, ValueError):  # unknown, `undefined` (always fails), not text
+        return raw.decode("utf-8", errors="replace")
 
 
 def _charset(headers: Mapping[str, str]) -> str:
@@ -236,10 +129,5 @@ def _charset(headers: Mapping[str, str]) -> str:
     for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
-            charset = value.strip().strip('"')
-            try:
-                "".encode(charset)
-            except LookupError:
-                break
-            return charset
+            return value.strip().strip('"')
     return "utf-8"

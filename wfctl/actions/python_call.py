@@ -23,15 +23,23 @@ import inspect
 import json
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from wfctl.actions.base import ActionContext, ActionError
+from wfctl.actions.base import ActionContext, ActionError, Capability
+from wfctl.secrets import Masker
 
-__all__ = ["PythonAction", "json_normalise", "resolve_function"]
+__all__ = [
+    "PythonAction",
+    "PythonArgs",
+    "json_normalise",
+    "parse_python_args",
+    "resolve_function",
+]
 
 
 def _invalid(message: str) -> ActionError:
@@ -124,41 +132,65 @@ async def _run_in_daemon_thread(func: Callable[[], Any]) -> Any:
     return box["value"]
 
 
+@dataclass(frozen=True, slots=True)
+class PythonArgs:
+    """The call: ``module:function`` and its positional and keyword arguments."""
+
+    function: str
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+
+
+def parse_python_args(args: Mapping[str, Any]) -> PythonArgs:
+    """Check the rendered `with:` map; raise a `validation` ActionError on the first
+    problem (the function is not imported here)."""
+    ref = args.get("function")
+    _parse_ref(ref)
+    call_args = args.get("args") or []
+    call_kwargs = args.get("kwargs") or {}
+    if not isinstance(call_args, list | tuple):
+        raise _invalid(f"python: `args` must be a list, got {type(call_args).__name__}")
+    if not isinstance(call_kwargs, Mapping) or not all(isinstance(k, str) for k in call_kwargs):
+        raise _invalid("python: `kwargs` must be a map with string keys")
+    return PythonArgs(str(ref), tuple(call_args), call_kwargs)
+
+
+async def _call(func: Callable[..., Any], spec: PythonArgs) -> Any:
+    """Await an async function here; run a sync one in a worker thread."""
+    if inspect.iscoroutinefunction(func):
+        return await func(*spec.args, **spec.kwargs)
+    result = await _run_in_daemon_thread(functools.partial(func, *spec.args, **spec.kwargs))
+    if inspect.isawaitable(result):  # e.g. an object with an async __call__
+        result = await result
+    return result
+
+
+def _call_error(exc: BaseException, masker: Masker) -> ActionError:
+    exc_name = "KeyboardInterrupt" if isinstance(exc, _ThreadInterrupt) else type(exc).__name__
+    return ActionError(masker.mask(f"{exc_name}: {exc}"))
+
+
 class PythonAction:
     """``python`` action; see the module docstring."""
 
     name = "python"
+    # REMOTE: a `module:function` reference is importable on a worker as well as here.
+    capabilities: frozenset[Capability] = frozenset({Capability.OUTSIDE_EFFECTS, Capability.REMOTE})
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
-        ref = args.get("function")
-        _parse_ref(ref)
-        call_args = args.get("args") or []
-        call_kwargs = args.get("kwargs") or {}
-        if not isinstance(call_args, list | tuple):
-            raise _invalid(f"python: `args` must be a list, got {type(call_args).__name__}")
-        if not isinstance(call_kwargs, Mapping) or not all(isinstance(k, str) for k in call_kwargs):
-            raise _invalid("python: `kwargs` must be a map with string keys")
-
+        """Call the function; output its (JSON-normalised, masked) return value."""
+        spec = parse_python_args(args)
         # Importing may run arbitrary module code: keep it off the event loop.
-        func = await _run_in_daemon_thread(functools.partial(resolve_function, str(ref)))
+        func = await _run_in_daemon_thread(functools.partial(resolve_function, spec.function))
         try:
-            if inspect.iscoroutinefunction(func):
-                result = await func(*call_args, **call_kwargs)
-            else:
-                result = await _run_in_daemon_thread(
-                    functools.partial(func, *call_args, **call_kwargs)
-                )
-                if inspect.isawaitable(result):  # e.g. an object with an async __call__
-                    result = await result
+            result = await _call(func, spec)
         except ActionError:
             raise
         except (Exception, SystemExit, _ThreadInterrupt) as exc:
             # Cancellation exceptions derive from BaseException only: they propagate.
-            exc_name = type(exc).__name__
-            if isinstance(exc, _ThreadInterrupt):
-                exc_name = "KeyboardInterrupt"
-            raise ActionError(ctx.masker.mask(f"{exc_name}: {exc}")) from exc
+            raise _call_error(exc, ctx.masker) from exc
         return ctx.masker.mask_data(json_normalise(result))
 
     def target(self, args: Mapping[str, Any]) -> str:
+        """One breaker per function: ``python:module:function``."""
         return f"python:{args.get('function')}"

@@ -3,6 +3,31 @@
 :func:`builtin_action_names` and :func:`available_action_names` import no action module
 (the validator calls them); :func:`get_action` imports and instantiates on first use and
 caches the instance.
+
+Writing a plugin action: a class (instantiated without arguments) or an instance with a
+``name`` string, an ``async def run(self, args, ctx)`` and a ``def target(self, args)``
+(see :class:`~wfctl.actions.base.Action`), named by an entry point of the
+``wfctl.actions`` group::
+
+    [project.entry-points."wfctl.actions"]
+    notify = "my_pkg.actions:NotifyAction"
+
+It may declare ``capabilities``, a frozenset of
+:class:`~wfctl.actions.base.Capability`, saying what it does; the engine reads them with
+:func:`~wfctl.actions.base.capabilities_of` and never asks for an action by name:
+
+* ``OUTSIDE_EFFECTS``: it changes something outside the run (files, services, messages),
+  so the journal commits the step's start before it runs. Leave it out only for actions
+  that just compute from their arguments (like ``set``): those may run again on resume
+  without anyone noticing.
+* ``PROCESS``: it starts processes (the engine expects their group to be killed on
+  timeout or cancel).
+* ``STREAMS_OUTPUT``: it reports output lines through ``ctx.on_output`` while it runs.
+* ``REMOTE``: it can run on another machine (a Ray worker): its arguments and output
+  pickle, and what it needs is importable there.
+
+A plugin that declares nothing is treated as having outside effects (and nothing else):
+the safe assumption. An unknown capability is a load error.
 """
 
 from __future__ import annotations
@@ -12,7 +37,7 @@ import inspect
 import threading
 from typing import Any, cast
 
-from wfctl.actions.base import Action
+from wfctl.actions.base import Action, Capability
 from wfctl.format import actions as _names
 from wfctl.format.actions import (
     BUILTIN_ACTIONS,
@@ -77,7 +102,23 @@ def _instantiate(obj: Any, origin: str) -> Action:
         raise ActionLoadError(f"{origin}: run() must be an async method")
     if not isinstance(getattr(action, "name", None), str):
         raise ActionLoadError(f"{origin}: the action has no `name` string attribute")
+    _check_capabilities(getattr(action, "capabilities", None), origin)
     return cast(Action, action)
+
+
+def _check_capabilities(declared: Any, origin: str) -> None:
+    """A declaration the engine would misread (a typo, a bare string) fails the load."""
+    if declared is None:
+        return
+    known = {c.value for c in Capability}
+    if isinstance(declared, str) or not isinstance(declared, set | frozenset | list | tuple):
+        raise ActionLoadError(f"{origin}: `capabilities` must be a set of Capability values")
+    unknown = sorted(repr(c) for c in declared if not isinstance(c, str) or c not in known)
+    if unknown:
+        raise ActionLoadError(
+            f"{origin}: unknown capabilities {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
 
 
 def get_action(name: str) -> Action:
