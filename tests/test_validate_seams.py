@@ -148,3 +148,37 @@ def test_positions_point_at_what_is_read() -> None:
     assert name_offset("{{ inputs }} inputs", "inputs") == 3
     assert line_offset("a\n  b\nc", 2) == 4
     assert line_offset("a", 3) is None
+
+
+def test_a_test_named_by_a_string_is_checked_when_validating() -> None:
+    """Issue 12: `selectattr('e', 'equalto', x)` passed validate and failed at run time."""
+    doc = (
+        "workflow_id: w\nname: W\nsteps:\n"
+        "  - step_id: a\n    action: noop\n"
+        "    output_mapping:\n"
+        "      ok: \"output | selectattr('e', 'equalto', 1) | list\"\n"
+        "      bad: \"output | selectattr('e', 'equalt', 1) | list\"\n"
+        "      worse: \"output | map('shell') | list\"\n"
+    )
+    from wfctl.document.loader import load_text
+    from wfctl.validate.semantic import semantic_diagnostics
+
+    found = semantic_diagnostics(load_text(doc, "w.yaml"))
+    assert [(d.code, d.path, d.message.split(" (")[0]) for d in found] == [
+        (
+            "expression-syntax",
+            "steps[0].output_mapping.bad",
+            "invalid expression: unknown test 'equalt'",
+        ),
+        (
+            "expression-syntax",
+            "steps[0].output_mapping.worse",
+            "invalid expression: unknown filter 'shell'",
+        ),
+    ]
+    expr = compile_expression("xs | selectattr('e', 'equalto', 1) | map(attribute='e') | list")
+    assert expr.evaluate({"xs": [{"e": 1}, {"e": 2}]}) == [1]
+    assert compile_expression("xs | select('odd') | list").evaluate({"xs": [1, 2, 3]}) == [1, 3]
+    for source in ("xs | reject('callable') | list", "xs | rejectattr('a', 'sameas', 1) | list"):
+        with pytest.raises(ExpressionError, match="unknown test"):
+            compile_expression(source)

@@ -151,7 +151,7 @@ TESTS: dict[str, Callable[..., Any]] = {
     for name in (
         "defined", "undefined", "none", "number", "string", "mapping", "sequence",
         "boolean", "true", "false", "integer", "float",
-        "eq", "ne", "lt", "gt", "le", "ge", "==", "!=", "<", ">", "<=", ">=",
+        "eq", "equalto", "ne", "lt", "gt", "le", "ge", "==", "!=", "<", ">", "<=", ">=",
         "in", "divisibleby", "even", "odd",
     )
 }  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Final, TypeVar
 
 from jinja2 import nodes
@@ -57,11 +57,40 @@ def _problem(node: nodes.Node) -> str | None:
         return f"{FORBIDDEN_STATEMENTS[kind]} is not supported in wfctl templates"
     if isinstance(node, nodes.For) and node.recursive:
         return "recursive loops are not supported in wfctl templates"
-    if isinstance(node, nodes.Filter) and node.name not in FILTERS:
-        return f"unknown filter {node.name!r} (available: {', '.join(sorted(FILTERS))})"
+    if isinstance(node, nodes.Filter):
+        return _filter_problem(node)
     if isinstance(node, nodes.Test) and node.name not in TESTS:
-        return f"unknown test {node.name!r} (available: {', '.join(sorted(TESTS))})"
+        return _unknown("test", node.name, TESTS)
     return None
+
+
+def _unknown(what: str, name: Any, known: Mapping[str, Any]) -> str:
+    return f"unknown {what} {name!r} (available: {', '.join(sorted(known))})"
+
+
+def _filter_problem(node: nodes.Filter) -> str | None:
+    if node.name not in FILTERS:
+        return _unknown("filter", node.name, FILTERS)
+    # select('odd'), selectattr('x', 'equalto', 1), map('upper'): a test or filter named by
+    # a string is looked up only at run time; check the names written as constants now.
+    named = _NAMED_BY_STRING.get(node.name)
+    if named is None or len(node.args) <= named[0]:
+        return None
+    position, what, known = named
+    arg = node.args[position]
+    if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and arg.value not in known:
+        return _unknown(what, arg.value, known)
+    return None
+
+
+# filter -> (position of the argument that names a test or filter, what it names, allowed)
+_NAMED_BY_STRING: Final[Mapping[str, tuple[int, str, Mapping[str, Any]]]] = {
+    "select": (0, "test", TESTS),
+    "reject": (0, "test", TESTS),
+    "selectattr": (1, "test", TESTS),
+    "rejectattr": (1, "test", TESTS),
+    "map": (0, "filter", FILTERS),
+}
 
 
 def check_tree(tree: nodes.Node, source: str) -> None:
