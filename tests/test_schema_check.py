@@ -17,10 +17,9 @@ from jsonschema import Draft202012Validator
 from wfctl.document.loader import load_text
 from wfctl.format.diagnostics import Diagnostic, WorkflowError
 from wfctl.format.schema import load_schema
+from wfctl.validate._fast_check import _Compiler, _Unsupported
+from wfctl.validate._fast_check import json_equal as _json_equal
 from wfctl.validate.schema_messages import (
-    _Compiler,
-    _json_equal,
-    _Unsupported,
     describe_value,
     did_you_mean,
     fast_is_valid,

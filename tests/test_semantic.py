@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wfctl.document.loader import LoadedDocument, SourceMap, load_text
+from wfctl.expressions.analysis import analyse
 from wfctl.format.diagnostics import Diagnostic
-from wfctl.validate.semantic import analyse, semantic_diagnostics
+from wfctl.validate.semantic import semantic_diagnostics
 
 HEADER = "workflow_id: w\nname: W\n"
 
@@ -653,13 +654,13 @@ ANALYSED_TEMPLATES = [
 
 def _outcome(source: str, bare: bool, fast: bool) -> tuple[str, Any]:
     from wfctl.expressions import ExpressionError, compile_expression, compile_template
-    from wfctl.validate.semantic import _analyse_cached
+    from wfctl.expressions.analysis import _analyse_cached
 
     try:
         if fast:
             _analyse_cached.cache_clear()
             result = analyse(source, bare)
-            return ("ok", (result.names, result.refs))
+            return ("ok", (result.names, result.steps))
         compiled = compile_expression(source) if bare else compile_template(source)
         return ("ok", (frozenset(compiled.names()), frozenset(compiled.step_refs())))
     except ExpressionError:
@@ -679,16 +680,17 @@ def test_analysis_accepts_and_rejects_like_the_compiler(source: str, bare: bool)
 def test_analysis_of_every_example_expression_matches_the_compiler() -> None:
     from pathlib import Path
 
-    from wfctl.validate.semantic import _Checker
+    from wfctl.validate._context import Context, collect_steps
+    from wfctl.validate._rules_expressions import step_sites
 
     root = Path(__file__).resolve().parent.parent
     count = 0
     for path in sorted((root / "workflows").glob("*.yaml")):
         doc = load_text(path.read_bytes(), str(path))
-        checker = _Checker(doc)
-        checker.collect(doc.data.get("steps"), ("steps",), None)
-        for info in checker.steps.values():
-            for site in checker.step_sites(info):
+        ctx = Context(doc)
+        collect_steps(ctx, doc.data.get("steps"), ("steps",), None)
+        for info in ctx.steps.values():
+            for site in step_sites(ctx, info):
                 count += 1
                 assert _outcome(site.source, site.bare, True) == _outcome(
                     site.source, site.bare, False
@@ -801,7 +803,8 @@ _schemas = st.recursive(
 def test_plain_schema_check_is_sufficient(schema: Any) -> None:
     from jsonschema import Draft202012Validator
 
-    from wfctl.validate.semantic import _meta_validator, _plainly_valid_schema
+    from wfctl.validate._rules_schemas import meta_validator as _meta_validator
+    from wfctl.validate._rules_schemas import plainly_valid_schema as _plainly_valid_schema
 
     if _plainly_valid_schema(schema):
         assert _meta_validator().is_valid(schema), schema
@@ -821,8 +824,8 @@ def test_plain_schema_check_is_sufficient(schema: Any) -> None:
 def test_compiled_input_check_agrees_with_jsonschema(schema: Any, value: Any) -> None:
     from jsonschema import Draft202012Validator
 
+    from wfctl.validate._rules_schemas import meta_validator as _meta_validator
     from wfctl.validate.schema_messages import compile_schema_check
-    from wfctl.validate.semantic import _meta_validator
 
     if not _meta_validator().is_valid(schema):
         return

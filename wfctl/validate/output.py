@@ -38,22 +38,7 @@ def diagnostic_line(d: Diagnostic) -> str:
 def write_text(results: Sequence[FileResult], out: IO[str], styled: bool) -> None:
     """Human-readable listing; styled with Rich when writing to a colour terminal."""
     if styled:
-        from rich.console import Console
-        from rich.markup import escape
-
-        # soft_wrap: never break a `file:line:col` line (editors and terminals link it).
-        console = Console(file=out, highlight=False, soft_wrap=True)
-        for r in results:
-            for d in r.diagnostics:
-                where = f"[cyan]{escape(short_path(d.path))}[/]: " if d.path else ""
-                console.print(
-                    f"[bold]{escape(d.location())}[/] {where}[red]{escape(d.message)}[/]"
-                    f" [dim]({d.code})[/]"
-                )
-                if d.hint:
-                    console.print(f"    [yellow]hint:[/] {escape(d.hint)}")
-        style = "green" if all(r.ok for r in results) else "red"
-        console.print(f"[{style}]{escape(_summary(results))}[/]")
+        _write_styled(results, out)
         return
     for r in results:
         for d in r.diagnostics:
@@ -61,6 +46,25 @@ def write_text(results: Sequence[FileResult], out: IO[str], styled: bool) -> Non
             if d.hint:
                 out.write(f"    hint: {d.hint}\n")
     out.write(_summary(results) + "\n")
+
+
+def _write_styled(results: Sequence[FileResult], out: IO[str]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    # soft_wrap: never break a `file:line:col` line (editors and terminals link it).
+    console = Console(file=out, highlight=False, soft_wrap=True)
+    for r in results:
+        for d in r.diagnostics:
+            where = f"[cyan]{escape(short_path(d.path))}[/]: " if d.path else ""
+            console.print(
+                f"[bold]{escape(d.location())}[/] {where}[red]{escape(d.message)}[/]"
+                f" [dim]({d.code})[/]"
+            )
+            if d.hint:
+                console.print(f"    [yellow]hint:[/] {escape(d.hint)}")
+    style = "green" if all(r.ok for r in results) else "red"
+    console.print(f"[{style}]{escape(_summary(results))}[/]")
 
 
 def write_json(results: Sequence[FileResult], out: IO[str]) -> None:
