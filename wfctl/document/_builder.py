@@ -123,16 +123,6 @@ class Builder:
         self.spans: list[tuple[int, int]] = []
         self.block_scalar_tab = -1
         self._lines: LineIndex | None = None
-        self._report = self._add  # bound once: passed on for every scalar
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ScalarEvent: self._scalar,
-            MappingStartEvent: self._start,
-            SequenceStartEvent: self._start,
-            MappingEndEvent: self._end,
-            SequenceEndEvent: self._end,
-            AliasEvent: self._alias,
-            DocumentStartEvent: self._document,
-        }
 
     # ---------------------------------------------------------------- entry point
 
@@ -189,7 +179,18 @@ class Builder:
             loader.dispose()
 
     def _consume(self, events: Iterator[Any]) -> None:
-        handlers = self._handlers
+        # Built per document and never stored on self: bound methods kept in an attribute
+        # would make a reference cycle, leaving every finished Builder (and the data it
+        # holds) to the cyclic garbage collector.
+        handlers: dict[type, Callable[[Any], None]] = {
+            ScalarEvent: self._scalar,
+            MappingStartEvent: self._start,
+            SequenceStartEvent: self._start,
+            MappingEndEvent: self._end,
+            SequenceEndEvent: self._end,
+            AliasEvent: self._alias,
+            DocumentStartEvent: self._document,
+        }
         for event in events:
             handler = handlers.get(type(event))
             if handler is not None:
@@ -309,7 +310,7 @@ class Builder:
         pos = (mark.line + 1, mark.column + 1)
         if self.tabs and event.end_mark.line != mark.line:
             self.spans.append((mark.index, event.end_mark.index))
-        value = scalar_value(event, role == _VALUE, path, pos, self._report)
+        value = scalar_value(event, role == _VALUE, path, pos, self._add)
         if role == _KEY and not isinstance(value, str):
             self._add(
                 *pos,
