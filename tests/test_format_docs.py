@@ -134,3 +134,15 @@ def test_the_models_default_retry_on_is_in_the_schema() -> None:
     assert model_default <= schema_retry_on, model_default - schema_retry_on
     retry_on = load_schema()["$defs"]["retry_policy"]["properties"]["retry_on"]
     assert set(retry_on["default"]) == model_default
+
+
+def test_the_models_enums_are_the_schemas() -> None:
+    from wfctl.model import Backoff, StepType, TriggerRule
+
+    pairs = [
+        (StepType, "/$defs/step/properties/step_type"),
+        (TriggerRule, "/$defs/step/properties/trigger_rule"),
+        (Backoff, "/$defs/retry_policy/properties/backoff"),
+    ]
+    for kind, pointer in pairs:
+        assert {member.value for member in kind} == set(enum(pointer)), pointer
