@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from wfctl.format.codes import CODE_NAMES
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -13,7 +15,10 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
-    """A problem at file:line:col; `path` is the JSON path (`steps[2].retry_policy`)."""
+    """A problem at file:line:col; `path` is the JSON path (`steps[2].retry_policy`).
+
+    `code` must be registered in `wfctl.format.codes` (ValueError otherwise).
+    """
 
     file: str
     line: int
@@ -23,6 +28,12 @@ class Diagnostic:
     path: str = ""
     hint: str | None = None
     severity: Severity = field(default=Severity.ERROR, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.code not in CODE_NAMES:
+            raise ValueError(
+                f"unregistered diagnostic code {self.code!r}: add it to wfctl.format.codes"
+            )
 
     def location(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"

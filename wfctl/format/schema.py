@@ -1,4 +1,7 @@
-"""Where the published JSON Schemas live, and their cached validators."""
+"""Where the published JSON Schemas live, their cached validators, and reading them.
+
+Kept light (json and functools only): `wfctl validate` and the model import it.
+"""
 
 from __future__ import annotations
 
@@ -32,3 +35,48 @@ def validator_for(name: str = "workflow.schema.json") -> Any:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(load_schema(name))
+
+
+def resolve(document: Any, pointer: str) -> Any:
+    """The node of `document` at a JSON pointer (RFC 6901; "" is the root)."""
+    node = document
+    for part in pointer.split("/")[1:]:
+        key = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    return node
+
+
+@cache
+def _node(pointer: str, name: str) -> Any:
+    return resolve(load_schema(name), pointer)
+
+
+def node(pointer: str, name: str = "workflow.schema.json") -> Any:
+    """The schema node at `pointer` (`/$defs/retry_policy`), looked up once per process.
+
+    Shared and cached: do not modify it.
+    """
+    return _node(pointer, name)
+
+
+def default(pointer: str, name: str = "workflow.schema.json") -> Any:
+    """The `default` of the field at `pointer`, e.g. `/properties/timeout` -> 3600.
+
+    Lists and mappings are fresh copies (the caller may keep or change them); raises
+    KeyError when the field has no default.
+    """
+    found = _node(pointer, name)
+    if not isinstance(found, dict) or "default" not in found:
+        raise KeyError(f"{name}#{pointer} has no default")
+    value = found["default"]
+    return json.loads(json.dumps(value)) if isinstance(value, list | dict) else value
+
+
+def enum(pointer: str, name: str = "workflow.schema.json") -> tuple[Any, ...]:
+    """The `enum` of the field at `pointer` (for a list, of its items), in schema order."""
+    found = _node(pointer, name)
+    if isinstance(found, dict) and "enum" not in found and isinstance(found.get("items"), dict):
+        found = found["items"]
+    if not isinstance(found, dict) or "enum" not in found:
+        raise KeyError(f"{name}#{pointer} has no enum")
+    return tuple(found["enum"])

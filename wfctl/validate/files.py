@@ -97,7 +97,7 @@ def validate_file(path: Path, display: str | None = None) -> FileResult:
         return FileResult(name, tuple(sorted(exc.diagnostics)))
     except OSError as exc:
         return FileResult(
-            name, (Diagnostic(name, 1, 1, "io", f"cannot read file: {exc.strerror}"),)
+            name, (Diagnostic(name, 1, 1, "io-error", f"cannot read file: {exc.strerror}"),)
         )
     return FileResult(name, tuple(check_document(doc)))
 
