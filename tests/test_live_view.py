@@ -21,7 +21,9 @@ from wfctl.events import (
     StepStateChanged,
 )
 from wfctl.model import (
+    Call,
     CircuitBreakerPolicy,
+    ParallelBody,
     RetryPolicy,
     SlaTargets,
     Step,
@@ -51,9 +53,7 @@ def make_step(
         step_id=step_id,
         name=step_id,
         step_type=StepType.PARALLEL if children else StepType.ACTION,
-        action=None if children else "noop",
-        with_=cast(Any, {}),  # never evaluated by the views
-        agent_capability=None,
+        body=ParallelBody(children) if children else Call("noop", cast(Any, {})),
         timeout=None,
         when=None,
         trigger_rule=TriggerRule.ALL_SUCCESS,
@@ -64,18 +64,10 @@ def make_step(
         retry_policy=RetryPolicy(max_attempts=max_attempts),
         error_handlers=(),
         rollback_actions=rollback,
-        conditions=(),
-        parallel_steps=children,
-        loop_condition=None,
-        loop_max_iterations=100,
-        loop_delay=0.0,
-        for_each=None,
-        loop_concurrency=1,
         metrics_enabled=True,
         custom_metrics={},
         container=container,
         line=1,
-        raw_with={},
     )
 
 

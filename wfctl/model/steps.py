@@ -1,0 +1,217 @@
+"""Steps: the fields every step has, and one typed body per step type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from wfctl.model.enums import StepType, TriggerRule
+from wfctl.model.policies import RetryPolicy
+
+if TYPE_CHECKING:
+    from wfctl.expressions import CompiledValue, Expression
+
+__all__ = [
+    "ApprovalBody",
+    "Body",
+    "Branch",
+    "Call",
+    "ConditionalBody",
+    "ForEachBody",
+    "LoopBody",
+    "ParallelBody",
+    "ReactBody",
+    "ReactTool",
+    "Step",
+]
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an action step runs (and a loop runs per round): an action or a capability."""
+
+    action: str | None  # None: routed to an agent by `agent_capability`
+    with_: CompiledValue
+    agent_capability: str | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    when: Expression | None  # None: the `else` branch
+    next_steps: tuple[str, ...]
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ParallelBody:
+    """Children run at once, each a step of the container's own graph."""
+
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class ConditionalBody:
+    """The first branch whose `when` holds is taken; the others' targets are skipped."""
+
+    branches: tuple[Branch, ...]
+
+
+@dataclass(frozen=True)
+class LoopBody:
+    """The call repeated while `condition` holds (None: until `max_iterations`)."""
+
+    call: Call
+    condition: Expression | None
+    max_iterations: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class ForEachBody:
+    """The call once per item (`{{ loop.item }}`), `concurrency` at a time."""
+
+    call: Call
+    items: Expression | tuple[Any, ...]
+    concurrency: int
+    max_iterations: int
+    delay: float
+
+
+@dataclass(frozen=True)
+class ApprovalBody:
+    """Wait for a person. `with_` is rendered when asked (message, approvers, on_timeout);
+    `approvers` is the list as written, for `wfctl approve` outside a run."""
+
+    with_: CompiledValue
+    approvers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReactTool:
+    """One tool a react step's model may call: an action or another step."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] | bool
+    action: str | None  # exactly one of action / step
+    step: str | None
+    with_: CompiledValue  # the action's arguments (templates see the call's `input`)
+
+
+@dataclass(frozen=True)
+class ReactBody:
+    """A reason-act loop. `with_` is its whole `with:` (rendered per attempt, tools apart:
+    each tool's `with` is rendered per call)."""
+
+    with_: CompiledValue
+    model: str | None  # as written, for the dry run (may be a template or None)
+    tools: tuple[ReactTool, ...]
+    agent_capability: str | None = None
+
+
+@cache
+def _no_with() -> CompiledValue:
+    """An empty compiled `with:` (parallel and conditional steps take none)."""
+    from wfctl.expressions import compile_value
+
+    return compile_value({})
+
+
+Body = Call | ParallelBody | ConditionalBody | LoopBody | ForEachBody | ApprovalBody | ReactBody
+
+
+@dataclass(frozen=True)
+class Step:
+    step_id: str
+    name: str
+    step_type: StepType
+    body: Body
+    timeout: float | None
+    when: Expression | None
+    trigger_rule: TriggerRule
+    dependencies: tuple[str, ...]  # after desugaring next_steps and branch targets
+    input_mapping: Mapping[str, Expression]
+    input_validation: Mapping[str, Any] | bool | None
+    output_mapping: Mapping[str, Expression]
+    retry_policy: RetryPolicy
+    error_handlers: tuple[str, ...]
+    rollback_actions: tuple[str, ...]
+    metrics_enabled: bool
+    custom_metrics: Mapping[str, Expression]
+    container: str | None
+    line: int
+
+    @property
+    def call(self) -> Call | None:
+        """The action call of an action step or a loop's round (None for other types)."""
+        match self.body:
+            case Call():
+                return self.body
+            case LoopBody(call=call) | ForEachBody(call=call):
+                return call
+        return None
+
+    @property
+    def children(self) -> tuple[Step, ...]:
+        """The steps nested in this one (a parallel step's), else ()."""
+        return self.body.steps if isinstance(self.body, ParallelBody) else ()
+
+    @property
+    def action(self) -> str | None:
+        """The action this step calls, if it calls one by name."""
+        call = self.call
+        return call.action if call is not None else None
+
+    @property
+    def agent_capability(self) -> str | None:
+        """The capability an agent must have to run this step (action, loop or react)."""
+        call = self.call
+        if call is not None:
+            return call.agent_capability
+        return self.body.agent_capability if isinstance(self.body, ReactBody) else None
+
+    @property
+    def with_(self) -> CompiledValue:
+        """The step's compiled `with:` (its call's, or the approval/react arguments)."""
+        call = self.call
+        if call is not None:
+            return call.with_
+        if isinstance(self.body, ApprovalBody | ReactBody):
+            return self.body.with_
+        return _no_with()
+
+    # -- transitional: the flat names of the old model, until every reader uses `body` --
+    @property
+    def parallel_steps(self) -> tuple[Step, ...]:
+        return self.children
+
+    @property
+    def conditions(self) -> tuple[Branch, ...]:
+        return self.body.branches if isinstance(self.body, ConditionalBody) else ()
+
+    @property
+    def loop_condition(self) -> Expression | None:
+        return self.body.condition if isinstance(self.body, LoopBody) else None
+
+    @property
+    def for_each(self) -> Expression | tuple[Any, ...] | None:
+        return self.body.items if isinstance(self.body, ForEachBody) else None
+
+    @property
+    def loop_max_iterations(self) -> int:
+        return self.body.max_iterations if isinstance(self.body, LoopBody | ForEachBody) else 100
+
+    @property
+    def loop_delay(self) -> float:
+        return self.body.delay if isinstance(self.body, LoopBody | ForEachBody) else 0.0
+
+    @property
+    def loop_concurrency(self) -> int:
+        return self.body.concurrency if isinstance(self.body, ForEachBody) else 1
+
+    @property
+    def raw_with(self) -> Mapping[str, Any]:
+        value: Mapping[str, Any] = self.with_.value
+        return value

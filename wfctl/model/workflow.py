@@ -1,0 +1,61 @@
+"""The workflow: its settings, agents and steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wfctl.model.policies import CircuitBreakerPolicy, RetryPolicy, SlaTargets
+from wfctl.model.steps import Step
+
+__all__ = ["Agent", "Workflow"]
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    capabilities: frozenset[str]
+    action: str | None = None
+    with_: Mapping[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    max_concurrency: int = 1
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Workflow:
+    workflow_id: str
+    name: str
+    description: str
+    version: str
+    tags: tuple[str, ...]
+    created_by: str | None
+    inputs: Mapping[str, Any]
+    global_variables: Mapping[str, Any]
+    secrets: Mapping[str, str]
+    timeout: float
+    max_parallel_steps: int
+    retry_policy: RetryPolicy
+    circuit_breaker: CircuitBreakerPolicy
+    sla_targets: SlaTargets
+    agents: tuple[Agent, ...]
+    steps: tuple[Step, ...]  # top level, in file order
+    all_steps: Mapping[str, Step]  # every step, nested ones included
+    handlers: frozenset[str]  # steps that run only when invoked (handlers, rollbacks, tools)
+    source_file: str
+    sha256: str
+
+    def children(self, container: str | None) -> tuple[Step, ...]:
+        """The steps of one level: top level (None) or a container step's children."""
+        if container is None:
+            return self.steps
+        return self.all_steps[container].children
+
+    @property
+    def secret_inputs(self) -> frozenset[str]:
+        return frozenset(
+            name
+            for name, schema in self.inputs.items()
+            if isinstance(schema, Mapping) and schema.get("secret") is True
+        )
