@@ -74,7 +74,9 @@ def _violations() -> list[str]:
 
 
 def test_every_package_is_in_the_layer_table() -> None:
-    packages = {p.stem if p.is_file() else p.name for p in ROOT.iterdir() if p.name != "__pycache__"}
+    packages = {
+        p.stem if p.is_file() else p.name for p in ROOT.iterdir() if p.name != "__pycache__"
+    }
     packages = {p for p in packages if not p.startswith(".") and p != "py"}
     assert packages - TOP - {"_schemas"} <= set(ALLOWED), packages - set(ALLOWED) - TOP
 

@@ -105,7 +105,11 @@ def test_dataclass_defaults_match_the_schema(cls: type, definition: str) -> None
         field = fields.get("with_" if name == "with" else name)
         if field is None:
             continue
-        value = field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
+        value = (
+            field.default
+            if field.default_factory is dataclasses.MISSING
+            else field.default_factory()
+        )
         if isinstance(value, frozenset):
             value, default = sorted(value), sorted(default)
         assert value == default, f"{cls.__name__}.{field.name}"
@@ -120,7 +124,11 @@ def test_built_defaults_come_from_the_schema() -> None:
     assert wf.max_parallel_steps == top["max_parallel_steps"]
     assert wf.version == top["version"]
     assert wf.retry_policy == RetryPolicy(
-        **{k: v for k, v in _schema_defaults("retry_policy").items() if k not in ("retry_on", "backoff")},
+        **{
+            k: v
+            for k, v in _schema_defaults("retry_policy").items()
+            if k not in ("retry_on", "backoff")
+        },
         retry_on=frozenset(_schema_defaults("retry_policy")["retry_on"]),
     )
     step = _schema_defaults("step")

@@ -7,7 +7,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
-from wfctl.format.schema import load_schema
+from wfctl.format import schema
 
 __all__ = ["defaults"]
 
@@ -15,8 +15,7 @@ __all__ = ["defaults"]
 @cache
 def defaults(definition: str | None = None) -> Mapping[str, Any]:
     """`default` of each property of `$defs/<definition>` (None: the top-level object)."""
-    schema = load_schema()
-    node = schema if definition is None else schema["$defs"][definition]
+    node = schema.node("" if definition is None else f"/$defs/{definition}")
     return MappingProxyType(
         {
             name: prop["default"]
