@@ -13,13 +13,13 @@ __all__ = ["RunResult", "__version__", "load_workflow", "run_workflow"]
 
 if TYPE_CHECKING:
     from wfctl.engine.runner import run_workflow
+    from wfctl.model.load import load_workflow
     from wfctl.records import RunResult
-    from wfctl.validate.files import load_workflow
 
 
 def __getattr__(name: str) -> Any:
     if name == "load_workflow":
-        from wfctl.validate.files import load_workflow
+        from wfctl.model.load import load_workflow
 
         return load_workflow
     if name == "run_workflow":

@@ -55,7 +55,7 @@ def print_diagnostics(exc: WorkflowError) -> None:
 def load_or_report(file: str) -> Any | None:
     """The validated workflow, or None after printing why it cannot be used."""
     from wfctl.format.diagnostics import WorkflowError
-    from wfctl.validate.files import load_workflow
+    from wfctl.model.load import load_workflow
 
     try:
         return load_workflow(file)

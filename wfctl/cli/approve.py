@@ -30,7 +30,7 @@ def _approval_problem(file: str, step_id: str, who: str) -> str | None:
     """Why `who` may not decide `step_id` (not an approval step; not among its approvers)."""
     from wfctl.format.diagnostics import WorkflowError
     from wfctl.model import StepType
-    from wfctl.validate.files import load_workflow
+    from wfctl.model.load import load_workflow
 
     try:
         workflow = load_workflow(file)

@@ -20,7 +20,7 @@ class GraphFormat(StrEnum):
 
 def _load_or_exit(file: str) -> Any:
     from wfctl.format.diagnostics import WorkflowError
-    from wfctl.validate.files import load_workflow
+    from wfctl.model.load import load_workflow
     from wfctl.validate.output import diagnostic_line
 
     try:

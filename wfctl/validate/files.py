@@ -12,7 +12,6 @@ from wfctl.format.diagnostics import Diagnostic, WorkflowError
 
 if TYPE_CHECKING:
     from wfctl.document.loader import LoadedDocument
-    from wfctl.model import Workflow
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -100,18 +99,6 @@ def validate_file(path: Path, display: str | None = None) -> FileResult:
             name, (Diagnostic(name, 1, 1, "io-error", f"cannot read file: {exc.strerror}"),)
         )
     return FileResult(name, tuple(check_document(doc)))
-
-
-def load_workflow(path: str | os.PathLike[str]) -> Workflow:
-    """Load, validate and build a workflow; raises WorkflowError with every problem."""
-    from wfctl.document.loader import load_file
-    from wfctl.model import build_workflow
-
-    doc = load_file(path, display_name=str(path))
-    problems = check_document(doc)
-    if problems:
-        raise WorkflowError(problems)
-    return build_workflow(doc)
 
 
 def validate_paths(paths: Iterable[str]) -> list[FileResult]:
