@@ -96,7 +96,7 @@ def topological_order(
     in their original order so that callers can still rank them.
     """
     users = dependents if dependents is not None else dependents_of(deps)
-    indegree = {s: sum(1 for d in before if d in deps) for s, before in deps.items()}
+    indegree = _indegrees(deps)
     ready = [s for s, n in indegree.items() if n == 0]
     order: list[str] = []
     while ready:
@@ -106,10 +106,16 @@ def topological_order(
             indegree[user] -= 1
             if indegree[user] == 0:
                 ready.append(user)
-    if len(order) < len(indegree):
-        placed = set(order)
-        order.extend(s for s in indegree if s not in placed)
-    return order
+    return order if len(order) == len(indegree) else _with_unplaced(order, deps)
+
+
+def _indegrees(deps: Deps) -> dict[str, int]:
+    return {s: sum(1 for d in before if d in deps) for s, before in deps.items()}
+
+
+def _with_unplaced(order: list[str], deps: Deps) -> list[str]:
+    placed = set(order)
+    return order + [s for s in deps if s not in placed]
 
 
 def cycles(deps: Deps, first: Callable[[str], Any] | None = None) -> list[list[str]]:
@@ -249,20 +255,32 @@ def _mask_from(
         node, ready = stack.pop()
         if node in masks:
             continue
-        parent = container.get(node)
-        if parent is not None and parent not in deps:
-            parent = None
-        before = [*deps[node], *([parent] if parent is not None else [])]
-        if not ready:
-            active.add(node)
-            stack.append((node, True))
-            # A dependency on a cycle (reported elsewhere) contributes nothing.
-            stack.extend((d, False) for d in before if d not in masks and d not in active)
+        parent = _parent_in(node, deps, container)
+        if ready:
+            masks[node] = _mask_of(node, parent, deps, index, inside, masks)
+            active.discard(node)
             continue
-        mask = 0
-        for dep in deps[node]:
-            mask |= (1 << index[dep]) | inside[dep] | masks.get(dep, 0)
-        if parent is not None:
-            mask |= masks.get(parent, 0)
-        masks[node] = mask
-        active.discard(node)
+        active.add(node)
+        stack.append((node, True))
+        before = [*deps[node], *([parent] if parent is not None else [])]
+        # A dependency on a cycle (reported elsewhere) contributes nothing.
+        stack.extend((d, False) for d in before if d not in masks and d not in active)
+
+
+def _parent_in(node: str, deps: Deps, container: Mapping[str, str | None]) -> str | None:
+    parent = container.get(node)
+    return parent if parent is not None and parent in deps else None
+
+
+def _mask_of(
+    node: str,
+    parent: str | None,
+    deps: Deps,
+    index: Mapping[str, int],
+    inside: Mapping[str, int],
+    masks: Mapping[str, int],
+) -> int:
+    mask = masks.get(parent, 0) if parent is not None else 0
+    for dep in deps[node]:
+        mask |= (1 << index[dep]) | inside[dep] | masks.get(dep, 0)
+    return mask
