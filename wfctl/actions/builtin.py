@@ -40,6 +40,7 @@ class SetAction:
     """
 
     name = "set"
+    sets_vars = True  # the engine merges the output into `vars`
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         values = args.get("values", {})

@@ -334,6 +334,7 @@ async def _run_async(
     import anyio
 
     from wfctl.engine.executor import ApprovalDecision
+    from wfctl.engine.options import RunOptions
     from wfctl.engine.runner import load_engine, read_secrets, run_workflow
     from wfctl.events import EventBus
     from wfctl.report.build import build_report, write_json_atomic, write_junit
@@ -422,16 +423,18 @@ async def _run_async(
                 result = await run_workflow(
                     workflow,
                     given,
-                    run_id=run_id,
-                    bus=bus,
-                    max_parallel=opts.max_parallel,
-                    approvals=approvals,
-                    approval_handler=approval_handler,
-                    env=env,
-                    workdir=Path(opts.workdir) if opts.workdir else None,
-                    cancel=cancel,
-                    store=store,
-                    resume=replayed,
+                    RunOptions(
+                        run_id=run_id,
+                        bus=bus,
+                        max_parallel=opts.max_parallel,
+                        approvals=approvals,
+                        approval_handler=approval_handler,
+                        env=env,
+                        workdir=Path(opts.workdir) if opts.workdir else None,
+                        cancel=cancel,
+                        store=store,
+                        resume=replayed,
+                    ),
                 )
             finally:
                 if live is not None:
