@@ -5,7 +5,7 @@ Pure: the graph facts come from :mod:`wfctl.graph`; nothing here imports the eng
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wfctl import graph
@@ -94,7 +94,7 @@ class _Builder:
         dependents = graph.dependents_of(inside)
         order = graph.topological_order(inside, dependents)
         self._depths(inside, order)
-        self.rank.update(graph.ranks(inside, self.weight, outer_rank, order))
+        self.rank.update(graph.ranks(inside, self._weights(inside), outer_rank, order))
         self.levels[container] = Container(
             container=container,
             steps=steps,
@@ -102,16 +102,31 @@ class _Builder:
             roots=tuple(k for k, v in inside.items() if not v),
         )
         for s in steps:
-            self._nested(s)
+            if s.parallel_steps or s.step_type is StepType.LOOP:
+                self._nested(s)
 
     def _steps(self, container: str | None) -> tuple[Step, ...]:
         handlers = self.workflow.handlers
         return tuple(s for s in self.workflow.children(container) if s.step_id not in handlers)
 
+    def _weights(self, inside: Mapping[str, list[str]]) -> Callable[[str], float]:
+        """Each step's estimated duration, as a C-level lookup (called once per step)."""
+        weights = dict.fromkeys(inside, 1.0)
+        for step_id, seconds in self.estimates.items():
+            if step_id in weights:
+                weights[step_id] = seconds
+        return weights.__getitem__
+
     def _depths(self, inside: Mapping[str, list[str]], order: list[str]) -> None:
+        # Plain loops over plain dicts: this runs for every step of every run.
         depth = self.depth
         for step_id in order:
-            depth[step_id] = max((depth.get(d, 0) + 1 for d in inside[step_id]), default=0)
+            deepest = 0
+            for d in inside[step_id]:
+                below = depth.get(d, 0) + 1
+                if below > deepest:
+                    deepest = below
+            depth[step_id] = deepest
 
     def _nested(self, step: Step) -> None:
         if step.parallel_steps:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 import anyio
 
 from wfctl.actions.base import Action, ActionContext, ActionError
+from wfctl.engine.backends import ensure_json
 from wfctl.model import Agent, RetryPolicy
 
 if TYPE_CHECKING:
@@ -59,17 +60,14 @@ class Call(Protocol):
         """Take what the attempt needs (slot, agent limiter), record it as running."""
         ...
 
-    def ended(self) -> None:
-        """The attempt ended (stamp its end time)."""
-
     def abort(self) -> None:
-        """The attempt was cancelled: give back what `begin` took."""
+        """The attempt was cancelled: stamp its end, give back what `begin` took."""
 
     def succeeded(self, output: Any) -> None:
-        """The attempt returned `output`."""
+        """The attempt returned `output` (stamp its end)."""
 
     def failed(self, error: ActionError, message: str) -> None:
-        """The attempt failed with `error` (`message` is masked)."""
+        """The attempt failed with `error`, `message` masked (stamp its end)."""
 
     def give_up(self, message: str, error: ActionError) -> NoReturn:
         """No more attempts: raise what the caller expects."""
@@ -109,8 +107,6 @@ class AttemptLoop:
             except BaseException:
                 call.abort()  # cancelled: free the slot at once
                 raise
-            finally:
-                call.ended()
             if error is None:
                 call.succeeded(output)
                 return output
@@ -136,39 +132,58 @@ class AttemptLoop:
     ) -> tuple[Any, ActionError | None]:
         """One attempt under its breaker: (output, None) or (None, error). The agent's
         limiter, taken in `call.begin`, is released here."""
-        ex = self._ex
-        breakers = ex.breakers
-        started = time.monotonic()
-        ok = False
+        breakers = self._ex.breakers
         try:
             if not breakers.allow(target):
                 wait = breakers.retry_after(target)
-                raise ActionError(
-                    f"circuit breaker for {target} is open (retry in {wait:.1f}s)",
-                    kind="circuit_open",
-                )
+                refused = f"circuit breaker for {target} is open (retry in {wait:.1f}s)"
+                return None, self._failed(target, ActionError(refused, kind="circuit_open"))
             if agent is not None:
-                ex.router.started(agent)
-            try:
-                output = await self.backend.run(action, args, actx, call.timeout)
-                ok = True
-            finally:
-                if agent is not None:
-                    ex.router.finished(agent, ok, time.monotonic() - started)
+                return await self._on_agent(agent, action, args, actx, call.timeout, target)
+            output = ensure_json(await self.backend.run(action, args, actx, call.timeout))
             breakers.record_success(target)
             return output, None
+        except TimeoutError:
+            limit = f" after {call.timeout:g}s" if call.timeout is not None else ""
+            return None, self._failed(target, ActionError(f"timed out{limit}", kind="timeout"))
         except ActionError as exc:
-            if exc.kind in ("circuit_open", "validation"):
-                breakers.record_neutral(target)
-            else:
-                breakers.record_failure(target)
-            return None, exc
-        except Exception as exc:  # a backend's own failure is still the attempt's
-            breakers.record_failure(target)
-            return None, ActionError(f"{type(exc).__name__}: {exc}", kind="error")
+            return None, self._failed(target, exc)
+        except Exception as exc:  # a bug in an action is still that step's failure
+            error = ActionError(f"{type(exc).__name__}: {exc}", kind="error")
+            return None, self._failed(target, error)
         except BaseException:
             breakers.record_neutral(target)
             raise
         finally:
             if limiter is not None:
                 limiter.release()
+
+    async def _on_agent(
+        self,
+        agent: Agent,
+        action: Action,
+        args: Mapping[str, Any],
+        actx: ActionContext,
+        timeout: float | None,
+        target: str | None,
+    ) -> tuple[Any, None]:
+        """An attempt on an agent: the router learns its outcome and duration."""
+        router = self._ex.router
+        router.started(agent)
+        started = time.monotonic()
+        ok = False
+        try:
+            output = ensure_json(await self.backend.run(action, args, actx, timeout))
+            ok = True
+        finally:
+            router.finished(agent, ok, time.monotonic() - started)
+        self._ex.breakers.record_success(target)
+        return output, None
+
+    def _failed(self, target: str | None, error: ActionError) -> ActionError:
+        """Count a failed attempt against its breaker (refusals and bad input do not)."""
+        if error.kind in ("circuit_open", "validation"):
+            self._ex.breakers.record_neutral(target)
+        else:
+            self._ex.breakers.record_failure(target)
+        return error

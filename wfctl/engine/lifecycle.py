@@ -80,7 +80,7 @@ def _cancelled(ex: Executor, record: StepRecord) -> None:
 def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
     """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
     masked = ex.masker.mask_data(output)
-    updates = _set_values(ex, step, output)
+    updates = _set_values(step, output) if ex.actions.sets_vars(step.action) else {}
     ctx = ex.context(step, output=masked) if step.output_mapping or step.custom_metrics else {}
     for name, expr in step.output_mapping.items():
         try:
@@ -100,10 +100,8 @@ def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
     ex.emit_state(step.step_id, output=record.output)
 
 
-def _set_values(ex: Executor, step: Step, output: Any) -> dict[str, Any]:
+def _set_values(step: Step, output: Any) -> dict[str, Any]:
     """What an action that declares `sets_vars` (e.g. `set`) merges into vars."""
-    if not ex.actions.sets_vars(step.action):
-        return {}
     # A looping one stores what its last iteration set, not the loop summary.
     values = output.get("last") if step.step_type is StepType.LOOP else output
     return dict(values) if isinstance(values, dict) else {}

@@ -7,7 +7,7 @@ record and announced; a final failure raises :class:`StepFailed`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["StepCall", "breaker_target", "invoke", "resolve_call"]
 
 
-async def invoke(
+def invoke(
     ex: Executor,
     step: Step,
     record: StepRecord,
@@ -34,7 +34,7 @@ async def invoke(
     loop: dict[str, Any],
     extra_ctx: Mapping[str, Any] | None = None,
     hold: bool = False,
-) -> Any:
+) -> Awaitable[Any]:
     """One action call of `step` with its retry policy, timeout and circuit breaker.
 
     With `hold`, the slot stays with the step until the scheduler has queued its
@@ -50,7 +50,8 @@ async def invoke(
         if loop:
             extra["loop"] = loop
         ctx = ex.context(step, **extra)
-    return await ex.attempts.run(StepCall(ex, step, record, ctx, loop, hold))
+    # The attempt loop's own coroutine, awaited by the caller: no frame of ours.
+    return ex.attempts.run(StepCall(ex, step, record, ctx, loop, hold))
 
 
 class StepCall:
@@ -62,6 +63,7 @@ class StepCall:
         "_hold",
         "_iteration",
         "_number",
+        "_react",
         "_record",
         "_resolved",
         "_step",
@@ -92,6 +94,7 @@ class StepCall:
         self._resolved: Resolved | None = None
         self._ticket: Ticket | None = None
         self._attempt: Attempt | None = None
+        self._react = step.step_type is StepType.REACT
 
     def resolve(self, local: int) -> Resolved:
         resolved = self._resolved
@@ -135,12 +138,10 @@ class StepCall:
             secret_env=ex.secret_env,
             masker=ex.masker,
             on_output=self._on_line,
-            call_tool=self._tool_caller(),
+            call_tool=self._tool_caller() if self._react else None,
         )
 
     def _tool_caller(self) -> Any:
-        if self._step.step_type is not StepType.REACT:
-            return None
         from wfctl.engine.steps.react import tool_caller
 
         return tool_caller(self._ex, self._step)
@@ -149,16 +150,19 @@ class StepCall:
         ex = self._ex
         ex.bus.emit(StepOutputLine(ex.run_id, now(), self._step.step_id, line))
 
-    def ended(self) -> None:
-        if self._attempt is not None:
-            self._attempt.ended_at = time.time()
-
     def abort(self) -> None:
+        if self._attempt is not None and self._attempt.ended_at is None:
+            self._attempt.ended_at = time.time()
+        self._free()
+
+    def _free(self) -> None:
         if self._ticket is not None:
             self._ex.slots.cancel(self._ticket)
             self._ticket = None
 
     def succeeded(self, output: Any) -> None:
+        if self._attempt is not None:
+            self._attempt.ended_at = time.time()
         ticket = self._ticket
         self._ticket = None
         if ticket is None:
@@ -170,7 +174,7 @@ class StepCall:
 
     def failed(self, error: ActionError, message: str) -> None:
         self.abort()
-        if self._step.step_type is StepType.REACT and error.output is not None:
+        if self._react and error.output is not None:
             # The transcript of an answer that failed output_schema, for the report.
             self._record.output = self._ex.masker.mask_data(error.output)
         if self._attempt is not None:

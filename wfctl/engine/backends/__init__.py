@@ -1,20 +1,20 @@
 """Where one attempt of one action runs.
 
 The driver (the attempt loop) keeps scheduling, retries, breakers, routing and the
-journal; a backend only runs the attempt it is given and returns the action's output or
-raises :class:`~wfctl.actions.base.ActionError`. Output lines stream back through
+journal; a backend only runs the attempt it is given. Output lines stream back through
 ``ctx.on_output``. `local` (this process) is the default; a remote backend (Ray) plugs in
 behind the same protocol.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
-from wfctl.actions.base import Action, ActionContext
+from wfctl.actions.base import Action, ActionContext, ActionError
 
-__all__ = ["Backend", "default_backend"]
+__all__ = ["Backend", "default_backend", "ensure_json"]
 
 
 class Backend(Protocol):
@@ -22,11 +22,13 @@ class Backend(Protocol):
 
     name: str
 
-    async def run(
+    def run(
         self, action: Action, args: Mapping[str, Any], ctx: ActionContext, timeout: float | None
-    ) -> Any:
-        """The action's JSON-able output, or raise ActionError (kind `timeout` when
-        `timeout` seconds pass; kind `error` for any other exception)."""
+    ) -> Awaitable[Any]:
+        """An awaitable of the action's output (an ``async def`` will do). It raises
+        ActionError for a failed attempt, TimeoutError once `timeout` seconds pass; any
+        other exception fails the attempt with kind `error`. Cancelling it must stop the
+        attempt (and whatever it started)."""
         ...
 
 
@@ -35,3 +37,19 @@ def default_backend() -> Backend:
     from wfctl.engine.backends.local import LocalBackend
 
     return LocalBackend()
+
+
+_JSON_SAFE = (str, int, float, bool, type(None))
+
+
+def ensure_json(value: Any) -> Any:
+    """Raise a non-retryable ActionError if an output cannot be stored as JSON."""
+    if isinstance(value, _JSON_SAFE):
+        return value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ActionError(
+            f"step output is not JSON-serialisable: {exc}", kind="error", retryable=False
+        ) from None
+    return value

@@ -147,20 +147,20 @@ class ToolCall:
         ex = self._ex
         ex.bus.emit(StepOutputLine(ex.run_id, now(), self._step.step_id, f"[{self._name}] {line}"))
 
-    def ended(self) -> None:
+    def abort(self) -> None:
+        """Nothing to give back (a tool holds no slot): only the attempt's end."""
         if self._record is not None:
             self._record.attempts[-1].ended_at = time.time()
 
-    def abort(self) -> None:
-        """Nothing to give back: a tool holds no slot."""
-
     def succeeded(self, output: Any) -> None:
         if self._record is not None:
+            self.abort()
             self._done(self._record, output, "", None)
 
     def failed(self, error: ActionError, message: str) -> None:
         self._kind = error.kind
         if self._record is not None:
+            self.abort()
             self._done(self._record, None, message, error)
 
     def give_up(self, message: str, error: ActionError) -> NoReturn:
