@@ -202,3 +202,20 @@ def test_the_react_action_needs_an_engine_for_its_tools() -> None:
     args = {"model": "openai:gpt-4o-mini", "prompt": "hi", "tools": [{"name": "t"}]}
     with pytest.raises(ActionError, match="tools need an engine"):
         anyio.run(ReactAction().run, args, ctx)
+
+
+def test_every_engine_module_imports_on_its_own_outside_an_event_loop() -> None:
+    """A module-level anyio call (or an import cycle) breaks a fresh import."""
+    import pkgutil
+    import subprocess
+    import sys
+
+    import wfctl.engine
+
+    names = sorted(m.name for m in pkgutil.walk_packages(wfctl.engine.__path__, "wfctl.engine."))
+    assert "wfctl.engine.steps.loop" in names and "wfctl.engine.backends.local" in names
+    for name in names:
+        done = subprocess.run(
+            [sys.executable, "-c", f"import {name}"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"{name}: {done.stderr[-800:]}"

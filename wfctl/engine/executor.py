@@ -22,6 +22,7 @@ from wfctl.engine.attempts import AttemptLoop, StepFailed
 from wfctl.engine.backends import Backend, default_backend
 from wfctl.engine.breaker import CircuitBreakers
 from wfctl.engine.catalog import ActionCatalog
+from wfctl.engine.scheduler import Scheduler
 from wfctl.engine.slots import PrioritySlots, Ticket
 from wfctl.events import CircuitChanged, EventBus, StepStateChanged, VarsChanged, now
 from wfctl.model import Step
@@ -109,8 +110,6 @@ class Executor:
             "version": self.workflow.version,
             "run_id": run_id,
         }
-        from wfctl.engine.scheduler import Scheduler
-
         self.scheduler = Scheduler(self)
 
     # -- the seams the control graph and the runner use ---------------------------

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["complete", "execute", "fail"]
 
-_CANCELLED = anyio.get_cancelled_exc_class()
-
 
 async def execute(ex: Executor, step: Step) -> None:
     """Run one step to an end state (or to WAITING, for an approval)."""
@@ -44,7 +42,7 @@ async def execute(ex: Executor, step: Step) -> None:
         await fail(ex, step, record, str(exc), exc.kind)
     except ExpressionError as exc:
         await fail(ex, step, record, f"expression error: {exc.message}", "validation")
-    except _CANCELLED:
+    except anyio.get_cancelled_exc_class():  # evaluated only when something propagates
         with anyio.CancelScope(shield=True):
             _cancelled(ex, record)
         raise
