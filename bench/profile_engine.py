@@ -13,7 +13,7 @@ restricted to wfctl's own functions (which engine step costs what, callees inclu
 `--breakdown` measures instead of profiling (cProfile triples the run time and weighs
 small functions unfairly): best-of-7 timings of the run as it is, of a 1-step workflow
 (the fixed per-run cost: LangGraph control graph, executor set-up), of `compile_plan`
-alone, of the run with `Executor._emit_state` replaced by a no-op (what the two events per
+alone, of the run with `Executor.emit_state` replaced by a no-op (what the two events per
 step cost), next to plain asyncio and to anyio's `TaskGroup.start_soon` vs asyncio's
 `TaskGroup.create_task` for as many no-op tasks (what one task spawn per step costs).
 The patches live in this process only.
@@ -130,17 +130,17 @@ async def breakdown(n: int) -> None:
         for _ in range(5):
             compile_plan(workflow)
         plan = (time.perf_counter() - start) / 5
-        original = executor.Executor._emit_state
-        executor.Executor._emit_state = lambda self, step_id, **extra: None  # type: ignore[method-assign]
+        original = executor.Executor.emit_state
+        executor.Executor.emit_state = lambda self, step_id, **extra: None  # type: ignore[method-assign]
         try:
             quiet = await _best(lambda: run_wfctl(workflow))  # noqa: B023
         finally:
-            executor.Executor._emit_state = original  # type: ignore[method-assign]
+            executor.Executor.emit_state = original  # type: ignore[method-assign]
         print(
             f"{dag.name}: run {us(run)} = {run / floor:.1f}x plain asyncio ({us(floor)}; "
             f"5x = {us(5 * floor)})\n"
             f"  fixed per-run {us(fixed)} ({fixed / run:.0%}), compile_plan {us(plan)} "
-            f"({plan / run:.0%}), _emit_state x2 {us(run - quiet)} ({(run - quiet) / run:.0%})"
+            f"({plan / run:.0%}), emit_state x2 {us(run - quiet)} ({(run - quiet) / run:.0%})"
         )
 
 

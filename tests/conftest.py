@@ -3,7 +3,6 @@ with `anyio.run` and collect every event of the run."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -29,6 +28,7 @@ for _p in (DATA_DIR, ENGINE_DATA_DIR):
 from loopback import serving  # noqa: E402
 
 from wfctl.document.loader import load_text  # noqa: E402
+from wfctl.engine import RunOptions  # noqa: E402
 from wfctl.engine.runner import run_workflow  # noqa: E402
 from wfctl.events import (  # noqa: E402
     Event,
@@ -229,7 +229,8 @@ def run(
     for subscriber in subscribers:
         bus.subscribe(subscriber)
     kw.setdefault("env", dict(os.environ))
-    result = anyio.run(functools.partial(run_workflow, workflow, inputs, bus=bus, **kw))
+    options = RunOptions(bus=bus, **kw)
+    result = anyio.run(run_workflow, workflow, inputs, options)
     return Outcome(result=result, events=events, workflow=workflow)
 
 
@@ -249,7 +250,7 @@ def runner() -> Callable[..., Outcome]:
 def slot_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """Every PrioritySlots the executor creates, to read `peak` after the run."""
     from wfctl.engine import executor as executor_mod
-    from wfctl.engine.slots import PrioritySlots
+    from wfctl.engine.slots import PrioritySlots  # the executor creates the run's slots
 
     created: list[PrioritySlots] = []
 

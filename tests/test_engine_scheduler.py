@@ -590,6 +590,7 @@ def test_cancel_event_stops_the_run_with_exit_130() -> None:
             cancel_holder[0].set()
 
     async def main() -> Any:
+        from wfctl.engine import RunOptions
         from wfctl.engine.runner import run_workflow
 
         cancel_holder.append(anyio.Event())
@@ -608,7 +609,8 @@ def test_cancel_event_stops_the_run_with_exit_130() -> None:
               - {step_id: after, action: noop, dependencies: [hang]}
             """
         )
-        result = await run_workflow(wf, bus=bus, cancel=cancel_holder[0], run_id=run_id)
+        options = RunOptions(bus=bus, cancel=cancel_holder[0], run_id=run_id)
+        result = await run_workflow(wf, None, options)
         return result, events
 
     result, events = anyio.run(main)

@@ -11,7 +11,7 @@ import engine_funcs
 import pytest
 from conftest import make_workflow, run
 
-from wfctl.engine.executor import ApprovalDecision, ApprovalRequest
+from wfctl.engine import ApprovalDecision, ApprovalRequest
 from wfctl.events import CircuitChanged, HandlerRan, RunFinished
 from wfctl.model import StepStatus
 

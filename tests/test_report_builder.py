@@ -12,6 +12,7 @@ import anyio
 from cli_helpers import ROOT, assert_valid_report
 from conftest import make_workflow
 
+from wfctl.engine import RunOptions
 from wfctl.engine.runner import run_workflow
 from wfctl.events import EventBus
 from wfctl.report.build import build_report
@@ -37,7 +38,7 @@ def _both_reports(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     bus.subscribe(metrics)
 
     async def go() -> Any:
-        return await run_workflow(workflow, {}, run_id="r1", bus=bus, store=store)
+        return await run_workflow(workflow, {}, RunOptions(run_id="r1", bus=bus, store=store))
 
     result = anyio.run(go)
     after_run = build_report(result, workflow, {}, metrics)

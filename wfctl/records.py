@@ -35,7 +35,6 @@ class StepRecord:
     agent_reason: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     handler_runs: list[dict[str, Any]] = field(default_factory=list)
-    reused: bool = False  # output taken from an earlier process (resume)
 
     @property
     def duration(self) -> float | None:

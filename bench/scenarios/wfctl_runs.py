@@ -23,10 +23,10 @@ async def run_wfctl(
 ) -> RunResult:
     """One run; `store` makes it durable (SQLite journal + LangGraph checkpoints)."""
     from wfctl import run_workflow
+    from wfctl.engine import RunOptions
 
-    result = await run_workflow(
-        workflow, {}, estimates=estimates, max_parallel=max_parallel, store=store
-    )
+    options = RunOptions(estimates=estimates, max_parallel=max_parallel, store=store)
+    result = await run_workflow(workflow, {}, options)
     if result.status != "completed":
         raise RuntimeError(
             f"wfctl run of {workflow.workflow_id} ended {result.status}: {result.error}"

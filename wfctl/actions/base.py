@@ -5,7 +5,7 @@ This module is imported by the validator; keep it free of heavy imports (no anyi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +21,7 @@ __all__ = [
     "ActionError",
     "Capability",
     "ErrorKind",
+    "ToolCaller",
     "capabilities_of",
 ]
 
@@ -94,6 +95,13 @@ class ActionContext:
     masker: Masker
     # Called with each (masked) line of output as it arrives, for the live view.
     on_output: Callable[[str], None] | None = None
+    # Runs a tool the action was given (react) through the engine's attempt loop; None
+    # when the step declares no tools.
+    call_tool: ToolCaller | None = None
+
+
+#: `call_tool(name, arguments, ctx)`: the tool's output, or raises ActionError.
+ToolCaller = Callable[[str, dict[str, Any], "ActionContext"], Awaitable[Any]]
 
 
 @runtime_checkable

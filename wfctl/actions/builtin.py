@@ -44,6 +44,7 @@ class SetAction:
 
     name = "set"
     capabilities: frozenset[Capability] = _NONE
+    sets_vars = True  # the engine merges the output into `vars`
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         values = args.get("values", {})

@@ -3,8 +3,9 @@ workflow actions.
 
 Imported only when a react step runs; LangChain itself is imported inside
 :meth:`ReactAction.run`, so a missing `agents` extra fails the step, not the import.
-The executor owns everything around one attempt (retries, timeout, breaker, agent
-routing); this module owns the conversation: the model client, the tools, the
+The engine owns everything around one attempt (retries, timeout, breaker, agent
+routing) and runs each tool call through its attempt loop (``ActionContext.call_tool``);
+this module owns the conversation: the model client, the tools, the
 iteration bound, the final answer and the transcript.
 """
 
@@ -13,14 +14,22 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wfctl.actions.base import ActionContext, ActionError
+from wfctl.actions.base import ActionContext, ActionError, Capability, ToolCaller
 from wfctl.secrets import Masker
 
-__all__ = ["EXTRA_HINT", "ReactAction", "ToolSpec", "missing_extra", "parse_answer"]
+__all__ = [
+    "EXTRA_HINT",
+    "ReactAction",
+    "ToolCaller",
+    "ToolSpec",
+    "missing_extra",
+    "parse_answer",
+    "tool_specs",
+]
 
 EXTRA_HINT = "react steps need the agents extra: pip install 'wfctl[agents]'"
 
@@ -34,8 +43,6 @@ _DEFAULT_ENV: dict[str, tuple[str | None, str | None]] = {
 # Clients that retry on their own unless told not to; our retry policy governs instead.
 _HAS_MAX_RETRIES = frozenset({"openai", "azure_openai", "anthropic", "mistralai", "groq"})
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", re.S)
-
-ToolCaller = Callable[[str, dict[str, Any], ActionContext], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,14 @@ def _error_for(exc: BaseException) -> ActionError | None:
 
 
 class ReactAction:
-    """One react attempt as an action: `run(args, actx)` returns the step output."""
+    """The react step's action: one attempt of the conversation. Its tools come in
+    ``args["tools"]`` (name, description, parameters) and run through
+    ``ctx.call_tool``, which the engine provides (its attempt loop runs each call)."""
 
     name = "react"
-
-    def __init__(self, tools: tuple[ToolSpec, ...], call_tool: ToolCaller) -> None:
-        self.tools = tools
-        self.call_tool = call_tool
+    capabilities: frozenset[Capability] = frozenset(
+        {Capability.OUTSIDE_EFFECTS, Capability.STREAMS_OUTPUT}
+    )
 
     def target(self, args: Mapping[str, Any]) -> str:
         """Breaker key: the model endpoint (a failing endpoint trips for every step)."""
@@ -111,29 +119,18 @@ class ReactAction:
         return args.get("api_key_env") or key_env, args.get("base_url_env") or url_env
 
     async def run(self, args: Mapping[str, Any], actx: ActionContext) -> Any:
+        """One conversation: model calls and tool calls until a final answer."""
         try:
             from langchain.agents import create_agent
-            from langchain.chat_models import init_chat_model
-            from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+            from langchain_core.messages import HumanMessage
             from langchain_core.tools import StructuredTool
-            from langgraph.errors import GraphRecursionError
         except ImportError:
             raise ActionError(EXTRA_HINT, kind="error", retryable=False) from None
 
         model_id = str(args["model"])
-        provider, _ = _provider(model_id)
         max_iterations = _int(args.get("max_iterations", 10), "max_iterations")
         output_schema = args.get("output_schema")
-        env = {**os.environ, **actx.secret_env}
-        key_env, url_env = self._env_names(args)
-        api_key = env.get(key_env) if key_env else None
-        base_url = env.get(url_env) if url_env else None
-        if args.get("api_key_env") and api_key is None:
-            raise ActionError(
-                f"environment variable {key_env} (api_key_env) is not set",
-                kind="validation",
-                retryable=False,
-            )
+        api_key, base_url = self._credentials(args, actx)
         # The key never reaches the report, even when the workflow did not declare it.
         masker = actx.masker.with_secrets([api_key]) if api_key else actx.masker
 
@@ -142,101 +139,62 @@ class ReactAction:
                 actx.on_output(masker.mask(line))
 
         tool_calls: list[dict[str, Any]] = []
-        tools = [
-            self._make_tool(spec, tool_calls, actx, masker, say, StructuredTool)
-            for spec in self.tools
-        ]
-        system = str(args.get("system") or "")
-        if output_schema is not None:
-            schema_text = json.dumps(output_schema)
-            system = (system + "\n\n" if system else "") + (
-                "Your final answer must be only a JSON value (no prose) matching this JSON "
-                f"Schema: {schema_text}"
+        specs = tool_specs(args.get("tools") or ())
+        if specs and actx.call_tool is None:
+            raise ActionError(
+                "react: tools need an engine that runs them", kind="error", retryable=False
             )
-
-        kwargs: dict[str, Any] = {}
-        if api_key:
-            kwargs["api_key"] = api_key
-        if base_url:
-            kwargs["base_url"] = base_url
-        if provider in _HAS_MAX_RETRIES:
-            kwargs["max_retries"] = 0
-        http_client = None
-        if provider in ("openai", "azure_openai"):
-            import httpx
-
-            # Our own client, closed after the attempt: langchain-openai would otherwise
-            # cache one per base URL, bound to an event loop that a later run no longer has.
-            http_client = httpx.AsyncClient()
-            kwargs["http_async_client"] = http_client
+        tools = [
+            self._make_tool(spec, tool_calls, actx, masker, say, StructuredTool) for spec in specs
+        ]
+        kwargs, http_client = _client_kwargs(_provider(model_id)[0], api_key, base_url)
         try:
-            try:
-                model = init_chat_model(model_id, **kwargs)
-            except ImportError as exc:
-                raise ActionError(
-                    f"model {model_id!r}: {exc} (install the provider's LangChain package)",
-                    kind="error",
-                    retryable=False,
-                ) from None
-            except ValueError as exc:
-                raise ActionError(
-                    f"model {model_id!r}: {exc}", kind="validation", retryable=False
-                ) from None
-            agent = create_agent(model, tools, system_prompt=system or None)
-            messages: list[Any] = [HumanMessage(str(args["prompt"]))]
+            model = _chat_model(model_id, kwargs)
+            agent = create_agent(model, tools, system_prompt=_system(args, output_schema))
             say(f"model {model_id}: {len(tools)} tools, at most {max_iterations} iterations")
-            while True:
-                calls_so_far = sum(1 for m in messages if isinstance(m, AIMessage))
-                left = max_iterations - calls_so_far
-                if left <= 0:
-                    raise _runaway(max_iterations)
-                try:
-                    # 2n graph steps: n model calls, the n-1 tool rounds between them, and
-                    # the step that ends the graph; the n-th round of tools never starts.
-                    result = await agent.ainvoke(
-                        {"messages": messages}, {"recursion_limit": 2 * left}
-                    )
-                except GraphRecursionError:
-                    raise _runaway(max_iterations) from None
-                except ActionError:
-                    raise
-                except Exception as exc:
-                    mapped = _error_for(exc)
-                    if mapped is None:
-                        raise
-                    raise mapped from None
-                messages = list(result["messages"])
-                last = messages[-1]
-                bad = list(getattr(last, "invalid_tool_calls", None) or [])
-                if not isinstance(last, AIMessage) or not bad:
-                    break
-                # Arguments that are not JSON: tell the model, as a tool error, and go on.
-                for call in bad:
-                    text = f"error: arguments are not valid JSON: {call.get('args')!s}"
-                    tool_calls.append(
-                        {
-                            "name": call.get("name"),
-                            "id": call.get("id"),
-                            "arguments": call.get("args"),
-                            "error": text,
-                            "error_kind": "validation",
-                        }
-                    )
-                    say(f"tool {call.get('name')}: {text}")
-                    messages.append(
-                        ToolMessage(text, tool_call_id=str(call.get("id") or ""), status="error")
-                    )
+            messages = await _converse(
+                agent, [HumanMessage(str(args["prompt"]))], max_iterations, tool_calls, say
+            )
         finally:
             if http_client is not None:
                 await http_client.aclose()
+        output = self._output(messages, tool_calls, model_id, output_schema, masker)
+        say(
+            f"final answer after {output['iterations']} iterations, "
+            f"{len(tool_calls)} tool calls, {output['usage'].get('total_tokens', 0)} tokens"
+        )
+        return output
 
-        final = messages[-1]
-        text = _text(final.content)
-        usage = _usage(messages)
+    def _credentials(
+        self, args: Mapping[str, Any], actx: ActionContext
+    ) -> tuple[str | None, str | None]:
+        """(API key, base URL) from the environment and the step's secrets."""
+        env = {**os.environ, **actx.secret_env}
+        key_env, url_env = self._env_names(args)
+        api_key = env.get(key_env) if key_env else None
+        if args.get("api_key_env") and api_key is None:
+            raise ActionError(
+                f"environment variable {key_env} (api_key_env) is not set",
+                kind="validation",
+                retryable=False,
+            )
+        return api_key, env.get(url_env) if url_env else None
+
+    def _output(
+        self,
+        messages: list[Any],
+        tool_calls: list[dict[str, Any]],
+        model_id: str,
+        output_schema: Any,
+        masker: Masker,
+    ) -> dict[str, Any]:
+        from langchain_core.messages import AIMessage
+
+        text = _text(messages[-1].content)
         output: dict[str, Any] = {
             "answer": masker.mask(text),
             "tool_calls": masker.mask_data(tool_calls),
-            "usage": usage,
+            "usage": _usage(messages),
             "iterations": sum(1 for m in messages if isinstance(m, AIMessage)),
             "model": model_id,
             "transcript": masker.mask_data([_message_json(m) for m in messages]),
@@ -245,10 +203,6 @@ class ReactAction:
             output["answer"] = masker.mask_data(
                 self._validated(text, output_schema, output, masker)
             )
-        say(
-            f"final answer after {output['iterations']} iterations, "
-            f"{len(tool_calls)} tool calls, {usage.get('total_tokens', 0)} tokens"
-        )
         return output
 
     @staticmethod
@@ -303,7 +257,8 @@ class ReactAction:
                 entry.update(error=f"{where}: {first.message}", error_kind="validation")
             else:
                 try:
-                    entry["result"] = await self.call_tool(spec.name, arguments, actx)
+                    assert actx.call_tool is not None  # checked before the first call
+                    entry["result"] = await actx.call_tool(spec.name, arguments, actx)
                 except ActionError as exc:
                     entry.update(error=exc.message, error_kind=exc.kind)
             if "error" in entry:
@@ -318,6 +273,131 @@ class ReactAction:
         return tool_cls.from_function(
             coroutine=run_tool, name=spec.name, description=spec.description, args_schema=schema
         )
+
+
+def tool_specs(raw: Any) -> tuple[ToolSpec, ...]:
+    """ToolSpecs from the `tools` argument (what the model is told of each)."""
+    return tuple(
+        ToolSpec(
+            name=str(t["name"]),
+            description=str(t.get("description") or t["name"]),
+            parameters=t.get("parameters", {"type": "object"}),
+        )
+        for t in raw
+    )
+
+
+def _system(args: Mapping[str, Any], output_schema: Any) -> str | None:
+    """The system prompt, told the answer's JSON Schema when there is one."""
+    system = str(args.get("system") or "")
+    if output_schema is not None:
+        system = (system + "\n\n" if system else "") + (
+            "Your final answer must be only a JSON value (no prose) matching this JSON "
+            f"Schema: {json.dumps(output_schema)}"
+        )
+    return system or None
+
+
+def _client_kwargs(
+    provider: str | None, api_key: str | None, base_url: str | None
+) -> tuple[dict[str, Any], Any]:
+    """The chat model's keyword arguments, and the HTTP client to close after the attempt."""
+    kwargs: dict[str, Any] = {}
+    if api_key:
+        kwargs["api_key"] = api_key
+    if base_url:
+        kwargs["base_url"] = base_url
+    if provider in _HAS_MAX_RETRIES:
+        kwargs["max_retries"] = 0
+    http_client = None
+    if provider in ("openai", "azure_openai"):
+        import httpx
+
+        # Our own client, closed after the attempt: langchain-openai would otherwise cache
+        # one per base URL, bound to an event loop that a later run no longer has.
+        http_client = kwargs["http_async_client"] = httpx.AsyncClient()
+    return kwargs, http_client
+
+
+def _chat_model(model_id: str, kwargs: dict[str, Any]) -> Any:
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(model_id, **kwargs)
+    except ImportError as exc:
+        raise ActionError(
+            f"model {model_id!r}: {exc} (install the provider's LangChain package)",
+            kind="error",
+            retryable=False,
+        ) from None
+    except ValueError as exc:
+        raise ActionError(
+            f"model {model_id!r}: {exc}", kind="validation", retryable=False
+        ) from None
+
+
+async def _converse(
+    agent: Any,
+    messages: list[Any],
+    max_iterations: int,
+    tool_calls: list[dict[str, Any]],
+    say: Callable[[str], None],
+) -> list[Any]:
+    """Run the agent graph until the model answers without (invalid) tool calls."""
+    from langchain_core.messages import AIMessage
+
+    while True:
+        left = max_iterations - sum(1 for m in messages if isinstance(m, AIMessage))
+        if left <= 0:
+            raise _runaway(max_iterations)
+        messages = list((await _invoke_agent(agent, messages, left, max_iterations))["messages"])
+        last = messages[-1]
+        bad = list(getattr(last, "invalid_tool_calls", None) or [])
+        if not isinstance(last, AIMessage) or not bad:
+            return messages
+        _refuse_invalid(bad, messages, tool_calls, say)
+
+
+async def _invoke_agent(agent: Any, messages: list[Any], left: int, max_iterations: int) -> Any:
+    from langgraph.errors import GraphRecursionError
+
+    try:
+        # 2n graph steps: n model calls, the n-1 tool rounds between them, and the step
+        # that ends the graph; the n-th round of tools never starts.
+        return await agent.ainvoke({"messages": messages}, {"recursion_limit": 2 * left})
+    except GraphRecursionError:
+        raise _runaway(max_iterations) from None
+    except ActionError:
+        raise
+    except Exception as exc:
+        mapped = _error_for(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def _refuse_invalid(
+    bad: list[Any],
+    messages: list[Any],
+    tool_calls: list[dict[str, Any]],
+    say: Callable[[str], None],
+) -> None:
+    """Arguments that are not JSON: tell the model, as a tool error, and go on."""
+    from langchain_core.messages import ToolMessage
+
+    for call in bad:
+        text = f"error: arguments are not valid JSON: {call.get('args')!s}"
+        tool_calls.append(
+            {
+                "name": call.get("name"),
+                "id": call.get("id"),
+                "arguments": call.get("args"),
+                "error": text,
+                "error_kind": "validation",
+            }
+        )
+        say(f"tool {call.get('name')}: {text}")
+        messages.append(ToolMessage(text, tool_call_id=str(call.get("id") or ""), status="error"))
 
 
 def _runaway(n: int) -> ActionError:

@@ -67,11 +67,10 @@ def new_run_id() -> str:
 
 async def run_engine(call: EngineCall) -> RunResult:
     """Run (or resume) the workflow on the engine; the run's result."""
+    from wfctl.engine.options import RunOptions
     from wfctl.engine.runner import run_workflow
 
-    return await run_workflow(
-        call.workflow,
-        call.inputs,
+    options = RunOptions(
         run_id=call.run_id,
         bus=call.bus,
         max_parallel=call.max_parallel,
@@ -83,3 +82,4 @@ async def run_engine(call: EngineCall) -> RunResult:
         store=call.store,
         resume=call.resume,
     )
+    return await run_workflow(call.workflow, call.inputs, options)

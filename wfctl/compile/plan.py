@@ -1,58 +1,125 @@
-"""The execution plan: per level, who waits on whom, and each step's critical-path rank."""
+"""The execution plan: nested containers of steps, who waits on whom, critical-path ranks.
+
+Pure: the graph facts come from :mod:`wfctl.graph`; nothing here imports the engine.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from wfctl.model import Step, Workflow
+from wfctl import graph
+from wfctl.model import Step, StepType, Workflow
+
+__all__ = ["Container", "ExecutionPlan", "Level", "compile_plan"]
 
 
 @dataclass(frozen=True)
-class Level:
-    """One scheduling scope: the top level, or the children of a parallel step."""
+class Container:
+    """A nested graph of steps that the scheduler runs: the top level, a parallel group,
+    or the body of a loop (run once per iteration or for-each item)."""
 
-    container: str | None
+    container: str | None  # the step that owns it; None for the workflow's top level
     steps: tuple[Step, ...]  # handler steps excluded
     dependents: Mapping[str, tuple[str, ...]]
     roots: tuple[str, ...]
+    #: Its own concurrency limit under the run's (a for-each's `loop_concurrency`);
+    #: None: only the run's `max_parallel_steps` applies.
+    limit: int | None = None
+
+
+#: The name the first plans used for a container (kept for callers that draw plans).
+Level = Container
 
 
 @dataclass(frozen=True)
 class ExecutionPlan:
     workflow: Workflow
-    levels: Mapping[str | None, Level]
+    levels: Mapping[str | None, Container]  # the top level and every parallel group
     rank: Mapping[str, float]  # longest remaining path (estimated seconds) from a step's start
     # rank, ties broken towards deeper steps: finishing a started chain beats opening a new one
     priority: Mapping[str, float] = field(default_factory=dict)
+    #: Loop and for-each steps: the body each iteration or item runs.
+    bodies: Mapping[str, Container] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.priority:
             object.__setattr__(self, "priority", dict(self.rank))
 
-    def level_of(self, step_id: str) -> Level:
+    def level_of(self, step_id: str) -> Container:
         return self.levels[self.workflow.all_steps[step_id].container]
 
 
 def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = None) -> ExecutionPlan:
     """Build the plan; `estimates` are step durations learned from earlier runs (default 1.0)."""
-    estimates = estimates or {}
-    levels: dict[str | None, Level] = {}
-    rank: dict[str, float] = {}
-    depth: dict[str, int] = {}
+    builder = _Builder(workflow, estimates or {})
+    builder.build(None, 0.0)
+    rank = builder.rank
+    for handler in workflow.handlers:
+        rank.setdefault(handler, 0.0)
+    depth = builder.depth
+    priority = {s: r + depth.get(s, 0) * 1e-6 for s, r in rank.items()}
+    return ExecutionPlan(
+        workflow=workflow,
+        levels=builder.levels,
+        rank=rank,
+        priority=priority,
+        bodies=builder.bodies,
+    )
 
-    def build(container: str | None, outer_rank: float) -> None:
-        # Plain loops over plain dicts: this runs for every step of every run.
-        handlers = workflow.handlers
-        steps = tuple(s for s in workflow.children(container) if s.step_id not in handlers)
-        dependents: dict[str, list[str]] = {s.step_id: [] for s in steps}
-        inside: dict[str, list[str]] = {}
+
+def _inside(steps: tuple[Step, ...]) -> dict[str, list[str]]:
+    """Each step's dependencies within its own container."""
+    ids = {s.step_id for s in steps}
+    return {s.step_id: [d for d in s.dependencies if d in ids] for s in steps}
+
+
+class _Builder:
+    """Walks the containers top-down (children inherit what runs after their container)."""
+
+    def __init__(self, workflow: Workflow, estimates: Mapping[str, float]) -> None:
+        self.workflow = workflow
+        self.estimates = estimates
+        self.levels: dict[str | None, Container] = {}
+        self.bodies: dict[str, Container] = {}
+        self.rank: dict[str, float] = {}
+        self.depth: dict[str, int] = {}
+
+    def weight(self, step_id: str) -> float:
+        return self.estimates.get(step_id, 1.0)
+
+    def build(self, container: str | None, outer_rank: float) -> None:
+        steps = self._steps(container)
+        inside = _inside(steps)
+        dependents = graph.dependents_of(inside)
+        order = graph.topological_order(inside, dependents)
+        self._depths(inside, order)
+        self.rank.update(graph.ranks(inside, self._weights(inside), outer_rank, order))
+        self.levels[container] = Container(
+            container=container,
+            steps=steps,
+            dependents={k: tuple(v) for k, v in dependents.items()},
+            roots=tuple(k for k, v in inside.items() if not v),
+        )
         for s in steps:
-            own = [d for d in s.dependencies if d in dependents]
-            inside[s.step_id] = own
-            for dep in own:
-                dependents[dep].append(s.step_id)
-        order = _topological(inside, dependents)
+            if s.parallel_steps or s.step_type is StepType.LOOP:
+                self._nested(s)
+
+    def _steps(self, container: str | None) -> tuple[Step, ...]:
+        handlers = self.workflow.handlers
+        return tuple(s for s in self.workflow.children(container) if s.step_id not in handlers)
+
+    def _weights(self, inside: Mapping[str, list[str]]) -> Callable[[str], float]:
+        """Each step's estimated duration, as a C-level lookup (called once per step)."""
+        weights = dict.fromkeys(inside, 1.0)
+        for step_id, seconds in self.estimates.items():
+            if step_id in weights:
+                weights[step_id] = seconds
+        return weights.__getitem__
+
+    def _depths(self, inside: Mapping[str, list[str]], order: list[str]) -> None:
+        # Plain loops over plain dicts: this runs for every step of every run.
+        depth = self.depth
         for step_id in order:
             deepest = 0
             for d in inside[step_id]:
@@ -60,48 +127,16 @@ def compile_plan(workflow: Workflow, estimates: Mapping[str, float] | None = Non
                 if below > deepest:
                     deepest = below
             depth[step_id] = deepest
-        for step_id in reversed(order):
-            # .get: on a cycle (only in hand-built workflows) a user may not be ranked yet.
-            tail = outer_rank
-            for d in dependents[step_id]:
-                later = rank.get(d, outer_rank)
-                if later > tail:
-                    tail = later
-            rank[step_id] = estimates.get(step_id, 1.0) + tail
-        levels[container] = Level(
-            container=container,
-            steps=steps,
-            dependents={k: tuple(v) for k, v in dependents.items()},
-            roots=tuple(k for k, v in inside.items() if not v),
-        )
-        for s in steps:
-            if s.parallel_steps:
-                # Children inherit what must still run after their container finishes.
-                build(s.step_id, rank[s.step_id] - _estimate(s, estimates))
 
-    build(None, 0.0)
-    for handler in workflow.handlers:
-        rank.setdefault(handler, 0.0)
-    priority = {s: r + depth.get(s, 0) * 1e-6 for s, r in rank.items()}
-    return ExecutionPlan(workflow=workflow, levels=levels, rank=rank, priority=priority)
-
-
-def _estimate(step: Step, estimates: Mapping[str, float]) -> float:
-    return estimates.get(step.step_id, 1.0)
-
-
-def _topological(inside: Mapping[str, list[str]], dependents: Mapping[str, list[str]]) -> list[str]:
-    indegree = {step_id: len(deps) for step_id, deps in inside.items()}
-    ready = [s for s, n in indegree.items() if n == 0]
-    order: list[str] = []
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for user in dependents[node]:
-            indegree[user] -= 1
-            if indegree[user] == 0:
-                ready.append(user)
-    # Steps on a cycle never reach indegree 0; validation rejects cycles, keep them rankable.
-    placed = set(order)
-    order.extend(s for s in indegree if s not in placed)
-    return order
+    def _nested(self, step: Step) -> None:
+        if step.parallel_steps:
+            self.build(step.step_id, self.rank[step.step_id] - self.weight(step.step_id))
+        if step.step_type is StepType.LOOP:
+            # Today a body is the loop step's own action: one node, run per iteration/item.
+            self.bodies[step.step_id] = Container(
+                container=step.step_id,
+                steps=(step,),
+                dependents={step.step_id: ()},
+                roots=(step.step_id,),
+                limit=step.loop_concurrency,
+            )

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from wfctl.compile.plan import compile_plan
-from wfctl.engine.executor import ApprovalDecision, ApprovalHandler, Executor
+from wfctl.engine.executor import Executor
+from wfctl.engine.options import RunOptions
 from wfctl.events import EventBus, RunFinished, RunStarted, now
 from wfctl.model import StepStatus, Workflow, WorkflowState
 from wfctl.model.inputs import InputError, resolve_inputs
@@ -22,11 +23,12 @@ from wfctl.records import RunResult
 from wfctl.secrets import Masker
 
 if TYPE_CHECKING:
-    from wfctl.state.replay import Replayed
     from wfctl.state.store import StateStore
 
+__all__ = ["ROLLBACK_TIME_LIMIT", "load_engine", "new_run_id", "read_secrets", "run_workflow"]
 
 ROLLBACK_TIME_LIMIT = 300.0  # seconds for all rollbacks after a workflow timeout
+_DEFAULTS = RunOptions()
 
 
 def new_run_id() -> str:
@@ -57,114 +59,133 @@ def load_engine(durable: bool) -> None:
 async def run_workflow(
     workflow: Workflow,
     inputs: Mapping[str, Any] | None = None,
-    *,
-    run_id: str | None = None,
-    bus: EventBus | None = None,
-    max_parallel: int | None = None,
-    approvals: Mapping[str, ApprovalDecision] | None = None,
-    approval_handler: ApprovalHandler | None = None,
-    workdir: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    seed: int | None = None,
-    estimates: Mapping[str, float] | None = None,
-    cancel: anyio.Event | None = None,
-    store: StateStore | None = None,
-    resume: Replayed | None = None,
+    options: RunOptions | None = None,
 ) -> RunResult:
     """Run a workflow to an end state (completed, failed, timeout, waiting_approval, cancelled).
 
-    With `store`, the run is durable: every event is journaled before subscribers see it
-    and the control graph is checkpointed (LangGraph, durability="sync") in the same
-    SQLite file. With `resume` (a journal replay), completed steps keep their recorded
-    outputs and only the rest runs.
+    With `options.store`, the run is durable: every event is journaled before subscribers
+    see it and the control graph is checkpointed (LangGraph, durability="sync") in the
+    same SQLite file. With `options.resume` (a journal replay), completed steps keep their
+    recorded outputs and only the rest runs.
     """
-    env = os.environ if env is None else env
+    opts = options or _DEFAULTS
+    env = os.environ if opts.env is None else opts.env
     resolved = resolve_inputs(workflow.inputs, inputs or {})
-    secrets = read_secrets(workflow, env)
-    masker = Masker([*secrets.values(), *(str(resolved[n]) for n in workflow.secret_inputs)])
-    outer = bus or EventBus()
-    run_id = run_id or new_run_id()
+    secrets = read_secrets(workflow, env)  # before the run is recorded: a usage error
+    run_id = opts.run_id or new_run_id()
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in resolved.items()}
     inner = EventBus()
-    if store is not None:
-        from wfctl.state.journal import Journal
-
-        if resume is None:
-            store.create_run(
-                run_id,
-                workflow.workflow_id,
-                workflow.name,
-                # Absolute, so `wfctl resume` works from any directory.
-                str(Path(workflow.source_file).resolve()),
-                workflow.sha256,
-                shown_inputs,
-                {"max_parallel": max_parallel, "workdir": str((workdir or Path.cwd()).resolve())},
-            )
-        else:
-            store.set_status(run_id, "running", None, ended=False)
-        # The journal subscribes first: an event is written before anything shows it.
-        from wfctl.actions.builtin import NO_OUTSIDE_EFFECTS
-
-        pure = frozenset(
-            s.step_id for s in workflow.all_steps.values() if s.action in NO_OUTSIDE_EFFECTS
+    if opts.store is not None:
+        _journal(workflow, run_id, shown_inputs, opts, opts.store, inner)
+    inner.subscribe((opts.bus or EventBus()).emit)
+    executor = _executor(workflow, resolved, secrets, env, run_id, inner, opts)
+    # Before the clock starts: start-up is not run time.
+    load_engine(durable=opts.store is not None)
+    started = _started(opts, executor)
+    inner.emit(
+        RunStarted(
+            run_id, time.time(), workflow.workflow_id, workflow.name,
+            tuple(workflow.all_steps), shown_inputs,
         )
-        inner.subscribe(Journal(store, run_id, pure))
-    inner.subscribe(outer.emit)
+    )  # fmt: skip
+    await _drive(executor, opts)
+    status, error = await _outcome(executor)
+    result = _finish(executor, status, error, started)
+    inner.emit(RunFinished(run_id, now(), result.status, result.error, result.duration))
+    if opts.store is not None:
+        opts.store.set_status(run_id, result.status.value, result.error)
+    return result
 
-    plan = compile_plan(workflow, estimates)
-    executor = Executor(
-        plan,
+
+def _executor(
+    workflow: Workflow,
+    resolved: dict[str, Any],
+    secrets: dict[str, str],
+    env: Mapping[str, str],
+    run_id: str,
+    bus: EventBus,
+    opts: RunOptions,
+) -> Executor:
+    """The run's executor: its plan, secrets (masked everywhere) and options."""
+    masker = Masker([*secrets.values(), *(str(resolved[n]) for n in workflow.secret_inputs)])
+    return Executor(
+        compile_plan(workflow, opts.estimates),
         run_id,
         resolved,
-        inner,
+        bus,
         secrets=secrets,
         secret_env={var: env[var] for var in workflow.secrets.values()},
         masker=masker,
-        workdir=workdir or Path.cwd(),
-        max_parallel=max_parallel,
-        approvals=approvals,
-        approval_handler=approval_handler,
-        rng=random.Random(seed),
+        workdir=opts.workdir or Path.cwd(),
+        max_parallel=opts.max_parallel,
+        approvals=opts.approvals,
+        approval_handler=opts.approval_handler,
+        rng=random.Random(opts.seed),
+        backend=opts.backend,
     )
-    # Before the clock starts: start-up is not run time.
-    load_engine(durable=store is not None)
-    from wfctl.engine.control_graph import build_graph
 
-    started = time.time()
-    if resume is not None:
-        executor.restore(resume)
-        if resume.started is not None:
-            started = float(resume.started["ts"])
-    inner.emit(
-        RunStarted(
+
+def _started(opts: RunOptions, executor: Executor) -> float:
+    """When the run started (a resumed run keeps its first start); restores the replay."""
+    if opts.resume is None:
+        return time.time()
+    executor.restore(opts.resume)
+    return float(opts.resume.started["ts"]) if opts.resume.started is not None else time.time()
+
+
+def _journal(
+    workflow: Workflow,
+    run_id: str,
+    shown_inputs: dict[str, Any],
+    opts: RunOptions,
+    store: StateStore,
+    inner: EventBus,
+) -> None:
+    """Record the run in the store; the journal subscribes first: an event is written
+    before anything shows it."""
+    from wfctl.engine.catalog import ActionCatalog
+    from wfctl.state.journal import Journal
+
+    if opts.resume is None:
+        store.create_run(
             run_id,
-            time.time(),
             workflow.workflow_id,
             workflow.name,
-            tuple(workflow.all_steps),
+            # Absolute, so `wfctl resume` works from any directory.
+            str(Path(workflow.source_file).resolve()),
+            workflow.sha256,
             shown_inputs,
+            {
+                "max_parallel": opts.max_parallel,
+                "workdir": str((opts.workdir or Path.cwd()).resolve()),
+            },
         )
+    else:
+        store.set_status(run_id, "running", None, ended=False)
+    catalog = ActionCatalog()
+    pure = frozenset(
+        s.step_id
+        for s in workflow.all_steps.values()
+        if s.action is not None and not catalog.has_outside_effects(s.action)
     )
-    status = WorkflowState.RUNNING
-    error: str | None = None
+    inner.subscribe(Journal(store, run_id, pure))
+
+
+async def _drive(executor: Executor, opts: RunOptions) -> None:
+    """Invoke the control graph until the run ends, times out or is cancelled."""
+    from wfctl.engine.control_graph import build_graph
+
+    workflow = executor.workflow
     async with AsyncExitStack() as stack:
         checkpointer = None
-        if store is not None:
-            import aiosqlite
-            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-            conn = await stack.enter_async_context(aiosqlite.connect(str(store.path)))
-            # As the journal's connection: WAL + NORMAL survives a killed process, and
-            # without it (the default FULL) every checkpoint waits for an fsync.
-            await conn.execute("PRAGMA synchronous = NORMAL")
-            await conn.execute("PRAGMA busy_timeout = 30000")
-            checkpointer = AsyncSqliteSaver(conn)
+        if opts.store is not None:
+            checkpointer = await _checkpointer(stack, opts.store)
         graph = build_graph(executor, checkpointer)
         config: dict[str, Any] = {
-            "configurable": {"thread_id": run_id},
+            "configurable": {"thread_id": executor.run_id},
             "recursion_limit": 10_000,
         }
-        graph_input = await _graph_input(graph, config, executor, resume is not None)
+        graph_input = await _graph_input(graph, config, executor, opts.resume is not None)
 
         async with anyio.create_task_group() as tg:
 
@@ -176,17 +197,34 @@ async def run_workflow(
 
             # The workflow timeout counts running time: waiting for approval between
             # processes does not use it up.
-            used = resume.active_seconds if resume is not None else 0.0
+            used = opts.resume.active_seconds if opts.resume is not None else 0.0
             remaining = max(0.0, workflow.timeout - used)
             tg.start_soon(stop_when, "timeout", lambda: anyio.sleep(remaining))
-            if cancel is not None:
-                tg.start_soon(stop_when, "cancelled", cancel.wait)
+            if opts.cancel is not None:
+                tg.start_soon(stop_when, "cancelled", opts.cancel.wait)
             if checkpointer is not None:
                 await graph.ainvoke(graph_input, config, durability="sync")
             else:
                 await graph.ainvoke(graph_input, config)
             tg.cancel_scope.cancel()
 
+
+async def _checkpointer(stack: AsyncExitStack, store: StateStore) -> Any:
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    conn = await stack.enter_async_context(aiosqlite.connect(str(store.path)))
+    # As the journal's connection: WAL + NORMAL survives a killed process, and without it
+    # (the default FULL) every checkpoint waits for an fsync.
+    await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute("PRAGMA busy_timeout = 30000")
+    return AsyncSqliteSaver(conn)
+
+
+async def _outcome(executor: Executor) -> tuple[WorkflowState, str | None]:
+    """The run's end state and error; a timed-out run is rolled back first."""
+    workflow = executor.workflow
+    status, error = WorkflowState.RUNNING, None
     if executor.stop_reason == "timeout":
         status = WorkflowState.TIMEOUT
         error = f"workflow timed out after {workflow.timeout:g}s"
@@ -196,25 +234,22 @@ async def run_workflow(
         with anyio.CancelScope(shield=True), anyio.move_on_after(ROLLBACK_TIME_LIMIT):
             await executor.rollback()
     elif executor.stop_reason == "cancelled":
-        status = WorkflowState.CANCELLED
-        error = "run cancelled"
+        status, error = WorkflowState.CANCELLED, "run cancelled"
         executor.mark_not_started("run cancelled")
     if status is WorkflowState.RUNNING:
-        waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
-        if executor.fatal is not None:
-            status, error = WorkflowState.FAILED, executor.fatal
-        elif waiting:
-            status = WorkflowState.WAITING_APPROVAL
-            error = "waiting for approval: " + ", ".join(waiting)
-        else:
-            status = WorkflowState.COMPLETED
+        status, error = _settled(executor)
     if status is not WorkflowState.WAITING_APPROVAL:
         executor.mark_unused_handlers()
-    result = _finish(executor, status, error, started)
-    inner.emit(RunFinished(run_id, now(), result.status, result.error, result.duration))
-    if store is not None:
-        store.set_status(run_id, result.status.value, result.error)
-    return result
+    return status, error
+
+
+def _settled(executor: Executor) -> tuple[WorkflowState, str | None]:
+    waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
+    if executor.fatal is not None:
+        return WorkflowState.FAILED, executor.fatal
+    if waiting:
+        return WorkflowState.WAITING_APPROVAL, "waiting for approval: " + ", ".join(waiting)
+    return WorkflowState.COMPLETED, None
 
 
 async def _graph_input(

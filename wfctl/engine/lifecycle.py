@@ -1,0 +1,138 @@
+"""One step from start to end: its `when`, its type's runner, then completed or failed
+(output mapping, metrics, vars; error handlers), or recorded as cancelled."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from wfctl.engine.attempts import StepFailed
+from wfctl.engine.step_call import invoke
+from wfctl.engine.steps import RUNNERS, SLOTTED
+from wfctl.events import MetricRecorded, now
+from wfctl.expressions import ExpressionError, truthy
+from wfctl.model import Step, StepStatus, StepType
+from wfctl.records import Attempt, StepRecord
+
+if TYPE_CHECKING:
+    from wfctl.engine.executor import Executor
+
+__all__ = ["complete", "execute", "fail"]
+
+
+async def execute(ex: Executor, step: Step) -> None:
+    """Run one step to an end state (or to WAITING, for an approval)."""
+    record = ex.records[step.step_id]
+    try:
+        if step.when is not None and not _when_holds(ex, step, record):
+            _skip(ex, record, f"when is false: {step.when.source}")
+            return
+        if record.started_at is None and step.step_type not in SLOTTED:
+            record.started_at = time.time()  # slotted steps start when they get a slot
+        if step.step_type is StepType.ACTION:  # the common case, one coroutine less
+            output = await invoke(ex, step, record, ex.step_input(step), {}, hold=True)
+        else:
+            output = await RUNNERS[step.step_type](ex, step, record)
+        if record.status is StepStatus.WAITING:
+            return
+        complete(ex, step, record, output)
+    except StepFailed as exc:
+        await fail(ex, step, record, str(exc), exc.kind)
+    except ExpressionError as exc:
+        await fail(ex, step, record, f"expression error: {exc.message}", "validation")
+    except anyio.get_cancelled_exc_class():  # evaluated only when something propagates
+        with anyio.CancelScope(shield=True):
+            _cancelled(ex, record)
+        raise
+
+
+def _when_holds(ex: Executor, step: Step, record: StepRecord) -> bool:
+    # An approval step coming back for its decision was already let through.
+    if record.status is StepStatus.WAITING or step.when is None:
+        return True
+    return truthy(step.when.evaluate(ex.context(step)))
+
+
+def _skip(ex: Executor, record: StepRecord, reason: str) -> None:
+    record.status = StepStatus.SKIPPED
+    record.reason = reason
+    ex.emit_state(record.step_id)
+
+
+def _cancelled(ex: Executor, record: StepRecord) -> None:
+    record.status = StepStatus.FAILED
+    record.ended_at = time.time()
+    why = "workflow timed out" if ex.stop_reason == "timeout" else "cancelled"
+    record.error = f"{why} while running"
+    record.error_kind = "cancelled"
+    if record.attempts and record.attempts[-1].error is None:
+        last = record.attempts[-1]
+        last.ended_at = last.ended_at or record.ended_at
+        last.error = record.error
+        last.error_kind = "cancelled"
+    ex.emit_state(record.step_id)
+
+
+def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
+    """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
+    masked = ex.masker.mask_data(output)
+    updates = _set_values(step, output) if ex.actions.sets_vars(step.action) else {}
+    ctx = ex.context(step, output=masked) if step.output_mapping or step.custom_metrics else {}
+    for name, expr in step.output_mapping.items():
+        try:
+            updates[name] = expr.evaluate(ctx)
+        except ExpressionError as exc:
+            record.output = masked
+            raise StepFailed(f"output_mapping.{name}: {exc.message}", "validation") from None
+    record.output = masked
+    record.status = StepStatus.COMPLETED
+    record.ended_at = time.time()
+    record.error = None
+    record.error_kind = None
+    ex.completion_order.append(step.step_id)
+    if step.metrics_enabled and step.custom_metrics:
+        _metrics(ex, step, record, ctx)
+    ex.store_vars(step.step_id, updates)
+    ex.emit_state(step.step_id, output=record.output)
+
+
+def _set_values(step: Step, output: Any) -> dict[str, Any]:
+    """What an action that declares `sets_vars` (e.g. `set`) merges into vars."""
+    # A looping one stores what its last iteration set, not the loop summary.
+    values = output.get("last") if step.step_type is StepType.LOOP else output
+    return dict(values) if isinstance(values, dict) else {}
+
+
+def _metrics(ex: Executor, step: Step, record: StepRecord, ctx: dict[str, Any]) -> None:
+    for name, expr in step.custom_metrics.items():
+        try:
+            value = expr.evaluate(ctx)
+        except ExpressionError as exc:
+            value = None
+            record.metrics[f"{name}_error"] = exc.message
+        value = ex.masker.mask_data(value)
+        record.metrics[name] = value
+        ex.bus.emit(MetricRecorded(ex.run_id, now(), step.step_id, name, value))
+
+
+async def fail(ex: Executor, step: Step, record: StepRecord, message: str, kind: str) -> None:
+    """Record the failure, run the step's error handlers, maybe fail the run."""
+    record.status = StepStatus.FAILED
+    record.ended_at = time.time()
+    record.error = ex.masker.mask(message)
+    record.error_kind = kind
+    if not record.attempts:
+        # Failed before its action could run (input validation, a bad expression):
+        # still one attempt, so the report says what happened and when.
+        started = record.started_at or record.ended_at
+        record.attempts.append(Attempt(1, started, record.ended_at, record.error, kind))
+    ex.emit_state(step.step_id)
+    if step.error_handlers:
+        from wfctl.engine.handlers import run_handler
+
+        error_ctx = {"step_id": step.step_id, "message": record.error, "kind": kind}
+        for handler in step.error_handlers:
+            await run_handler(ex, handler, step.step_id, "error_handler", error_ctx)
+    ex.mark_fatal(step, record)

@@ -1,0 +1,246 @@
+"""The event-driven scheduler: a step starts the moment its own dependencies allow it.
+
+It runs one container (a nested graph of steps) at a time, re-entrantly: the ready set,
+critical-path priorities when slots are scarce, trigger rules and skip decisions, and the
+deadlock check when the container can make no more progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from wfctl import graph
+from wfctl.compile.plan import Container
+from wfctl.engine.lifecycle import execute
+from wfctl.engine.step_call import invoke
+from wfctl.engine.steps import SLOTTED
+from wfctl.model import Step, StepStatus, TriggerRule
+
+if TYPE_CHECKING:
+    from wfctl.engine.executor import Executor
+
+__all__ = ["Scheduler"]
+
+
+class Scheduler:
+    """Starts the steps of containers as they become ready (best rank first)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._ex = executor
+
+    async def run_container(self, container: Container) -> None:
+        """Run every step of `container` that can run, each the moment it may."""
+        ex = self._ex
+        records = ex.records
+        ids = {s.step_id for s in container.steps}
+        # A dependency outside this container (unknown, or a handler step) never ends
+        # here: it keeps the step waiting, and the deadlock check names it.
+        remaining = {
+            s.step_id: sum(
+                1 for d in s.dependencies if d not in ids or not records[d].status.terminal
+            )
+            for s in container.steps
+        }
+        # asyncio's own TaskGroup: a step task costs a third of an anyio one, and the group
+        # still cancels its tasks when the run's (anyio) cancel scope cancels this one.
+        async with asyncio.TaskGroup() as tg:
+            run = _Run(self, container, remaining, tg)
+            run.settle(
+                [
+                    s.step_id
+                    for s in container.steps
+                    if remaining[s.step_id] == 0 and not records[s.step_id].status.terminal
+                ]
+            )
+        if ex.stop_reason is None:
+            self._detect_deadlock(container.steps)
+
+    async def run_body(self, body: Container, frame: dict[str, Any]) -> Any:
+        """One iteration or item of a loop: the body's steps in order, in the loop `frame`
+        (`loop` in their expressions); the output of the last one."""
+        ex = self._ex
+        output: Any = None
+        for step in body.steps:
+            record = ex.records[step.step_id]
+            output = await invoke(ex, step, record, ex.step_input(step, frame), frame)
+        return output
+
+    # -- decisions -----------------------------------------------------------------
+    def decide(self, step_id: str) -> bool:
+        """True to start the step now; otherwise it is marked skipped with the reason."""
+        ex = self._ex
+        record = ex.records[step_id]
+        if record.status is StepStatus.WAITING:
+            return True  # an approval step coming back for its decision
+        reason = self._skip_reason(ex.workflow.all_steps[step_id])
+        if reason is None:
+            return True
+        record.status = StepStatus.SKIPPED
+        record.reason = reason
+        ex.emit_state(step_id)
+        return False
+
+    def _skip_reason(self, step: Step) -> str | None:
+        ex = self._ex
+        if ex.fatal is not None and step.trigger_rule is not TriggerRule.ALL_DONE:
+            return f"run failed ({ex.fatal})"
+        if step.step_id in ex.not_taken and step.step_id not in ex.chosen:
+            return ex.not_taken[step.step_id]
+        if not step.dependencies:
+            return None
+        deps = [ex.records[d] for d in step.dependencies if d in ex.records]
+        return _TRIGGER_RULES[step.trigger_rule](deps)
+
+    # -- slots ---------------------------------------------------------------------
+    def reserve_slot(self, step_id: str) -> None:
+        """Queue a ready step for a slot now, so a slot freed meanwhile goes to the best."""
+        ex = self._ex
+        if ex.workflow.all_steps[step_id].step_type in SLOTTED:
+            ex.tickets[step_id] = ex.slots.request(ex.plan.priority[step_id])
+
+    def drop_slot(self, step_id: str) -> None:
+        """Give back the slot (or the place in the queue) a step still holds."""
+        ex = self._ex
+        ticket = ex.tickets.pop(step_id, None)
+        if ticket is not None:
+            ex.slots.cancel(ticket)
+
+    # -- deadlock ------------------------------------------------------------------
+    def _detect_deadlock(self, steps: tuple[Step, ...]) -> None:
+        ex = self._ex
+        stuck = {
+            s.step_id: s.dependencies for s in steps if not ex.records[s.step_id].status.terminal
+        }
+        if not stuck:
+            return
+        waiting = [s for s in stuck if ex.records[s].status is StepStatus.WAITING]
+        # Steps downstream of an approval are not deadlocked, only paused.
+        paused = graph.blocked(stuck, waiting)
+        dead = [s for s in stuck if s not in paused]
+        if dead:
+            self._fail_deadlocked(dead)
+
+    def _fail_deadlocked(self, dead: list[str]) -> None:
+        ex = self._ex
+        ex.deadlocked.extend(dead)
+        # What each waits on, taken before any of them is marked failed.
+        waits = {
+            step_id: [
+                d
+                for d in ex.workflow.all_steps[step_id].dependencies
+                if d not in ex.records or not ex.records[d].status.terminal
+            ]
+            for step_id in dead
+        }
+        for step_id in dead:
+            record = ex.records[step_id]
+            record.status = StepStatus.FAILED
+            record.error = f"deadlock: waiting on {', '.join(waits[step_id]) or 'nothing'}"
+            record.error_kind = "deadlock"
+            ex.emit_state(step_id)
+        if ex.fatal is None:
+            ex.fatal = f"deadlock: steps {', '.join(dead)} can never become ready"
+
+
+class _Run:
+    """One container's run: who still waits on how many, and the task group."""
+
+    __slots__ = ("_container", "_ex", "_rank", "_remaining", "_scheduler", "_tg")
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        container: Container,
+        remaining: dict[str, int],
+        tg: asyncio.TaskGroup,
+    ) -> None:
+        self._scheduler = scheduler
+        self._ex = scheduler._ex
+        self._container = container
+        self._remaining = remaining
+        self._rank = scheduler._ex.plan.priority
+        self._tg = tg
+
+    def settle(self, step_ids: list[str], inline: bool = False) -> str | None:
+        """Decide newly ready steps: start them (best rank first) or skip them.
+
+        With `inline`, the best one is returned for the calling task to run itself (a
+        chain then costs no task spawns)."""
+        scheduler = self._scheduler
+        rank = self._rank
+        worklist = step_ids
+        first: str | None = None
+        while worklist:
+            ready = sorted(worklist, key=lambda s: -rank[s]) if len(worklist) > 1 else worklist
+            worklist = []
+            for step_id in ready:
+                if not scheduler.decide(step_id):
+                    worklist.extend(self.released(step_id))
+                    continue
+                scheduler.reserve_slot(step_id)
+                if inline and first is None:
+                    first = step_id
+                else:
+                    self._tg.create_task(self.run(step_id))
+        return first
+
+    def released(self, step_id: str) -> list[str]:
+        """Dependents of a finished step that now have nothing left to wait on."""
+        remaining = self._remaining
+        records = self._ex.records
+        out = []
+        for user in self._container.dependents[step_id]:
+            remaining[user] -= 1
+            if remaining[user] == 0 and not records[user].status.terminal:
+                out.append(user)
+        return out
+
+    async def run(self, step_id: str | None) -> None:
+        """Run a step, then (in this same task) the best of the dependents it released."""
+        ex = self._ex
+        steps = ex.workflow.all_steps
+        while step_id is not None:
+            current = step_id
+            step_id = None
+            try:
+                await execute(ex, steps[current])
+                if ex.records[current].status.terminal:
+                    step_id = self.settle(self.released(current), inline=True)
+            finally:
+                # Freed only now: the dependents queued above get first claim.
+                self._scheduler.drop_slot(current)
+
+
+def _all_success(deps: list[Any]) -> str | None:
+    failed = [r.step_id for r in deps if r.status is StepStatus.FAILED]
+    if failed:
+        return f"upstream failed: {', '.join(failed)}"
+    skipped = [r.step_id for r in deps if r.status is StepStatus.SKIPPED]
+    if skipped:
+        return f"upstream skipped: {', '.join(skipped)}"
+    return None
+
+
+def _none_failed(deps: list[Any]) -> str | None:
+    failed = [r.step_id for r in deps if r.status is StepStatus.FAILED]
+    return f"upstream failed: {', '.join(failed)}" if failed else None
+
+
+def _one_success(deps: list[Any]) -> str | None:
+    if deps and not any(r.status is StepStatus.COMPLETED for r in deps):
+        return "no upstream step succeeded"
+    return None
+
+
+def _all_done(deps: list[Any]) -> str | None:
+    return None
+
+
+#: Why a trigger rule skips a step, given its dependencies' records (None: it may run).
+_TRIGGER_RULES = {
+    TriggerRule.ALL_SUCCESS: _all_success,
+    TriggerRule.NONE_FAILED: _none_failed,
+    TriggerRule.ONE_SUCCESS: _one_success,
+    TriggerRule.ALL_DONE: _all_done,
+}

@@ -1,0 +1,87 @@
+"""The human_approval step: a decision given, asked of the approval handler, or waited
+for (the run pauses; `wfctl approve` + `wfctl resume` continue it)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from wfctl.engine.approvals import ApprovalDecision, ApprovalRequest
+from wfctl.engine.attempts import StepFailed
+from wfctl.model import Step, StepStatus
+from wfctl.records import Attempt, StepRecord
+
+if TYPE_CHECKING:
+    from wfctl.engine.executor import Executor
+
+__all__ = ["approval_due", "run"]
+
+
+def approval_due(ex: Executor, step_id: str) -> bool:
+    """Can a waiting approval step be decided now (a decision, or its window closed)?"""
+    if step_id in ex.approvals:
+        return True
+    step = ex.workflow.all_steps[step_id]
+    started = ex.records[step_id].started_at
+    return (
+        step.timeout is not None and started is not None and time.time() - started >= step.timeout
+    )
+
+
+async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
+    """Approved: the decision as output. Rejected: StepFailed. Else the step waits."""
+    rendered = step.with_.render(ex.context(step))
+    on_timeout = str(rendered.get("on_timeout", "reject"))
+    decision = ex.approvals.get(step.step_id)
+    if decision is None and approval_due(ex, step.step_id):
+        # The approval window closed while nobody was running the workflow.
+        decision = ApprovalDecision(on_timeout == "approve", by="timeout")
+    if decision is None and ex.approval_handler is not None:
+        decision = await _ask(ex, step, record, rendered, on_timeout)
+    if decision is None:
+        if record.status is not StepStatus.WAITING or record.reason != "waiting for approval":
+            record.status = StepStatus.WAITING
+            record.reason = "waiting for approval"
+            ex.emit_state(step.step_id)
+        return None
+    return _decided(record, decision)
+
+
+async def _ask(
+    ex: Executor, step: Step, record: StepRecord, rendered: Any, on_timeout: str
+) -> ApprovalDecision | None:
+    assert ex.approval_handler is not None
+    request = ApprovalRequest(
+        run_id=ex.run_id,
+        step_id=step.step_id,
+        message=str(rendered.get("message", f"Approve step '{step.step_id}'?")),
+        approvers=tuple(rendered.get("approvers", ())),
+        timeout=step.timeout,
+        on_timeout=on_timeout,
+    )
+    record.status = StepStatus.WAITING
+    record.reason = "asking for approval"
+    ex.emit_state(step.step_id)
+    if step.timeout is None:
+        return await ex.approval_handler(request)
+    decision = None
+    remaining = step.timeout - (time.time() - (record.started_at or time.time()))
+    with anyio.move_on_after(max(0.0, remaining)):
+        decision = await ex.approval_handler(request)
+    return decision or ApprovalDecision(on_timeout == "approve", by="timeout")
+
+
+def _decided(record: StepRecord, decision: ApprovalDecision) -> Any:
+    # The decision ends the wait: the step now completes or fails like any other.
+    record.status = StepStatus.RUNNING
+    attempt = Attempt(1, record.started_at or time.time(), time.time())
+    record.attempts.append(attempt)
+    if not decision.approved:
+        reason = f"rejected by {decision.by}" + (
+            f": {decision.comment}" if decision.comment else ""
+        )
+        attempt.error, attempt.error_kind = reason, "rejected"
+        raise StepFailed(reason, "rejected")
+    return {"approved": True, "by": decision.by, "comment": decision.comment}

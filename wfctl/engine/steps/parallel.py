@@ -1,0 +1,59 @@
+"""The parallel step: its children are a container the scheduler runs; the step succeeds
+if enough of them do (`parallel_failure_threshold`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wfctl.engine.attempts import StepFailed
+from wfctl.model import Step, StepStatus
+from wfctl.records import StepRecord
+
+if TYPE_CHECKING:
+    from wfctl.engine.executor import Executor
+
+__all__ = ["run"]
+
+
+async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
+    """Run the children's container, then judge the group."""
+    record.status = StepStatus.RUNNING
+    ex.emit_state(step.step_id)
+    await ex.scheduler.run_container(ex.plan.levels[step.step_id])
+    children = [ex.records[c.step_id] for c in step.parallel_steps]
+    if any(c.status is StepStatus.WAITING for c in children):
+        record.status = StepStatus.WAITING
+        record.reason = "a child step is waiting for approval"
+        ex.emit_state(step.step_id)
+        return None
+    output = _summary(children)
+    threshold = step.retry_policy.parallel_failure_threshold
+    rate = output["success_rate"]
+    if rate + 1e-9 < threshold:
+        failed = [c.step_id for c in children if c.status is StepStatus.FAILED]
+        record.output = output
+        done = output["succeeded"] + output["failed"]
+        raise StepFailed(
+            f"{len(failed)} of {done} children failed ({', '.join(failed)}); "
+            f"success rate {rate:.0%} is below the threshold {threshold:.0%}",
+            "error",
+        )
+    return output
+
+
+def _summary(children: list[StepRecord]) -> dict[str, Any]:
+    count = {status: 0 for status in StepStatus}
+    for c in children:
+        count[c.status] += 1
+    succeeded = count[StepStatus.COMPLETED]
+    done = succeeded + count[StepStatus.FAILED]
+    return {
+        "succeeded": succeeded,
+        "failed": count[StepStatus.FAILED],
+        "skipped": count[StepStatus.SKIPPED],
+        "success_rate": succeeded / done if done else 1.0,
+        "children": {
+            c.step_id: {"status": c.status.value, "output": c.output, "error": c.error}
+            for c in children
+        },
+    }
