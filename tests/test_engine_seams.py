@@ -28,7 +28,7 @@ def test_every_step_type_has_a_runner() -> None:
 
 def test_engine_exports_the_names_an_embedder_needs() -> None:
     import wfctl.engine as engine
-    from wfctl.engine.approvals import ApprovalDecision
+    from wfctl.records import ApprovalDecision
 
     for name in engine.__all__:
         assert getattr(engine, name) is not None

@@ -1,7 +1,9 @@
-"""Mutable run-time records of steps and the immutable result of a run."""
+"""Mutable run-time records of steps, the immutable result of a run, and approval
+decisions (data the engine, the state, the views and the CLI share)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,3 +84,28 @@ class RunResult:
             WorkflowState.CANCELLED: 130,
             WorkflowState.RUNNING: 70,
         }[self.status]
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """Approve or reject a waiting `human_approval` step."""
+
+    approved: bool
+    by: str = "unknown"
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What an approval handler is asked about one waiting step."""
+
+    run_id: str
+    step_id: str
+    message: str
+    approvers: tuple[str, ...]
+    timeout: float | None
+    on_timeout: str
+
+
+#: Asked when a run reaches an approval step; None leaves the step waiting.
+ApprovalHandler = Callable[[ApprovalRequest], Awaitable[ApprovalDecision | None]]

@@ -46,7 +46,7 @@ def load_engine() -> None:
 
 def approval(ok: bool, by: str, comment: str = "") -> Any:
     """An approval decision as the engine takes it."""
-    from wfctl.engine.executor import ApprovalDecision
+    from wfctl.records import ApprovalDecision
 
     return ApprovalDecision(ok, by=by, comment=comment)
 

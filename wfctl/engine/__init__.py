@@ -21,16 +21,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from wfctl.actions.base import ActionError
-    from wfctl.engine.approvals import ApprovalDecision, ApprovalHandler, ApprovalRequest
     from wfctl.engine.backends import Backend
     from wfctl.engine.options import RunOptions
     from wfctl.engine.runner import run_workflow
+    from wfctl.records import ApprovalDecision, ApprovalHandler, ApprovalRequest
 
 _WHERE = {
     "ActionError": "wfctl.actions.base",
-    "ApprovalDecision": "wfctl.engine.approvals",
-    "ApprovalHandler": "wfctl.engine.approvals",
-    "ApprovalRequest": "wfctl.engine.approvals",
+    "ApprovalDecision": "wfctl.records",
+    "ApprovalHandler": "wfctl.records",
+    "ApprovalRequest": "wfctl.records",
     "Backend": "wfctl.engine.backends",
     "RunOptions": "wfctl.engine.options",
     "run_workflow": "wfctl.engine.runner",

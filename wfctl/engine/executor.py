@@ -17,7 +17,6 @@ from typing import Any
 
 from wfctl.compile.plan import ExecutionPlan
 from wfctl.engine.agents import AgentRouter
-from wfctl.engine.approvals import ApprovalDecision, ApprovalHandler, ApprovalRequest
 from wfctl.engine.attempts import AttemptLoop, StepFailed
 from wfctl.engine.backends import Backend, default_backend
 from wfctl.engine.breaker import CircuitBreakers
@@ -26,7 +25,7 @@ from wfctl.engine.scheduler import Scheduler
 from wfctl.engine.slots import PrioritySlots, Ticket
 from wfctl.events import CircuitChanged, EventBus, StepStateChanged, VarsChanged, now
 from wfctl.model import Step
-from wfctl.records import StepRecord
+from wfctl.records import ApprovalDecision, ApprovalHandler, ApprovalRequest, StepRecord
 from wfctl.secrets import Masker
 
 __all__ = [

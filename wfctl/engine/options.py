@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wfctl.engine.approvals import ApprovalDecision, ApprovalHandler
+from wfctl.records import ApprovalDecision, ApprovalHandler
 
 if TYPE_CHECKING:
     import anyio

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 if TYPE_CHECKING:
-    from wfctl.engine.executor import ApprovalDecision, ApprovalRequest
+    from wfctl.records import ApprovalDecision, ApprovalRequest
 
 
 class TerminalApprover:
@@ -20,7 +20,7 @@ class TerminalApprover:
         self._lock = anyio.Lock()
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalDecision | None:
-        from wfctl.engine.executor import ApprovalDecision
+        from wfctl.records import ApprovalDecision
 
         async with self._lock:
             if self.live is not None:

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from wfctl.engine.approvals import ApprovalDecision, ApprovalRequest
 from wfctl.engine.attempts import StepFailed
 from wfctl.model import Step, StepStatus
-from wfctl.records import Attempt, StepRecord
+from wfctl.records import ApprovalDecision, ApprovalRequest, Attempt, StepRecord
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
