@@ -38,7 +38,14 @@ from wfctl.events import (  # noqa: E402
     StepStateChanged,
 )
 from wfctl.format.diagnostics import WorkflowError  # noqa: E402
-from wfctl.model import Step, StepStatus, StepType, Workflow, build_workflow  # noqa: E402
+from wfctl.model import (  # noqa: E402
+    ParallelBody,
+    Step,
+    StepStatus,
+    StepType,
+    Workflow,
+    build_workflow,
+)
 from wfctl.records import RunResult  # noqa: E402
 from wfctl.validate.files import check_document  # noqa: E402
 
@@ -78,8 +85,8 @@ def replace_step(workflow: Workflow, step_id: str, **changes: Any) -> Workflow:
         for s in steps:
             if s.step_id == step_id:
                 out.append(new_step)
-            elif s.parallel_steps:
-                out.append(replace(s, parallel_steps=swap(s.parallel_steps)))
+            elif s.children:
+                out.append(replace(s, body=ParallelBody(swap(s.children))))
             else:
                 out.append(s)
         return tuple(out)
@@ -90,7 +97,7 @@ def replace_step(workflow: Workflow, step_id: str, **changes: Any) -> Workflow:
     def walk(steps: tuple[Step, ...]) -> None:
         for s in steps:
             all_steps[s.step_id] = s
-            walk(s.parallel_steps)
+            walk(s.children)
 
     walk(top)
     return replace(workflow, steps=top, all_steps=all_steps)

@@ -76,7 +76,7 @@ def make_workflow(steps: tuple[Step, ...], handlers: frozenset[str] = frozenset(
 
     def walk(level: tuple[Step, ...]) -> None:
         for s in level:
-            walk(s.parallel_steps)
+            walk(s.children)
             all_steps[s.step_id] = s  # children first, as build_workflow does
 
     walk(steps)

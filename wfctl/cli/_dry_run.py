@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import IO, Any
 
+from wfctl.model import ReactBody
+
 
 def _what(s: Any) -> str:
     return (
         s.action
         or (f"agent:{s.agent_capability}" if s.agent_capability else "")
-        or str(s.raw_with.get("model") or "")
+        or (s.body.model or "" if isinstance(s.body, ReactBody) else "")
     )
 
 
@@ -40,7 +42,7 @@ def _show(plan: Any, container: str | None, indent: str, out: IO[str]) -> None:
         wave += 1
         for s in sorted(ready, key=lambda s: -plan.rank[s.step_id]):
             out.write(_line(s, wave, indent))
-            if s.parallel_steps:
+            if s.children:
                 _show(plan, s.step_id, indent + "   ", out)
         done.update(s.step_id for s in ready)
         pending = [s for s in pending if s.step_id not in done]

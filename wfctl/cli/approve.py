@@ -18,8 +18,11 @@ _DECIDED = ("completed", "failed", "skipped")
 
 def _static_approvers(step: Any) -> list[str] | None:
     """The step's approvers when they are plain names (templated ones are checked at run time)."""
-    approvers = step.raw_with.get("approvers")
-    if not isinstance(approvers, list) or not approvers:
+    from wfctl.model import ApprovalBody
+
+    body = step.body
+    approvers = list(body.approvers) if isinstance(body, ApprovalBody) else []
+    if not approvers:
         return None
     if all(isinstance(a, str) and "{{" not in a for a in approvers):
         return approvers

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wfctl import graph
-from wfctl.model import Step, StepType, Workflow
+from wfctl.model import ForEachBody, Step, StepType, Workflow
 
 __all__ = ["Container", "ExecutionPlan", "Level", "compile_plan"]
 
@@ -102,7 +102,7 @@ class _Builder:
             roots=tuple(k for k, v in inside.items() if not v),
         )
         for s in steps:
-            if s.parallel_steps or s.step_type is StepType.LOOP:
+            if s.children or s.step_type is StepType.LOOP:
                 self._nested(s)
 
     def _steps(self, container: str | None) -> tuple[Step, ...]:
@@ -129,7 +129,7 @@ class _Builder:
             depth[step_id] = deepest
 
     def _nested(self, step: Step) -> None:
-        if step.parallel_steps:
+        if step.children:
             self.build(step.step_id, self.rank[step.step_id] - self.weight(step.step_id))
         if step.step_type is StepType.LOOP:
             # Today a body is the loop step's own action: one node, run per iteration/item.
@@ -138,5 +138,5 @@ class _Builder:
                 steps=(step,),
                 dependents={step.step_id: ()},
                 roots=(step.step_id,),
-                limit=step.loop_concurrency,
+                limit=step.body.concurrency if isinstance(step.body, ForEachBody) else 1,
             )

@@ -181,37 +181,3 @@ class Step:
         if isinstance(self.body, ApprovalBody | ReactBody):
             return self.body.with_
         return _no_with()
-
-    # -- transitional: the flat names of the old model, until every reader uses `body` --
-    @property
-    def parallel_steps(self) -> tuple[Step, ...]:
-        return self.children
-
-    @property
-    def conditions(self) -> tuple[Branch, ...]:
-        return self.body.branches if isinstance(self.body, ConditionalBody) else ()
-
-    @property
-    def loop_condition(self) -> Expression | None:
-        return self.body.condition if isinstance(self.body, LoopBody) else None
-
-    @property
-    def for_each(self) -> Expression | tuple[Any, ...] | None:
-        return self.body.items if isinstance(self.body, ForEachBody) else None
-
-    @property
-    def loop_max_iterations(self) -> int:
-        return self.body.max_iterations if isinstance(self.body, LoopBody | ForEachBody) else 100
-
-    @property
-    def loop_delay(self) -> float:
-        return self.body.delay if isinstance(self.body, LoopBody | ForEachBody) else 0.0
-
-    @property
-    def loop_concurrency(self) -> int:
-        return self.body.concurrency if isinstance(self.body, ForEachBody) else 1
-
-    @property
-    def raw_with(self) -> Mapping[str, Any]:
-        value: Mapping[str, Any] = self.with_.value
-        return value

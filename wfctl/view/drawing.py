@@ -5,28 +5,43 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from wfctl.model import Step, StepType, Workflow
+from wfctl.model import (
+    Branch,
+    Call,
+    ConditionalBody,
+    ForEachBody,
+    LoopBody,
+    Step,
+    StepType,
+    Workflow,
+)
+
+
+def _what(step: Step) -> str:
+    match step.body:
+        case Call(action=action, agent_capability=capability):
+            return action or (f"agent: {capability}" if capability else "")
+        case ForEachBody():
+            return "for each"
+        case LoopBody(condition=condition, max_iterations=most):
+            return f"loop while {condition.source if condition else 'once'} (max {most})"
+    return step.step_type.value.replace("_", " ")
 
 
 def _label(step: Step) -> str:
-    if step.step_type is StepType.ACTION:
-        what = step.action or (f"agent: {step.agent_capability}" if step.agent_capability else "")
-    elif step.step_type is StepType.LOOP:
-        if step.for_each is not None:
-            what = "for each"
-        else:
-            cond = step.loop_condition.source if step.loop_condition else "once"
-            what = f"loop while {cond} (max {step.loop_max_iterations})"
-    else:
-        what = step.step_type.value.replace("_", " ")
+    what = _what(step)
     return f"{step.step_id}\n{what}" if what else step.step_id
+
+
+def _branches(step: Step) -> tuple[Branch, ...]:
+    return step.body.branches if isinstance(step.body, ConditionalBody) else ()
 
 
 def _edges(workflow: Workflow, level: tuple[Step, ...]) -> Iterator[tuple[str, str, str | None]]:
     """(from, to, label) for dependencies within one level; branch edges carry the condition."""
     branch_labels: dict[tuple[str, str], str] = {}
     for step in level:
-        for branch in step.conditions:
+        for branch in _branches(step):
             label = branch.name or (branch.when.source if branch.when else "else")
             for target in branch.next_steps:
                 branch_labels[(step.step_id, target)] = label
@@ -58,7 +73,7 @@ def to_mermaid(workflow: Workflow) -> str:
             node = ids[step.step_id]
             if step.step_type is StepType.PARALLEL:
                 lines.append(f'{indent}subgraph {node}["{esc(step.step_id)} (parallel)"]')
-                emit(step.parallel_steps, indent + "  ")
+                emit(step.children, indent + "  ")
                 lines.append(f"{indent}end")
             elif step.step_type is StepType.LOOP:
                 lines.append(
@@ -99,8 +114,8 @@ def to_dot(workflow: Workflow) -> str:
                 lines.append(f"{indent}subgraph {q('cluster_' + step.step_id)} {{")
                 lines.append(f"{indent}  label={q(step.step_id + ' (parallel)')};")
                 lines.append(f"{indent}  {q(step.step_id)} [shape=point];")
-                emit(step.parallel_steps, indent + "  ")
-                for child in step.parallel_steps:
+                emit(step.children, indent + "  ")
+                for child in step.children:
                     if not child.dependencies:
                         lines.append(
                             f"{indent}  {q(step.step_id)} -> {q(child.step_id)} [style=dotted];"
@@ -153,9 +168,9 @@ def to_tree(workflow: Workflow) -> object:
                 return
             drawn.add(step.step_id)
             branch = at.add(f"{text}{cond}")
-            if step.parallel_steps:
+            if step.children:
                 # A node of their own: the container's dependents are not its children.
-                add(branch.add("[dim]runs at once[/]"), step.parallel_steps)
+                add(branch.add("[dim]runs at once[/]"), step.children)
             for user in users[step.step_id]:
                 node(branch, user, labels.get((step.step_id, user.step_id)))
 

@@ -57,7 +57,7 @@ def _tree_order(workflow: Workflow) -> list[tuple[Step, int]]:
     def walk(steps: Iterable[Step], depth: int) -> None:
         for step in steps:
             out.append((step, depth))
-            walk(step.parallel_steps, depth + 1)
+            walk(step.children, depth + 1)
 
     walk(workflow.steps, 0)
     return out

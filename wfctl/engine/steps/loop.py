@@ -11,7 +11,7 @@ import anyio
 from wfctl.compile.plan import Container
 from wfctl.engine.attempts import StepFailed
 from wfctl.expressions import ExpressionError, truthy
-from wfctl.model import Step
+from wfctl.model import ForEachBody, LoopBody, Step
 from wfctl.records import StepRecord
 
 if TYPE_CHECKING:
@@ -23,27 +23,30 @@ __all__ = ["run"]
 async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
     """Iterate the body; output every iteration's output and the last one."""
     body = ex.plan.bodies[step.step_id]
-    if step.for_each is not None:
-        return await _for_each(ex, step, body)
-    return await _while(ex, step, body)
+    match step.body:
+        case ForEachBody() as each:
+            return await _for_each(ex, step, each, body)
+        case LoopBody() as loop:
+            return await _while(ex, step, loop, body)
+    raise TypeError(f"not a loop step: {step.step_id}")  # pragma: no cover - dispatch table
 
 
-def _items(ex: Executor, step: Step) -> list[Any] | tuple[Any, ...]:
-    raw = step.for_each
+def _items(ex: Executor, step: Step, each: ForEachBody) -> list[Any] | tuple[Any, ...]:
+    raw = each.items
     items = list(raw) if isinstance(raw, tuple) else raw.evaluate(ex.context(step)) if raw else []
     if not isinstance(items, list | tuple):
         raise StepFailed(f"for_each must give a list (got {type(items).__name__})", "validation")
-    if len(items) > step.loop_max_iterations:
+    if len(items) > each.max_iterations:
         raise StepFailed(
             f"for_each has {len(items)} items, more than loop_max_iterations "
-            f"({step.loop_max_iterations})",
+            f"({each.max_iterations})",
             "validation",
         )
     return items
 
 
-async def _for_each(ex: Executor, step: Step, body: Container) -> Any:
-    items = _items(ex, step)
+async def _for_each(ex: Executor, step: Step, each: ForEachBody, body: Container) -> Any:
+    items = _items(ex, step, each)
     results: list[Any] = [None] * len(items)
     limiter = anyio.CapacityLimiter(body.limit or 1)
     failures: list[tuple[int, StepFailed]] = []
@@ -70,33 +73,35 @@ async def _for_each(ex: Executor, step: Step, body: Container) -> Any:
     return {"iterations": len(items), "outputs": results, "last": results[-1] if results else None}
 
 
-async def _while(ex: Executor, step: Step, body: Container) -> Any:
+async def _while(ex: Executor, step: Step, loop: LoopBody, body: Container) -> Any:
     outputs: list[Any] = []
     previous: Any = None
     index = 0
     while True:
         output = await ex.scheduler.run_body(body, {"index": index, "previous": previous})
         outputs.append(output)
-        if not _again(ex, step, index, output, previous):
+        if not _again(ex, step, loop, index, output, previous):
             break
         previous = output
         index += 1
-        if step.loop_delay:
-            await anyio.sleep(step.loop_delay)
+        if loop.delay:
+            await anyio.sleep(loop.delay)
     return {"iterations": len(outputs), "outputs": outputs, "last": outputs[-1]}
 
 
-def _again(ex: Executor, step: Step, index: int, output: Any, previous: Any) -> bool:
+def _again(
+    ex: Executor, step: Step, loop: LoopBody, index: int, output: Any, previous: Any
+) -> bool:
     """Run another iteration? (Raises once loop_max_iterations is used up.)"""
-    if step.loop_condition is None:
+    if loop.condition is None:
         return False
     ctx = ex.context(step, loop={"index": index, "output": output, "previous": previous})
-    if not truthy(step.loop_condition.evaluate(ctx)):
+    if not truthy(loop.condition.evaluate(ctx)):
         return False
-    if index + 1 >= step.loop_max_iterations:
+    if index + 1 >= loop.max_iterations:
         raise StepFailed(
             f"loop did not finish: loop_condition still true after "
-            f"{step.loop_max_iterations} iterations",
+            f"{loop.max_iterations} iterations",
             "error",
         )
     return True

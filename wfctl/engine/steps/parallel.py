@@ -20,7 +20,7 @@ async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
     record.status = StepStatus.RUNNING
     ex.emit_state(step.step_id)
     await ex.scheduler.run_container(ex.plan.levels[step.step_id])
-    children = [ex.records[c.step_id] for c in step.parallel_steps]
+    children = [ex.records[c.step_id] for c in step.children]
     if any(c.status is StepStatus.WAITING for c in children):
         record.status = StepStatus.WAITING
         record.reason = "a child step is waiting for approval"

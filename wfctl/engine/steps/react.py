@@ -20,7 +20,7 @@ from wfctl.engine.attempts import Resolved, StepFailed
 from wfctl.engine.step_call import breaker_target, invoke, resolve_call
 from wfctl.events import StepOutputLine, now
 from wfctl.expressions import CompiledValue, ExpressionError
-from wfctl.model import Agent, Step, StepStatus
+from wfctl.model import Agent, ReactBody, ReactTool, Step, StepStatus
 from wfctl.records import Attempt, StepRecord
 
 if TYPE_CHECKING:
@@ -58,16 +58,20 @@ def react_call(
             "validation",
         )
     args["tools"] = [
-        {k: raw[k] for k in ("name", "description", "parameters") if k in raw}
-        for raw in step.raw_with.get("tools", [])
+        {"name": t.name, "description": t.description, "parameters": t.parameters}
+        for t in _tools(step)
     ]
     action = _react_action()
     return action, args, action.target(args)
 
 
+def _tools(step: Step) -> tuple[ReactTool, ...]:
+    return step.body.tools if isinstance(step.body, ReactBody) else ()
+
+
 def tool_caller(ex: Executor, step: Step) -> ToolCaller:
     """What the react action calls to run one of `step`'s tools."""
-    names = [str(raw["name"]) for raw in step.raw_with.get("tools", [])]
+    names = [t.name for t in _tools(step)]
 
     async def call_tool(name: str, arguments: dict[str, Any], actx: ActionContext) -> Any:
         return await ex.attempts.run(ToolCall(ex, step, names.index(name), arguments, actx))
@@ -91,17 +95,17 @@ class ToolCall:
         arguments: dict[str, Any],
         parent: ActionContext,
     ) -> None:
-        raw = step.raw_with["tools"][index]
+        tool = _tools(step)[index]
         self._ex = ex
         self._step = step
-        self._raw = raw
+        self._tool = tool
         self._tree = step.with_.value["tools"][index].get("with", {})
-        self._name = str(raw["name"])
-        ref = raw.get("step")
+        self._name = tool.name
+        ref = tool.step
         self._owner = ex.workflow.all_steps[ref] if ref is not None else step
         self._record = ex.records[ref] if ref is not None else None
         self._ctx = ex.context(self._owner, input=arguments)
-        if ref is None and ex.actions.starts_processes(raw.get("action")):
+        if ref is None and ex.actions.starts_processes(tool.action):
             self._ctx.pop("secrets", None)  # as for such steps: none templated into commands
         self._parent = parent
         self._kind = "error"
@@ -121,7 +125,7 @@ class ToolCall:
     def _resolve(self) -> Resolved:
         if self._record is not None:
             return resolve_call(self._ex, self._owner, self._record, self._ctx)
-        action = self._ex.actions.get(str(self._raw["action"]))
+        action = self._ex.actions.get(str(self._tool.action))
         args = dict(CompiledValue(self._tree, True).render(self._ctx))
         return None, action, args, breaker_target(None, action, args)
 
