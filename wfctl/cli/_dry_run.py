@@ -24,28 +24,19 @@ def _line(s: Any, wave: int, indent: str) -> str:
     return f"{indent}{wave}. {s.step_id} ({kind}){after}{rule}{cond}\n"
 
 
-def _can_start(s: Any, done: set[str], dependents: Any) -> bool:
-    """Every dependency inside this container is done (outside ones are met already)."""
-    return all(d in done or d not in dependents for d in s.dependencies)
-
-
 def _show(plan: Any, container: str | None, indent: str, out: IO[str]) -> None:
     """The steps of one container in waves: each wave waits only on earlier ones."""
+    from wfctl import graph
+
     level = plan.levels[container]
-    done: set[str] = set()
-    wave = 0
-    pending = list(level.steps)
-    while pending:
-        ready = [s for s in pending if _can_start(s, done, level.dependents)]
-        if not ready:
-            break
-        wave += 1
-        for s in sorted(ready, key=lambda s: -plan.rank[s.step_id]):
-            out.write(_line(s, wave, indent))
-            if s.children:
-                _show(plan, s.step_id, indent + "   ", out)
-        done.update(s.step_id for s in ready)
-        pending = [s for s in pending if s.step_id not in done]
+    steps = {s.step_id: s for s in level.steps}
+    # Dependencies outside this container are met before it starts.
+    deps = {sid: [d for d in s.dependencies if d in steps] for sid, s in steps.items()}
+    for wave, ids in enumerate(graph.waves(deps), start=1):
+        for sid in sorted(ids, key=lambda i: -plan.rank[i]):
+            out.write(_line(steps[sid], wave, indent))
+            if steps[sid].children:
+                _show(plan, sid, indent + "   ", out)
 
 
 def dry_run(workflow: Any, out: IO[str]) -> None:
