@@ -27,6 +27,7 @@ PUBLIC = [
     "WorkflowError",
     "WorkflowState",
     "__version__",
+    "approve_run",
     "load_workflow",
     "register_action",
     "run_workflow",
