@@ -64,3 +64,18 @@ def test_approve_run_refuses_what_cannot_be_decided(tmp_path: Path) -> None:
         assert store.approvals(run_id) == {}  # nothing recorded by a refused call
     finally:
         store.close()
+
+
+def test_resume_run_from_python_continues_a_waiting_run(tmp_path: Path) -> None:
+    import anyio
+
+    run_id = _waiting_run(tmp_path)
+    st = tmp_path / "st"
+    options = wfctl.RunOptions(approvals={"approve": wfctl.ApprovalDecision(True, by="alice")})
+    result = anyio.run(wfctl.resume_run, st, run_id, None, options)
+    assert result.run_id == run_id
+    assert result.status is wfctl.WorkflowState.COMPLETED
+    assert result.steps["prepare"].attempts and len(result.steps["prepare"].attempts) == 1
+    assert result.vars == {"n": 1, "shipped": True}
+    with pytest.raises(wfctl.durable.ResumeRefused, match="already ended"):
+        anyio.run(wfctl.resume_run, st, run_id)

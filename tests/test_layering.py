@@ -30,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "state": _BASE | {"model", "records", "events"},
     "report": _BASE | {"model", "records", "events", "state", "secrets"},
     "view": _BASE | {"model", "records", "events", "report", "secrets", "graph"},
-    "durable": _BASE | {"model", "records", "state", "report"},
+    # Durable runs from Python: the engine over the journal (what the CLI's resume uses).
+    "durable": _BASE | {"model", "records", "state", "report", "engine"},
     "engine": _BASE
     | {"graph", "model", "records", "events", "compile", "actions", "expressions", "secrets"}
     | {"state"},  # the runner subscribes the journal to the event stream

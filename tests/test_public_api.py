@@ -30,6 +30,7 @@ PUBLIC = [
     "approve_run",
     "load_workflow",
     "register_action",
+    "resume_run",
     "run_workflow",
     "validate_paths",
 ]

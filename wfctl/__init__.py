@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from wfctl.actions.base import Action, ActionContext, ActionError, Capability
     from wfctl.actions.registry import register_action
-    from wfctl.durable import approve_run
+    from wfctl.durable import approve_run, resume_run
     from wfctl.engine.backends import Backend
     from wfctl.engine.options import RunOptions
     from wfctl.engine.runner import run_workflow
@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "ApprovalDecision": "wfctl.records",
     "ApprovalRequest": "wfctl.records",
     "approve_run": "wfctl.durable",
+    "resume_run": "wfctl.durable",
     # writing actions and backends
     "Action": "wfctl.actions.base",
     "ActionContext": "wfctl.actions.base",
@@ -83,6 +84,7 @@ __all__ = [
     "approve_run",
     "load_workflow",
     "register_action",
+    "resume_run",
     "run_workflow",
     "validate_paths",
 ]

@@ -1,10 +1,11 @@
-"""Journaled runs from Python: decide a waiting approval from any process (what `wfctl
-approve` does, without the terminal). `RunOptions(store=..., resume=...)` continues a run.
-"""
+"""Journaled runs from Python: decide a waiting approval from any process and continue a
+run (what `wfctl approve` and `wfctl resume` do, without the terminal)."""
 
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +13,25 @@ from wfctl.records import ApprovalDecision
 from wfctl.state.store import RunNotFound, opened_run
 
 if TYPE_CHECKING:
-    from wfctl.model import Step
+    from wfctl.engine.options import RunOptions
+    from wfctl.model import Step, Workflow
+    from wfctl.records import RunResult
+    from wfctl.state.replay import Replayed
+    from wfctl.state.store import RunRow, StateStore
 
-__all__ = ["RunNotFound", "approve_run"]
+__all__ = [
+    "ResumeRefused",
+    "RunNotFound",
+    "approve_run",
+    "journaled_state",
+    "resume_run",
+    "stored_inputs",
+]
+
+
+class ResumeRefused(RunNotFound):
+    """The run cannot be continued: it ended, its workflow changed, or another process owns it."""
+
 
 # A step in one of these states has nothing left to decide.
 _DECIDED = ("completed", "failed", "skipped")
@@ -38,6 +55,75 @@ def approve_run(
             raise RunNotFound(problem)
         store.record_approval(row.run_id, step_id, decision.approved, decision.by, decision.comment)
         return row.run_id
+
+
+async def resume_run(
+    state_dir: Path,
+    run_id: str,
+    inputs: Mapping[str, Any] | None = None,
+    options: RunOptions | None = None,
+    *,
+    force: bool = False,
+) -> RunResult:
+    """Continue a crashed, killed, cancelled or waiting run: completed steps keep their
+    outputs, in-flight ones run again. `inputs` gives secret inputs again (they are never
+    stored) or overrides; `options` as for run_workflow (its store, resume and run id are
+    the journal's). Raises RunNotFound or ResumeRefused."""
+    from wfctl.engine.options import RunOptions
+    from wfctl.engine.runner import run_workflow
+    from wfctl.model.load import load_workflow
+    from wfctl.state.lock import RunLock
+
+    with opened_run(state_dir, run_id) as (store, row):
+        if row.status in ("completed", "failed", "timeout"):
+            raise ResumeRefused(f"run {row.run_id} already ended ({row.status})")
+        workflow = load_workflow(row.file)
+        if workflow.sha256 != row.sha256 and not force:
+            raise ResumeRefused(f"{row.file} changed since run {row.run_id} started")
+        lock = RunLock(store.directory, row.run_id)
+        if not lock.acquire():
+            raise ResumeRefused(f"run {row.run_id} is being run by another wfctl process now")
+        try:
+            replayed, decisions = journaled_state(store, row, workflow)
+            base = options or RunOptions()
+            resumed = replace(
+                base,
+                run_id=row.run_id,
+                store=store,
+                resume=replayed,
+                approvals={**decisions, **(base.approvals or {})},
+                workdir=base.workdir or _workdir(row),
+            )
+            given = {**stored_inputs(row, workflow), **(inputs or {})}
+            return await run_workflow(workflow, given, resumed)
+        finally:
+            lock.release()
+
+
+def journaled_state(
+    store: StateStore, row: RunRow, workflow: Workflow
+) -> tuple[Replayed, dict[str, ApprovalDecision]]:
+    """What the journal knows of a run: its replayed steps and the decisions recorded."""
+    from wfctl.state.replay import replay
+
+    replayed = replay(workflow.all_steps, (e for _, e in store.events(row.run_id)))
+    decisions = {
+        step: ApprovalDecision(ok, by=by, comment=comment)
+        for step, (ok, by, comment) in store.approvals(row.run_id).items()
+    }
+    return replayed, decisions
+
+
+def stored_inputs(row: RunRow, workflow: Workflow) -> dict[str, Any]:
+    """The run's journaled inputs, without the secret ones (never stored: their defaults
+    apply again, or they must be given again)."""
+    return {k: v for k, v in row.inputs.items() if not (k in workflow.secret_inputs and v == "***")}
+
+
+def _workdir(row: RunRow) -> Path | None:
+    # Relative paths in the workflow meant the directory the run started in.
+    workdir = row.options.get("workdir")
+    return Path(workdir) if workdir else None
 
 
 def _static_approvers(step: Step) -> list[str] | None:

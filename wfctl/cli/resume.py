@@ -58,13 +58,10 @@ def _usable_workflow(row: RunRow, force: bool) -> Any | None:
 
 def _inputs(row: RunRow, workflow: Any, opts: RunOptions) -> dict[str, Any] | None:
     from wfctl.cli._inputs import run_inputs
+    from wfctl.durable import stored_inputs
     from wfctl.model.inputs import InputError
 
-    # Secret inputs were never stored: their defaults apply again, or they must be
-    # passed again (resolve_inputs names any that are missing).
-    stored = {
-        k: v for k, v in row.inputs.items() if not (k in workflow.secret_inputs and v == "***")
-    }
+    stored = stored_inputs(row, workflow)  # resolve_inputs names secrets still missing
     try:
         return run_inputs(workflow.inputs, None, opts.inputs, base=stored)
     except InputError as exc:
@@ -75,9 +72,8 @@ def _inputs(row: RunRow, workflow: Any, opts: RunOptions) -> dict[str, Any] | No
 def _resume_locked(store: StateStore, row: RunRow, opts: RunOptions, force: bool) -> int:
     import anyio
 
-    from wfctl.cli import _engine
     from wfctl.cli._session import run_session
-    from wfctl.state.replay import replay
+    from wfctl.durable import journaled_state
 
     ended = _ended(row)
     if ended is not None:
@@ -88,11 +84,7 @@ def _resume_locked(store: StateStore, row: RunRow, opts: RunOptions, force: bool
     resolved = _inputs(row, workflow, opts)
     if resolved is None:
         return ExitCode.INVALID
-    replayed = replay(workflow.all_steps, (e for _, e in store.events(row.run_id)))
-    decisions = {
-        step: _engine.approval(ok, by=by, comment=comment)
-        for step, (ok, by, comment) in store.approvals(row.run_id).items()
-    }
+    replayed, decisions = journaled_state(store, row, workflow)
     # Relative paths in the workflow meant the directory the run started in.
     resumed = replace(opts, file=row.file, approve=(), workdir=row.options.get("workdir"))
     code: int = anyio.run(
