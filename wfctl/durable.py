@@ -68,7 +68,8 @@ async def resume_run(
     """Continue a crashed, killed, cancelled or waiting run: completed steps keep their
     outputs, in-flight ones run again. `inputs` gives secret inputs again (they are never
     stored) or overrides; `options` as for run_workflow (its store, resume and run id are
-    the journal's). Raises RunNotFound or ResumeRefused."""
+    the journal's). Raises RunNotFound, ResumeRefused, or WorkflowError when the file
+    no longer validates."""
     from wfctl.engine.options import RunOptions
     from wfctl.engine.runner import run_workflow
     from wfctl.model.load import load_workflow
