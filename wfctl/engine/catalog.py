@@ -13,17 +13,6 @@ from wfctl.model import Step
 
 __all__ = ["ActionCatalog"]
 
-_NONE: frozenset[Capability] = frozenset()
-# Until the built-in actions declare their capabilities (another change in flight), what
-# they would declare; an action that declares `capabilities` itself always wins.
-_BUILTIN_DEFAULTS: dict[str, frozenset[Capability]] = {
-    "noop": _NONE,
-    "set": _NONE,
-    "sleep": _NONE,
-    "fail": _NONE,
-    "shell": frozenset({Capability.OUTSIDE_EFFECTS, Capability.PROCESS, Capability.STREAMS_OUTPUT}),
-}
-
 
 class ActionCatalog:
     """Per run: action instances by name and their declared traits (cached)."""
@@ -50,12 +39,7 @@ class ActionCatalog:
                 action: Any = self.get(name)
             except Exception:
                 return None
-            declared = getattr(action, "capabilities", None)
-            if declared is None and type(action).__module__.startswith("wfctl.actions."):
-                caps = _BUILTIN_DEFAULTS.get(name, capabilities_of(action))
-            else:
-                caps = capabilities_of(action)
-            self._caps[name] = caps
+            caps = self._caps[name] = capabilities_of(action)
         return caps
 
     def has_outside_effects(self, name: str | None) -> bool:
