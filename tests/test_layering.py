@@ -90,3 +90,11 @@ def test_no_stage_imports_a_later_one() -> None:
 def test_state_and_validate_never_import_the_engine_or_actions() -> None:
     assert not ALLOWED["state"] & {"engine", "actions", "cli"}
     assert not ALLOWED["validate"] & {"engine", "actions", "model", "cli"}
+
+
+def test_the_tests_mirror_the_packages() -> None:
+    tests = Path(__file__).parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    subpackages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= subpackages, folders - subpackages
+    assert {"engine", "validate", "cli", "actions"} <= folders

@@ -7,7 +7,7 @@ compile (about 0.6 ms per expression; most of ``wfctl validate`` on a directory)
 :func:`analyse` follows the steps of :func:`~wfctl.expressions.compile_expression` and
 :func:`~wfctl.expressions.compile_template` up to code generation, with the same parser
 and checks (``_parse``, ``_tree``), and adds the checks that only code generation would
-make. Trees too deep to judge so go through the real compiler. tests/test_semantic.py
+make. Trees too deep to judge so go through the real compiler. tests/validate/test_semantic.py
 checks on many sources that both accept and reject alike.
 
 The ``*_offset`` functions say where in the source a name or reference is written, for

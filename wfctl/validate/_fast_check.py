@@ -12,7 +12,7 @@ bench targets (one file within 250 ms of `python -c pass`), so both stay.
 
 A keyword the compiler does not know makes it give up (`compile_schema_check` returns
 None, `fast_is_valid` None), and jsonschema does all the work, so the fast path can never
-accept what jsonschema rejects. tests/test_schema_check.py checks that both agree on
+accept what jsonschema rejects. tests/validate/test_schema_check.py checks that both agree on
 valid and broken documents. Semantic checks use it for users' own input schemas too.
 """
 

@@ -20,7 +20,7 @@ from wfctl.expressions.analysis import (
     workflow_attr_offset,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Keywords that never fail by themselves: jsonschema reports the failing keyword inside.
 _STRUCTURAL = frozenset(
     {"$defs", "$id", "$ref", "$schema", "allOf", "if", "then", "else", "items", "properties",

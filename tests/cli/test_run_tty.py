@@ -23,7 +23,7 @@ from cli_helpers import clean_env as shared_clean_env
 
 pexpect = pytest.importorskip("pexpect")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "run"
 EXAMPLES = ROOT / "workflows"
 ROWS, COLS = 40, 120

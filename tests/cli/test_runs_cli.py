@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data" / "durable"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "durable"))
 
 from durable_helpers import (
     DURABLE,

@@ -30,7 +30,7 @@ RETRY_KINDS = ["error", "timeout", "exit_code", "http_status", "connection", "ci
 # Strings that yaml.safe_dump (YAML 1.1 rules) leaves unquoted but wfctl's loader
 # (YAML 1.2 core rules) reads differently or reports as ambiguous: `y`/`n` (YAML 1.1
 # booleans to wfctl, strings to PyYAML), `08` (an integer to wfctl), `1E5` (a float to
-# wfctl). Those are the loader's business (tests/test_loader.py); keep them out here.
+# wfctl). Those are the loader's business (tests/document/test_loader.py); keep them out here.
 _AMBIGUOUS = {"y", "Y", "n", "N"}
 _NUMBER_LIKE = re.compile(r"^\s*[-+.]?[0-9]")
 

@@ -26,7 +26,7 @@ from wfctl.document.loader import (
 )
 from wfctl.format.diagnostics import Diagnostic, WorkflowError
 
-DATA = Path(__file__).parent / "data" / "loader"
+DATA = Path(__file__).parents[1] / "data" / "loader"
 REALISTIC = DATA / "realistic.yaml"
 
 

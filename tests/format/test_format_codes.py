@@ -11,7 +11,7 @@ import pytest
 from wfctl.format.codes import CODE_NAMES, CODES, Stage, is_registered
 from wfctl.format.diagnostics import Diagnostic
 
-WFCTL = Path(__file__).resolve().parent.parent / "wfctl"
+WFCTL = Path(__file__).resolve().parents[2] / "wfctl"
 _CODE_SHAPE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 

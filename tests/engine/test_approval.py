@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "data" / "durable"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "durable"))
 
 from durable_helpers import (
     STEP_DEADLINE,

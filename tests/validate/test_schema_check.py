@@ -26,7 +26,7 @@ from wfctl.validate.schema_messages import (
     schema_diagnostics,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))
 INVALID = sorted((ROOT / "tests" / "data" / "invalid").glob("*.yaml"))
 HEADER = "workflow_id: w\nname: W\n"

@@ -12,7 +12,7 @@ import pytest
 from wfctl.document import loader, sourcemap
 from wfctl.format.diagnostics import WorkflowError
 
-REALISTIC = Path(__file__).parent / "data" / "loader" / "realistic.yaml"
+REALISTIC = Path(__file__).parents[1] / "data" / "loader" / "realistic.yaml"
 
 
 def test_public_names_of_the_loader() -> None:

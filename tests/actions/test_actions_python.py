@@ -13,7 +13,7 @@ from wfctl.actions import ActionContext, ActionError, get_action
 from wfctl.actions.python_call import PythonAction
 from wfctl.secrets import Masker
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.fixture

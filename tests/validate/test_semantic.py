@@ -683,7 +683,7 @@ def test_analysis_of_every_example_expression_matches_the_compiler() -> None:
     from wfctl.validate._context import Context, collect_steps
     from wfctl.validate._rules_expressions import step_sites
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     count = 0
     for path in sorted((root / "workflows").glob("*.yaml")):
         doc = load_text(path.read_bytes(), str(path))

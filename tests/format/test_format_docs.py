@@ -15,7 +15,7 @@ from wfctl.format.codes import CODES
 from wfctl.format.error_kinds import NEVER_RETRIED, ErrorKind
 from wfctl.format.schema import enum, load_schema, resolve
 
-FORMAT_MD = Path(__file__).resolve().parent.parent / "docs" / "FORMAT.md"
+FORMAT_MD = Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md"
 
 
 def test_format_md_is_up_to_date() -> None:
