@@ -69,6 +69,9 @@ class StepStateChanged(Event):
 class StepOutputLine(Event):
     step_id: str
     line: str
+    # "stderr" for a process's standard error; None for stdout and the step's own lines
+    # (None is not journaled, so stdout lines cost nothing extra).
+    stream: str | None = None
 
 
 @dataclass(slots=True)

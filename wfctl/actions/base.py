@@ -95,6 +95,8 @@ class ActionContext:
     masker: Masker
     # Called with each (masked) line of output as it arrives, for the live view.
     on_output: Callable[[str], None] | None = None
+    # Like on_output, for lines of a process's standard error (shell); None: use on_output.
+    on_error_output: Callable[[str], None] | None = None
     # Runs a tool the action was given (react) through the engine's attempt loop; None
     # when the step declares no tools.
     call_tool: ToolCaller | None = None

@@ -98,7 +98,7 @@ class ShellAction:
         spec = parse_shell_args(args, ctx.workdir)
         tag = uuid.uuid4().hex
         stdout = Capture(ctx.masker, ctx.on_output)
-        stderr = Capture(ctx.masker, ctx.on_output)
+        stderr = Capture(ctx.masker, ctx.on_error_output or ctx.on_output)
         proc = await _start(spec, _environment(spec, ctx, tag), stdout, stderr)
         returncode = await self._supervise(proc, spec.stdin, tag)
         stdout.finish()

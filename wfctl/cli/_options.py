@@ -43,6 +43,15 @@ JsonOption = Annotated[
 NoLiveOption = Annotated[
     bool, typer.Option("--no-live", help="Plain lines instead of the live table.")
 ]
+TailOption = Annotated[
+    int,
+    typer.Option(
+        "--tail",
+        metavar="N",
+        min=0,
+        help="Show (and report) the last N lines of a failed step's stdout and stderr; 0: none.",
+    ),
+]
 NoInputOption = Annotated[
     bool,
     typer.Option(
@@ -71,6 +80,7 @@ class RunOptions:
     fail_on_sla: bool = False
     state_dir: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    tail: int = 20  # lines of a failed step's stdout/stderr shown and reported (--tail)
 
     def state_path(self) -> Path:
         """--state-dir, else $WFCTL_HOME, else ./.wfctl."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -52,8 +53,11 @@ def print_diagnostics(exc: WorkflowError) -> None:
     err(f"{exc.diagnostics[0].file}: invalid workflow, nothing was run")
 
 
-def load_or_report(file: str) -> Any | None:
-    """The validated workflow, or None after printing why it cannot be used."""
+def load_or_report(
+    file: str, on_invalid: Callable[[WorkflowError], None] | None = None
+) -> Any | None:
+    """The validated workflow, or None after printing why it cannot be used (and passing
+    the problems to `on_invalid`: `wfctl run --junit` writes them)."""
     from wfctl.format.diagnostics import WorkflowError
     from wfctl.model.load import load_workflow
 
@@ -61,6 +65,8 @@ def load_or_report(file: str) -> Any | None:
         return load_workflow(file)
     except WorkflowError as exc:
         print_diagnostics(exc)
+        if on_invalid is not None:
+            on_invalid(exc)
     except OSError as exc:
         err(f"error: cannot read {file}: {exc.strerror}")
     return None

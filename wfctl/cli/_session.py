@@ -74,7 +74,7 @@ def _views(opts: RunOptions, workflow: Any) -> _Views:
     else:
         from wfctl.view.plain import PlainLog
 
-        bus.subscribe(PlainLog(log_stream, quiet=opts.quiet))
+        bus.subscribe(PlainLog(log_stream, quiet=opts.quiet, tail=opts.tail))
     return _Views(bus, metrics, live, log_stream)
 
 
@@ -168,10 +168,16 @@ def _finish(
 ) -> int:
     """Write the report (and JUnit), record the run's end, print the summary; the exit code."""
     from wfctl.report.build import build_report, write_json_atomic
+    from wfctl.report.tail import failed_tails
 
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in inputs.items()}
     code = for_state(result.status.value)
-    report = build_report(result, workflow, shown_inputs, views.metrics, exit_code=code)
+    # From the journal, and only when a step failed: nothing is kept while the run runs.
+    statuses = {k: r.status.value for k, r in result.steps.items()}
+    tails = failed_tails((e for _, e in store.events(result.run_id)), statuses, opts.tail)
+    report = build_report(
+        result, workflow, shown_inputs, views.metrics, exit_code=code, tails=tails
+    )
     breaches = views.metrics.breaches
     if code == ExitCode.OK and opts.fail_on_sla and breaches:
         code = ExitCode.FAILED
@@ -222,5 +228,9 @@ def _summary(result: RunResult, report: dict[str, Any], path: Path, out: IO[str]
     error = report.get("error")
     if error and result.status.value != "waiting_approval":
         out.write(f"  {error}\n")
+    from wfctl.view.plain import failure_tails
+
+    for line in failure_tails(report):
+        out.write(line + "\n")
     out.write(f"report: {path}\n")
     out.flush()

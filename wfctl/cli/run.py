@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from wfctl.cli._options import (
     ReportOption,
     RunOptions,
     StateDirOption,
+    TailOption,
 )
 from wfctl.cli._output import err, load_or_report
 from wfctl.cli.exit_codes import ExitCode
@@ -105,9 +107,29 @@ def _start(opts: RunOptions, workflow: Any, resolved: dict[str, Any]) -> int:
         store.close()
 
 
+def _invalid_junit(opts: RunOptions) -> Callable[[Any], None] | None:
+    """With --junit, what writes an invalid workflow's problems as JUnit (a failed file)."""
+    if opts.junit is None:
+        return None
+    junit = opts.junit
+
+    def write(exc: Any) -> None:
+        from wfctl.report.junit import write_validation_junit
+
+        problem = _check_output_path(junit, "--junit")
+        if problem:
+            err(f"error: {problem}")
+            return
+        write_validation_junit(
+            Path(junit), [(opts.file, exc.diagnostics)], f"wfctl run {opts.file}"
+        )
+
+    return write
+
+
 def run_from_cli(opts: RunOptions) -> int:
     """Run a workflow file as `wfctl run` does; returns the exit code."""
-    workflow = load_or_report(opts.file)
+    workflow = load_or_report(opts.file, on_invalid=_invalid_junit(opts))
     if workflow is None:
         return ExitCode.INVALID
     resolved = _preflight(opts, workflow)
@@ -160,6 +182,7 @@ def run(
     ] = False,
     no_input: NoInputOption = False,
     state: StateDirOption = None,
+    tail: TailOption = 20,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     opts = RunOptions(
@@ -177,5 +200,6 @@ def run(
         fail_on_sla=fail_on_sla,
         no_input=no_input,
         state_dir=state,
+        tail=tail,
     )
     raise typer.Exit(run_from_cli(opts))

@@ -138,6 +138,7 @@ class StepCall:
             secret_env=ex.secret_env,
             masker=ex.masker,
             on_output=self._on_line,
+            on_error_output=self._on_error_line,
             call_tool=self._tool_caller() if self._react else None,
         )
 
@@ -149,6 +150,10 @@ class StepCall:
     def _on_line(self, line: str) -> None:
         ex = self._ex
         ex.bus.emit(StepOutputLine(ex.run_id, now(), self._step.step_id, line))
+
+    def _on_error_line(self, line: str) -> None:
+        ex = self._ex
+        ex.bus.emit(StepOutputLine(ex.run_id, now(), self._step.step_id, line, "stderr"))
 
     def abort(self) -> None:
         if self._attempt is not None and self._attempt.ended_at is None:

@@ -64,6 +64,8 @@ class RunFacts:
     rollbacks: tuple[dict[str, Any], ...] = ()
     vars: dict[str, Any] = field(default_factory=dict)
     sla: dict[str, Any] | None = None
+    # step id -> the `output_tail` of a failed step (wfctl.report.tail)
+    tails: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _attempt(a: Attempt) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def _attempt(a: Attempt) -> dict[str, Any]:
     }
 
 
-def _step(r: StepRecord, meta: StepMeta) -> dict[str, Any]:
+def _step(r: StepRecord, meta: StepMeta, tail: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "name": meta.name,
         "step_type": meta.step_type,
@@ -87,6 +89,7 @@ def _step(r: StepRecord, meta: StepMeta) -> dict[str, Any]:
         "duration": r.duration,
         "attempts": [_attempt(a) for a in r.attempts],
         "output": r.output,
+        "output_tail": tail,
         "error": r.error,
         "error_kind": r.error_kind,
         "skipped_reason": r.reason if r.status.value == "skipped" else None,
@@ -112,7 +115,9 @@ def assemble(facts: RunFacts) -> dict[str, Any]:
         "started_at": iso(facts.started_at),
         "ended_at": iso(facts.ended_at),
         "duration": facts.duration,
-        "steps": {k: _step(r, facts.steps[k]) for k, r in facts.records.items()},
+        "steps": {
+            k: _step(r, facts.steps[k], facts.tails.get(k)) for k, r in facts.records.items()
+        },
         "waiting_for": list(facts.waiting_for),
         "rollbacks": list(facts.rollbacks),
         "vars": facts.vars,
@@ -139,8 +144,10 @@ def build_report(
     inputs: dict[str, Any],
     metrics: MetricsCollector,
     exit_code: int | None = None,
+    tails: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The report document for a finished (or stopped) run; `exit_code` as the CLI decided."""
+    """The report document for a finished (or stopped) run; `exit_code` as the CLI decided;
+    `tails` the `output_tail` of failed steps (`wfctl.report.tail.failed_tails`)."""
     from wfctl.report.metrics import summarize
 
     summary = summarize(result.steps, metrics.retries, metrics.circuit_trips)
@@ -172,6 +179,7 @@ def build_report(
         rollbacks=result.rollbacks,
         vars=result.vars,
         sla=_sla(workflow, metrics),
+        tails=tails or {},
     )
     return assemble(facts)
 

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from wfctl.report.build import RunFacts, StepMeta, assemble
+from wfctl.report.tail import failed_tails
 
 if TYPE_CHECKING:
     from wfctl.state.store import RunRow, StateStore
@@ -74,5 +75,6 @@ def report_from_journal(store: StateStore, row: RunRow) -> dict[str, Any]:
         error=row.error,
         waiting_for=tuple(k for k, r in records.items() if r.status.value == "waiting"),
         vars=replayed.vars,
+        tails=failed_tails(events, {k: r.status.value for k, r in records.items()}),
     )
     return assemble(facts)

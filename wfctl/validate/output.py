@@ -1,4 +1,5 @@
-"""Render validation results as text (Rich on a terminal), JSON or GitHub annotations."""
+"""Render validation results as text (Rich on a terminal), JSON, GitHub annotations or
+SARIF 2.1.0 (GitHub code scanning)."""
 
 from __future__ import annotations
 
@@ -112,3 +113,11 @@ def write_github(
             )
     if summary is not None:
         summary.write(_summary(results) + "\n")
+
+
+def write_sarif(results: Sequence[FileResult], out: IO[str]) -> None:
+    """One SARIF 2.1.0 log (for GitHub code scanning's upload-sarif)."""
+    from wfctl.validate._sarif import sarif_log
+
+    json.dump(sarif_log(results), out, indent=2)
+    out.write("\n")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
 
 from wfctl.events import (
     CircuitChanged,
@@ -12,9 +12,11 @@ from wfctl.events import (
     HandlerRan,
     RunFinished,
     RunStarted,
+    StepOutputLine,
     StepStateChanged,
 )
 from wfctl.model import StepStatus
+from wfctl.report.tail import TAIL_LINES, OutputTails, plain_text, tail_block
 
 _GLYPHS = {
     StepStatus.PENDING: "·",
@@ -32,17 +34,43 @@ def _stamp(ts: float) -> str:
 
 
 class PlainLog:
-    """Event subscriber writing lines like `12:00:01.250 ✔ build completed in 1.2s`."""
+    """Event subscriber writing lines like `12:00:01.250 ✔ build completed in 1.2s`.
 
-    def __init__(self, out: IO[str], quiet: bool = False) -> None:
+    A failed step's line is followed by the last `tail` lines of its stdout and stderr
+    (of the attempt that failed; 0: none), so a CI log shows why it failed.
+    """
+
+    def __init__(self, out: IO[str], quiet: bool = False, tail: int = TAIL_LINES) -> None:
         self.out = out
         self.quiet = quiet
+        self._tails = OutputTails(tail) if tail > 0 else None
 
     def __call__(self, event: Event) -> None:
+        if type(event) is StepOutputLine:
+            if self._tails is not None:
+                self._tails.line(event.step_id, event.line, event.stream)
+            return
         line = self.format(event)
+        tail = self._tail_of(event) if self._tails is not None else None
         if line is not None:
             self.out.write(f"{_stamp(event.ts)} {line}\n")
+            if tail:
+                self.out.writelines(f"{t}\n" for t in tail)
             self.out.flush()
+
+    def _tail_of(self, event: Event) -> list[str] | None:
+        """The tail block to show after `event`'s line, if it ends a failed attempt."""
+        assert self._tails is not None
+        if not isinstance(event, StepStateChanged):
+            return None
+        if event.status is StepStatus.RUNNING:
+            self._tails.restart(event.step_id)  # show the attempt that fails, alone
+        elif event.status is StepStatus.FAILED:
+            kept = self._tails.steps.pop(event.step_id, None)
+            return tail_block(event.step_id, kept.to_json()) if kept else None
+        elif event.status.terminal:
+            self._tails.restart(event.step_id)  # nothing to show: free it
+        return None
 
     def format(self, event: Event) -> str | None:
         """The line for `event` (without its time stamp), or None for no line."""
@@ -99,8 +127,17 @@ _QUIET_SHOWN = frozenset({StepStatus.FAILED, StepStatus.WAITING})
 _STEP_LINES: dict[StepStatus, Callable[[StepStateChanged], str]] = {
     StepStatus.RUNNING: _running,
     StepStatus.COMPLETED: _completed,
-    StepStatus.FAILED: lambda e: f"failed: {e.error}",
+    StepStatus.FAILED: lambda e: f"failed: {plain_text(e.error or '')}",
     StepStatus.RETRYING: _retrying,
     StepStatus.SKIPPED: lambda e: f"skipped: {e.reason}",
     StepStatus.WAITING: lambda e: f"waiting: {e.reason}",
 }
+
+
+def failure_tails(report: Mapping[str, Any]) -> Iterator[str]:
+    """For the end summary: each failed step's `output_tail`, controls removed (the
+    report keeps the lines as they were written)."""
+    for step_id, step in report["steps"].items():
+        tail = step.get("output_tail")
+        if step["status"] == "failed" and tail:
+            yield from tail_block(step_id, tail)
