@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ci_schemas import assert_valid_junit
 from cli_helpers import (
     ANSI,
     ROOT,
@@ -314,6 +315,7 @@ def test_sla_block(runs: dict[str, Run]) -> None:
 
 
 def junit_cases(path: Path) -> dict[str, Any]:
+    assert_valid_junit(path)
     xml = JUnitXml.fromfile(str(path))
     suites = [xml] if isinstance(xml, TestSuite) else list(xml)
     assert len(suites) == 1
@@ -333,6 +335,7 @@ def test_junit_one_testcase_per_step_all_passed(runs: dict[str, Run]) -> None:
 
 def test_junit_marks_failures_and_skips(runs: dict[str, Run]) -> None:
     run = runs["failed"]
+    assert_valid_junit(run.cwd / "junit.xml")
     xml = JUnitXml.fromfile(str(run.cwd / "junit.xml"))
     suites = [xml] if isinstance(xml, TestSuite) else list(xml)
     [suite] = suites

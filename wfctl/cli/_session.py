@@ -225,10 +225,12 @@ def _summary(result: RunResult, report: dict[str, Any], path: Path, out: IO[str]
         )
     if result.waiting_for:
         out.write(f"  then continue with: wfctl resume {result.run_id}\n")
+    from wfctl.report.tail import plain_text
+    from wfctl.view.plain import failure_tails
+
     error = report.get("error")
     if error and result.status.value != "waiting_approval":
-        out.write(f"  {error}\n")
-    from wfctl.view.plain import failure_tails
+        out.write(f"  {plain_text(error)}\n")
 
     for line in failure_tails(report):
         out.write(line + "\n")

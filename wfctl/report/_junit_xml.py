@@ -91,7 +91,13 @@ def _case(c: Case) -> TestCase:
 
 def _suite(s: Suite) -> TestSuite:
     suite = TestSuite(xml_text(s.name))
-    suite.add_testcases([_case(c) for c in s.cases])  # also counts tests, failures, ...
+    suite.add_testcases([_case(c) for c in s.cases])
+    # Counted per test case, as Ant and Surefire do (junitparser counts each element,
+    # and a file with three problems is one failed case).
+    failed = [c for c in s.cases if any(not p.error for p in c.problems)]
+    errored = [c for c in s.cases if c.problems and c not in failed]
+    suite.failures, suite.errors = len(failed), len(errored)
+    suite.skipped = sum(1 for c in s.cases if c.skipped is not None and not c.problems)
     if s.time is not None:
         suite.time = _seconds(s.time)
     if s.timestamp:

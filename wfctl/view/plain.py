@@ -53,7 +53,8 @@ class PlainLog:
         line = self.format(event)
         tail = self._tail_of(event) if self._tails is not None else None
         if line is not None:
-            self.out.write(f"{_stamp(event.ts)} {line}\n")
+            # Errors quote what steps wrote: never pass their escape codes on to a CI log.
+            self.out.write(f"{_stamp(event.ts)} {plain_text(line)}\n")
             if tail:
                 self.out.writelines(f"{t}\n" for t in tail)
             self.out.flush()
@@ -127,7 +128,7 @@ _QUIET_SHOWN = frozenset({StepStatus.FAILED, StepStatus.WAITING})
 _STEP_LINES: dict[StepStatus, Callable[[StepStateChanged], str]] = {
     StepStatus.RUNNING: _running,
     StepStatus.COMPLETED: _completed,
-    StepStatus.FAILED: lambda e: f"failed: {plain_text(e.error or '')}",
+    StepStatus.FAILED: lambda e: f"failed: {e.error}",
     StepStatus.RETRYING: _retrying,
     StepStatus.SKIPPED: lambda e: f"skipped: {e.reason}",
     StepStatus.WAITING: lambda e: f"waiting: {e.reason}",
