@@ -173,8 +173,7 @@ def _finish(
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in inputs.items()}
     code = for_state(result.status.value)
     # From the journal, and only when a step failed: nothing is kept while the run runs.
-    statuses = {k: r.status.value for k, r in result.steps.items()}
-    tails = failed_tails((e for _, e in store.events(result.run_id)), statuses, opts.tail)
+    tails = failed_tails((e for _, e in store.events(result.run_id)), result.steps, opts.tail)
     report = build_report(
         result, workflow, shown_inputs, views.metrics, exit_code=code, tails=tails
     )

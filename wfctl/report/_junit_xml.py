@@ -89,15 +89,23 @@ def _case(c: Case) -> TestCase:
     return case
 
 
+def _kind(c: Case) -> str:
+    """What a case counts as: a failure wins over an error, either over a skip."""
+    if any(not p.error for p in c.problems):
+        return "failure"
+    if c.problems:
+        return "error"
+    return "skipped" if c.skipped is not None else "passed"
+
+
 def _suite(s: Suite) -> TestSuite:
     suite = TestSuite(xml_text(s.name))
     suite.add_testcases([_case(c) for c in s.cases])
     # Counted per test case, as Ant and Surefire do (junitparser counts each element,
     # and a file with three problems is one failed case).
-    failed = [c for c in s.cases if any(not p.error for p in c.problems)]
-    errored = [c for c in s.cases if c.problems and c not in failed]
-    suite.failures, suite.errors = len(failed), len(errored)
-    suite.skipped = sum(1 for c in s.cases if c.skipped is not None and not c.problems)
+    kinds = [_kind(c) for c in s.cases]
+    suite.failures, suite.errors = kinds.count("failure"), kinds.count("error")
+    suite.skipped = kinds.count("skipped")
     if s.time is not None:
         suite.time = _seconds(s.time)
     if s.timestamp:

@@ -75,6 +75,6 @@ def report_from_journal(store: StateStore, row: RunRow) -> dict[str, Any]:
         error=row.error,
         waiting_for=tuple(k for k, r in records.items() if r.status.value == "waiting"),
         vars=replayed.vars,
-        tails=failed_tails(events, {k: r.status.value for k, r in records.items()}),
+        tails=failed_tails(events, records),
     )
     return assemble(facts)

@@ -12,7 +12,12 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+from wfctl.model import StepStatus
+
+if TYPE_CHECKING:
+    from wfctl.records import StepRecord
 
 #: Lines of each stream kept for a failed step unless `--tail N` says otherwise.
 TAIL_LINES: Final = 20
@@ -110,11 +115,11 @@ def tail_block(step_id: str, tail: Mapping[str, Any], indent: str = "  ") -> lis
 
 
 def failed_tails(
-    events: Iterable[Mapping[str, Any]], statuses: Mapping[str, str], size: int = TAIL_LINES
+    events: Iterable[Mapping[str, Any]], records: Mapping[str, StepRecord], size: int = TAIL_LINES
 ) -> dict[str, dict[str, Any]]:
-    """The `output_tail` of each failed step (`statuses`: step id -> status) from journal
-    rows; `events` is not read at all when no step failed."""
-    failed = [k for k, status in statuses.items() if status == "failed"]
+    """The `output_tail` of each failed step of `records` from journal rows; `events` is
+    not read at all when no step failed."""
+    failed = [k for k, r in records.items() if r.status is StepStatus.FAILED]
     if not failed or size <= 0:
         return {}
     return OutputTails(size).feed_journal(events).report(failed)
