@@ -20,7 +20,7 @@ app = typer.Typer(
     name="wfctl",
     help="Validate, draw and run YAML workflows.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from wfctl.cli._complete import waiting_run, waiting_step
 from wfctl.cli._options import StateDirOption
 from wfctl.cli._output import err
 from wfctl.cli.exit_codes import ExitCode
@@ -34,8 +35,10 @@ def approve_command(
 
 
 def approve(
-    run_id: Annotated[str, typer.Argument(help="The waiting run.")],
-    step_id: Annotated[str, typer.Argument(help="The human_approval step.")],
+    run_id: Annotated[str, typer.Argument(help="The waiting run.", autocompletion=waiting_run)],
+    step_id: Annotated[
+        str, typer.Argument(help="The human_approval step.", autocompletion=waiting_step)
+    ],
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approving.")] = False,
     comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
     by: Annotated[str | None, typer.Option("--by", help="Who decides [current user].")] = None,

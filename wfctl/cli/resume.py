@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wfctl.cli._complete import resumable_run
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
@@ -113,7 +114,12 @@ def resume_from_cli(run_id: str, opts: RunOptions, force: bool = False) -> int:
 
 
 def resume(
-    run_id: Annotated[str, typer.Argument(help="The run to continue (a unique prefix works).")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            help="The run to continue (a unique prefix works).", autocompletion=resumable_run
+        ),
+    ],
     force: Annotated[
         bool, typer.Option("--force", help="Resume even though the workflow file changed.")
     ] = False,

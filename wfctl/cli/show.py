@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wfctl.cli._complete import any_run
 from wfctl.cli._options import StateDirOption
 from wfctl.cli._output import err
 from wfctl.cli.exit_codes import ExitCode
@@ -68,7 +69,10 @@ def show_command(directory: Path, run_id: str, follow: bool) -> int:
 
 
 def show(
-    run_id: Annotated[str, typer.Argument(help="The run to show (a unique prefix works).")],
+    run_id: Annotated[
+        str,
+        typer.Argument(help="The run to show (a unique prefix works).", autocompletion=any_run),
+    ],
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Tail a run in progress until it ends.")
     ] = False,
