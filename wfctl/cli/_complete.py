@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -94,12 +94,15 @@ def waiting_step(ctx: typer.Context, incomplete: str) -> Completion:
             events = [e for _, e in store.events(row.run_id)] if row else []
         except sqlite3.Error:
             return []
+    return [(step, "waiting for approval") for step in _waiting(events, incomplete)]
+
+
+def _waiting(events: list[dict[str, Any]], prefix: str) -> list[str]:
+    """Steps whose last state in `events` is `waiting`, starting with `prefix`."""
     last: dict[str, str] = {}
     for e in events:
         if e.get("kind") == "step_state":
             last[e["step_id"]] = e.get("status", "")
     return [
-        (step, "waiting for approval")
-        for step, status in last.items()
-        if status == "waiting" and step.startswith(incomplete)
+        step for step, status in last.items() if status == "waiting" and step.startswith(prefix)
     ]
