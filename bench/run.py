@@ -32,6 +32,7 @@ from scenarios import (
     overhead,
     prefect_peer,
     processes,
+    scale,
     scarce_slots,
     subprocess_steps,
 )
@@ -40,7 +41,7 @@ from scenarios.wfctl_runs import warm_up
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
-SCENARIOS = ("critical", "overhead", "subprocess", "scarce", "startup", "memory", "live")
+SCENARIOS = ("critical", "overhead", "subprocess", "scarce", "startup", "memory", "live", "scale")
 IN_PROCESS = {"critical", "overhead", "subprocess", "scarce"}  # need the warm-up
 
 
@@ -84,6 +85,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="steps of the live-view workflow (default 500; quick 50)",
     )
     parser.add_argument(
+        "--scale-sizes",
+        type=int,
+        nargs="+",
+        help="step counts of the scale scenario (default 1000 10000 100000; quick 200 1000)",
+    )
+    parser.add_argument(
         "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
     )
     parser.add_argument(
@@ -104,6 +111,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.sizes = args.sizes or ([20] if args.quick else [50, 500])
     args.noop_steps = args.noop_steps or (200 if args.quick else 2000)
     args.live_steps = args.live_steps or (50 if args.quick else 500)
+    args.scale_sizes = args.scale_sizes or ([200, 1000] if args.quick else [1000, 10_000, 100_000])
     args.prefect_steps = args.prefect_steps or (20 if args.quick else 200)
     args.shell_steps = args.shell_steps or (40 if args.quick else 500)
     args.files = args.files or (20 if args.quick else 200)
@@ -167,6 +175,9 @@ async def _run_all(args: argparse.Namespace) -> list[Row]:
     if "live" in args.only:
         job = live_view.scenario(args.live_steps, args.repeat, warm=not args.quick)
         rows += await _stage("live view", job)
+    if "scale" in args.only:
+        # Minutes at 100,000 steps: one round; CPU time per step is steady between rounds.
+        rows += await _stage("scale", scale.scenario(args.scale_sizes, 1))
     peer = prefect_peer.started_peer()
     if peer is not None and len(peer.settle_seconds) > 1:
         waits = peer.settle_seconds[1:]

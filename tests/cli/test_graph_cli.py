@@ -433,3 +433,82 @@ def test_tree_keeps_a_containers_children_apart_from_its_dependents(
 
     assert depth("runs at once") == depth("approve ·") == depth("checks ·") + 4
     assert depth("unit ·") == depth("lint ·") == depth("runs at once") + 4
+
+
+# -- conditions, agents and container borders ---------------------------------------------
+
+
+def _whens_and_agents(path: Path) -> dict[str, tuple[str | None, str | None]]:
+    """step id -> (its `when` text, its agent capability), from the YAML itself."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+
+    def walk(steps: list[dict[str, Any]]) -> None:
+        for s in steps:
+            found[s["step_id"]] = (s.get("when"), s.get("agent_capability"))
+            walk(s.get("parallel_steps", []))
+
+    walk(yaml.safe_load(path.read_text(encoding="utf-8"))["steps"])
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=IDS)
+def test_drawings_show_when_conditions_and_agents(
+    drawn: dict[tuple[str, str], Out], path: Path
+) -> None:
+    mermaid = html.unescape(ok(drawn[(path.stem, "mermaid")]).replace("#quot;", '"'))
+    dot = ok(drawn[(path.stem, "dot")]).replace('\\"', '"')
+    tree = ok(drawn[(path.stem, "tree")]) if path in TREES else ""
+    for step_id, (when, agent) in _whens_and_agents(path).items():
+        if when is not None:
+            assert f"when {when}" in mermaid, step_id
+            assert f"when {when}" in dot, step_id
+            if tree and step_id in tree:
+                assert f"when {when}" in " ".join(tree.split()), step_id
+        if agent is not None:
+            assert f"agent: {agent}" in mermaid, step_id
+            assert f"agent: {agent}" in dot, step_id
+
+
+def test_the_examples_have_conditions_and_agents_to_draw() -> None:
+    """The test above is not empty: the examples hold `when`s and agent steps."""
+    facts = [v for p in EXAMPLES for v in _whens_and_agents(p).values()]
+    assert any(when for when, _ in facts) and any(agent for _, agent in facts)
+
+
+def _svg_cluster_box(svg: str, cluster: str) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of a cluster's box in the SVG."""
+    group = re.search(
+        rf"<title>{re.escape(cluster)}</title>\s*<polygon[^>]*points=\"([^\"]+)\"", svg
+    )
+    assert group is not None, f"no cluster {cluster} in the SVG"
+    points = [tuple(map(float, point.split(","))) for point in group[1].split()]
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _svg_edge_start(svg: str, src: str, dst: str) -> tuple[float, float]:
+    edge = re.search(
+        rf"<title>{re.escape(src)}&#45;&gt;{re.escape(dst)}</title>"
+        r"\s*<path[^>]*d=\"M([-\d.]+),([-\d.]+)",
+        svg,
+    )
+    assert edge is not None, f"no edge {src} -> {dst} in the SVG"
+    return float(edge[1]), float(edge[2])
+
+
+def test_dot_edges_leave_a_parallel_group_at_its_border(
+    drawn: dict[tuple[str, str], Out], graphviz: str
+) -> None:
+    """release.yaml: checks (parallel) -> approve starts on the cluster's box, not inside."""
+    proc = subprocess.run(
+        [graphviz, "-Tsvg"],
+        input=ok(drawn[("release", "dot")]),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    left, top, right, bottom = _svg_cluster_box(proc.stdout, "cluster_checks")
+    x, y = _svg_edge_start(proc.stdout, "checks", "approve")
+    on_side = min(abs(x - left), abs(x - right), abs(y - top), abs(y - bottom))
+    assert on_side < 1.0 and left - 1 <= x <= right + 1 and top - 1 <= y <= bottom + 1, (x, y)

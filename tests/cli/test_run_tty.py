@@ -169,6 +169,7 @@ TTY_SCENARIOS: dict[str, tuple[str, list[str], dict[str, str]]] = {
     "release": ("release.yaml", ["--approve", "approve", "--report", "r.json"], {}),
     "no_color": ("release.yaml", ["--approve", "approve"], {"NO_COLOR": "1"}),
     "ci": ("release.yaml", ["--approve", "approve"], {"CI": "true"}),
+    "dumb": ("release.yaml", ["--approve", "approve"], {"TERM": "dumb"}),
     "failed": ("fail.yaml", [], {}),
     "sla": ("sla.yaml", [], {}),
 }
@@ -269,6 +270,14 @@ def test_ci_on_a_terminal_prints_plain_lines(runs: dict[str, TtyRun]) -> None:
     assert not ANSI.search(run.raw), "CI set: no control codes even on a terminal"
     lines = [ln for ln in run.raw.replace("\r\n", "\n").splitlines() if ln.strip()]
     assert re.match(r"^\d\d:\d\d:\d\d\.\d{3} run \S+ started: Release pipeline", lines[0])
+    for step, glyph in RELEASE_STEPS.items():
+        assert re.search(rf"^\S+ {glyph} {step} {STATUS_OF[glyph]}", run.raw, re.M), step
+
+
+def test_a_dumb_terminal_gets_plain_lines_not_a_blank_screen(runs: dict[str, TtyRun]) -> None:
+    run = runs["dumb"]
+    assert run.rc == 0, run
+    assert not ANSI.search(run.raw), "TERM=dumb cannot draw a table or colours"
     for step, glyph in RELEASE_STEPS.items():
         assert re.search(rf"^\S+ {glyph} {step} {STATUS_OF[glyph]}", run.raw, re.M), step
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wfctl.actions.base import ActionContext, ActionError, Capability, ToolCaller
+from wfctl.format.extras import install_hint
 from wfctl.secrets import Masker
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
     "tool_specs",
 ]
 
-EXTRA_HINT = "react steps need the agents extra: pip install 'wfctl[agents]'"
+EXTRA_HINT = "react steps need the agents extra: " + install_hint("agents")
 
 # The provider's own variables when the workflow names none (LangChain reads the same).
 _DEFAULT_ENV: dict[str, tuple[str | None, str | None]] = {

@@ -29,8 +29,9 @@ def fail_usage(message: str) -> NoReturn:
 
 
 def use_color(stream: object) -> bool:
-    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org)."""
-    if os.environ.get("NO_COLOR"):
+    """Colour only on a terminal, never with NO_COLOR set (https://no-color.org) or on
+    TERM=dumb (which has no escape sequences)."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

@@ -30,10 +30,13 @@ if TYPE_CHECKING:
 
 
 def use_live(opts: RunOptions, out: IO[str]) -> bool:
-    """The live table on a terminal, unless asked otherwise, in CI, or with --json."""
+    """The live table on a terminal, unless asked otherwise, in CI, on TERM=dumb, or --json."""
     if opts.live is not None:
         return opts.live and not opts.json_output
     if opts.json_output or os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        return False
+    if os.environ.get("TERM") == "dumb":
+        # A dumb terminal cannot move the cursor: the table would never be drawn.
         return False
     return bool(out.isatty())
 

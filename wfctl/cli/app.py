@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from wfctl import __version__
-from wfctl.cli import approve, graph, report, resume, run, runs, schema, show, validate
+from wfctl.cli import approve, graph, init, report, resume, run, runs, schema, show, validate
 from wfctl.cli.exit_codes import ExitCode, epilog
 
 EXIT_CODES_HELP = epilog()
@@ -53,6 +53,7 @@ def _root(
 
 app.command()(validate.validate)
 app.command()(schema.schema)
+app.command()(init.init)
 app.command(epilog=EXIT_CODES_HELP)(run.run)
 app.command()(graph.graph)
 app.command("report")(report.show_report)

@@ -29,8 +29,18 @@ def _what(step: Step) -> str:
 
 
 def _label(step: Step) -> str:
-    what = _what(step)
-    return f"{step.step_id}\n{what}" if what else step.step_id
+    """The step id, then what it does, the agent it needs and its `when`, a line each."""
+    lines = [step.step_id, _what(step)]
+    capability = step.agent_capability
+    if capability and step.action:  # without an action, _what already names the agent
+        lines.append(f"agent: {capability}")
+    if step.when is not None:
+        lines.append(f"when {step.when.source}")
+    return "\n".join(line for line in lines if line)
+
+
+#: Steps drawn as a cluster (a box around their node and children) in DOT.
+_CLUSTERS = frozenset({StepType.PARALLEL, StepType.LOOP})
 
 
 def _branches(step: Step) -> tuple[Branch, ...]:
@@ -77,7 +87,7 @@ def to_mermaid(workflow: Workflow) -> str:
                 lines.append(f"{indent}end")
             elif step.step_type is StepType.LOOP:
                 lines.append(
-                    f'{indent}subgraph {node}_loop["{esc(_label(step).splitlines()[-1])}"]'
+                    f'{indent}subgraph {node}_loop["{esc(_what(step))}"]'
                 )
                 lines.append(f'{indent}  {node}["{esc(step.step_id)}"]')
                 lines.append(f"{indent}end")
@@ -102,8 +112,11 @@ def to_dot(workflow: Workflow) -> str:
     lines = [
         f"digraph {json.dumps(workflow.workflow_id)} {{",
         "  rankdir=TB;",
+        # Edges into and out of a container end at its box, not at a node inside it.
+        "  compound=true;",
         "  node [shape=box];",
     ]
+    clusters = {sid for sid, st in workflow.all_steps.items() if st.step_type in _CLUSTERS}
 
     def q(text: str) -> str:
         return json.dumps(text)
@@ -123,7 +136,7 @@ def to_dot(workflow: Workflow) -> str:
                 lines.append(f"{indent}}}")
             elif step.step_type is StepType.LOOP:
                 lines.append(f"{indent}subgraph {q('cluster_' + step.step_id)} {{")
-                lines.append(f"{indent}  label={q(_label(step).splitlines()[-1])};")
+                lines.append(f"{indent}  label={q(_what(step))};")
                 lines.append(f"{indent}  {q(step.step_id)};")
                 lines.append(f"{indent}}}")
             else:
@@ -133,7 +146,10 @@ def to_dot(workflow: Workflow) -> str:
                 }.get(step.step_type, "box")
                 lines.append(f"{indent}{q(step.step_id)} [label={q(_label(step))}, shape={shape}];")
         for src, dst, label in _edges(workflow, level):
-            attr = f" [label={q(label)}]" if label else ""
+            attrs = [f"label={q(label)}"] if label else []
+            attrs += [f"ltail={q('cluster_' + src)}"] if src in clusters else []
+            attrs += [f"lhead={q('cluster_' + dst)}"] if dst in clusters else []
+            attr = f" [{', '.join(attrs)}]" if attrs else ""
             lines.append(f"{indent}{q(src)} -> {q(dst)}{attr};")
 
     emit(workflow.steps, "  ")

@@ -3,7 +3,7 @@
 Events only update small per-step records under a lock; Rich's refresh thread builds the
 frame (`LiveTable.__rich_console__`) at `refresh_per_second`, so a burst of events costs
 dictionary writes, not renders. Rows are rendered by `wfctl.view.rows`, shared with
-`wfctl report`; which rows fit is `wfctl.view._select`.
+`wfctl report`; which rows fit is `wfctl.view._board`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from wfctl.events import (
     StepStateChanged,
 )
 from wfctl.model import Step, StepStatus, Workflow
-from wfctl.view._select import Row, select_rows
+from wfctl.view._board import RowBoard
+from wfctl.view._select import Row
 from wfctl.view.rows import (
     COUNT_ORDER,
     GLYPHS,
@@ -94,7 +95,7 @@ class LiveTable:
         self._seq = 0
         self._circuits: dict[str, tuple[str, int]] = {}
         self._counts: dict[StepStatus, int] = dict.fromkeys(StepStatus, 0)
-        self._rows: list[Row] = []
+        self._board = RowBoard()
         self._by_id: dict[str, Row] = {}
         handles: dict[str, list[str]] = {}
         for step in workflow.all_steps.values():
@@ -105,16 +106,19 @@ class LiveTable:
         for step, depth in _tree_order(workflow):
             row = self._add_row(step.step_id, depth, step.retry_policy.max_attempts)
             if step.step_id in workflow.handlers:
-                row.idle_handler = True
+                self._board.mark_idle(row)
                 row.detail_for_idle = ", ".join(handles.get(step.step_id, ["handler"]))
                 self._counts[StepStatus.PENDING] -= 1
         self._name_width = name_width_for(
-            [{"step_id": r.step_id, "status": "pending", "depth": r.depth} for r in self._rows]
+            [
+                {"step_id": r.step_id, "status": "pending", "depth": r.depth}
+                for r in self._board.rows
+            ]
         )
 
     def _add_row(self, step_id: str, depth: int, max_attempts: int) -> Row:
-        row = Row(step_id, len(self._rows), depth, max_attempts)
-        self._rows.append(row)
+        row = Row(step_id, len(self._board.rows), depth, max_attempts)
+        self._board.add(row)
         self._by_id[step_id] = row
         self._counts[StepStatus.PENDING] += 1
         return row
@@ -161,6 +165,7 @@ class LiveTable:
 
     def _step_state(self, e: StepStateChanged) -> None:
         row = self._row(e.step_id)
+        old, was_idle = row.status, row.idle_handler
         if row.idle_handler:
             row.idle_handler = False
         else:
@@ -183,6 +188,7 @@ class LiveTable:
             row.reason = clean_line(e.reason, last=False)
         if e.status in _FINISHED:
             self._finished(row, e)
+        self._board.moved(row, old, was_idle)
 
     def _finished(self, row: Row, e: StepStateChanged) -> None:
         self._seq += 1
@@ -238,7 +244,7 @@ class LiveTable:
         with self._lock:
             header = self._header(width, now)
             budget = self.max_rows if self.max_rows is not None else height - len(header) - 1
-            shown, done_line, pending_line = select_rows(self._rows, max(3, budget))
+            shown, done_line, pending_line = self._board.select(max(3, budget))
             rows = [r.as_dict(now) for r in shown]
         spinner = None
         if self._live is not None and self.finished_at is None:
