@@ -86,9 +86,7 @@ def to_mermaid(workflow: Workflow) -> str:
                 emit(step.children, indent + "  ")
                 lines.append(f"{indent}end")
             elif step.step_type is StepType.LOOP:
-                lines.append(
-                    f'{indent}subgraph {node}_loop["{esc(_what(step))}"]'
-                )
+                lines.append(f'{indent}subgraph {node}_loop["{esc(_what(step))}"]')
                 lines.append(f'{indent}  {node}["{esc(step.step_id)}"]')
                 lines.append(f"{indent}end")
             elif step.step_type is StepType.CONDITIONAL:
