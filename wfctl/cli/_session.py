@@ -136,6 +136,15 @@ async def _watched(call: _engine.EngineCall, views: _Views) -> RunResult:
     return result
 
 
+def _sla_breaches(workflow: Any, metrics: MetricsCollector) -> Any:
+    """What the engine asks at the end of a run with on_sla_breach handlers (else None)."""
+    if not workflow.on_sla_breach:
+        return None
+    from wfctl.observe.sla import breaches_at_end
+
+    return breaches_at_end(metrics)
+
+
 async def run_session(
     opts: RunOptions,
     workflow: Any,
@@ -168,6 +177,7 @@ async def run_session(
         max_parallel=opts.max_parallel,
         workdir=opts.workdir,
         resume=replayed,
+        sla_breaches=_sla_breaches(workflow, views.metrics),
     )
     result = await _watched(call, views)
     return _finish(opts, workflow, inputs, result, views, store)
