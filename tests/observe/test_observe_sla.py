@@ -85,3 +85,20 @@ def test_unknown_and_dependent_breach_handlers_are_invalid(tmp_path: Path) -> No
     assert "did you mean 'notify'?" in run.stdout
     assert "invalid_sla.yaml:10:5 steps[1].dependencies: step 'page'" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_the_readme_snippet_pages(tmp_path: Path, webhook: Any) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Observability", 1)[1].split("\n## ", 1)[0]
+    snippet = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    # Completed as a user would: a header, and a build step slower than a tightened target.
+    text = "workflow_id: readme-sla\nname: README SLA\n" + snippet.replace(
+        "  # ... the workflow's steps ...\n",
+        "  - {step_id: build, action: sleep, with: {seconds: 0.3}}\n",
+    ).replace("{build: 120}", "{build: 0.05}")
+    (tmp_path / "readme-sla.yaml").write_text(text, encoding="utf-8")
+    url = f"http://127.0.0.1:{webhook.server_port}/hook"
+    run = wfctl(["run", "readme-sla.yaml", "--no-live", "-i", f"webhook={url}"], tmp_path)
+    assert run.rc == 0, run
+    assert webhook.received.paths == ["/hook"]
+    assert webhook.received.bodies[0]["text"].startswith("readme-sla: step build")
