@@ -72,3 +72,20 @@ def test_an_sla_breach_is_a_json_object(tmp_path: Path) -> None:
     assert breaches[0]["target"] == "step_max_duration"
     assert breaches[0]["step_id"] == "slow"
     assert "SLA ALERT" not in run.stderr + run.stdout
+
+
+def test_the_sdks_own_warnings_are_json_too(tmp_path: Path) -> None:
+    # Nothing listens on port 9: the OpenTelemetry exporter logs its retries.
+    shutil.copy(DATA / "traced.yaml", tmp_path / "traced.yaml")
+    env = clean_env(
+        OBSERVE_TOKEN=SECRET,
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+        OTEL_EXPORTER_OTLP_TIMEOUT="1",
+    )
+    run = wfctl(["run", "traced.yaml", "--log-format", "json"], tmp_path, env)
+    assert run.rc == 1, run
+    objects = _objects(run.stderr)
+    sdk = [o for o in objects if o["event"] == "log"]
+    assert sdk, run.stderr
+    assert all(o["logger"].startswith("opentelemetry") for o in sdk)
+    assert {o["level"] for o in sdk} <= {"warning", "error"}

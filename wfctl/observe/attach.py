@@ -3,6 +3,7 @@ end. The CLI's session calls `attach` once and `Observers.finish` after the repo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -81,6 +82,27 @@ def _iso(ts: float) -> str:
     return iso_time(ts)
 
 
+def _log_sdk_as_json(log: JsonLog) -> None:
+    """The OpenTelemetry SDK's own warnings (an unreachable collector) as JSON objects too:
+    stderr stays one object per line for the shipper."""
+
+    class _Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log.write(
+                {
+                    "time": _iso(record.created),
+                    "level": record.levelname.lower(),
+                    "event": "log",
+                    "logger": record.name,
+                    "message": record.getMessage(),
+                }
+            )
+
+    sdk = logging.getLogger("opentelemetry")
+    sdk.addHandler(_Handler(logging.WARNING))
+    sdk.propagate = False
+
+
 def attach(
     settings: ObserveSettings,
     bus: EventBus,
@@ -107,4 +129,6 @@ def attach(
 
         observers.traces = TraceExporter(masker(), env)
         bus.subscribe(observers.traces)
+        if observers.json_log is not None:
+            _log_sdk_as_json(observers.json_log)
     return observers
