@@ -30,6 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "state": _BASE | {"model", "records", "events"},
     "report": _BASE | {"model", "records", "events", "state", "secrets"},
     "view": _BASE | {"model", "records", "events", "report", "secrets", "graph"},
+    # Traces, metrics, JSON logs: exporters on the event stream and the finished report.
+    "observe": _BASE | {"model", "records", "events", "secrets", "report"},
     # Durable runs from Python: the engine over the journal (what the CLI's resume uses).
     "durable": _BASE | {"model", "records", "state", "report", "engine"},
     "engine": _BASE

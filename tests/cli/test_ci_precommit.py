@@ -29,7 +29,7 @@ INVALID = ROOT / "tests" / "data" / "invalid"
 REQUIREMENTS = ROOT / "requirements-validate.txt"
 # What `wfctl validate` never needs: the engine's dependencies (tests/cli/test_validate_cli.py
 # checks it imports none of them).
-ENGINE_ONLY = {"anyio", "langgraph", "langgraph-checkpoint-sqlite", "httpx"}
+ENGINE_ONLY = {"anyio", "langgraph", "langgraph-checkpoint-sqlite", "httpx", "prometheus-client"}
 PRE_COMMIT = shutil.which("pre-commit") or str(Path(sys.executable).parent / "pre-commit")
 
 

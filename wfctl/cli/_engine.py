@@ -35,6 +35,7 @@ class EngineCall:
     max_parallel: int | None = None
     workdir: str | None = None
     resume: Replayed | None = None
+    sla_breaches: Any = None  # for the workflow's on_sla_breach handlers
 
 
 def load_engine() -> None:
@@ -81,5 +82,6 @@ async def run_engine(call: EngineCall) -> RunResult:
         cancel=call.cancel,
         store=call.store,
         resume=call.resume,
+        sla_breaches=call.sla_breaches,
     )
     return await run_workflow(call.workflow, call.inputs, options)

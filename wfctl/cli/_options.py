@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from wfctl.observe.settings import LogFormat, ObserveSettings
+
 StateDirOption = Annotated[
     str | None,
     typer.Option(
@@ -59,6 +61,38 @@ NoInputOption = Annotated[
     ),
 ]
 
+# Observability (wfctl/observe): shared by `run` and `resume`.
+OtelOption = Annotated[
+    bool,
+    typer.Option(
+        "--otel",
+        help="Export OpenTelemetry traces over OTLP/HTTP (on by itself when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set).",
+    ),
+]
+MetricsFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-file",
+        metavar="PATH",
+        help="Write Prometheus metrics (text format, for node_exporter's textfile collector).",
+    ),
+]
+PushGatewayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--push-gateway", metavar="URL", help="Push Prometheus metrics to this Pushgateway."
+    ),
+]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        case_sensitive=False,
+        help="text: the live table or plain lines; json: one JSON object per event on stderr.",
+    ),
+]
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -81,6 +115,7 @@ class RunOptions:
     state_dir: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
     tail: int = 20  # lines of a failed step's stdout/stderr shown and reported (--tail)
+    observe: ObserveSettings = field(default_factory=ObserveSettings)
 
     def state_path(self) -> Path:
         """--state-dir, else $WFCTL_HOME, else ./.wfctl."""

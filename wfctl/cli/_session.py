@@ -22,6 +22,7 @@ from wfctl.events import EventBus
 from wfctl.model.inputs import InputError
 
 if TYPE_CHECKING:
+    from wfctl.observe.attach import Observers
     from wfctl.records import RunResult
     from wfctl.report.metrics import MetricsCollector, SlaBreach
     from wfctl.state.replay import Replayed
@@ -49,20 +50,26 @@ class _Views:
     metrics: MetricsCollector
     live: LiveTable | None
     log_stream: IO[str]
+    observers: Observers
+    summary_stream: IO[str]
 
 
-def _views(opts: RunOptions, workflow: Any) -> _Views:
+def _views(opts: RunOptions, workflow: Any, inputs: dict[str, Any], env: dict[str, str]) -> _Views:
+    from wfctl.observe.attach import attach, run_masker
     from wfctl.report.metrics import MetricsCollector
 
     out = sys.stdout
-    log_stream = sys.stderr if opts.json_output else out
+    json_log = opts.observe.json_log  # JSON objects on stderr replace the table and lines
+    log_stream = sys.stderr if opts.json_output or json_log else out
     live = None
-    if use_live(opts, out):
+    if use_live(opts, out) and not json_log:
         from wfctl.view.live import LiveTable
 
         live = LiveTable(workflow, out)
 
     def alert(breach: SlaBreach) -> None:
+        if observers.alert(breach):
+            return
         if live is not None:
             live.alert(breach.message)
         else:
@@ -74,11 +81,19 @@ def _views(opts: RunOptions, workflow: Any) -> _Views:
     bus.subscribe(metrics)
     if live is not None:
         bus.subscribe(live)
-    else:
+    elif not json_log:
         from wfctl.view.plain import PlainLog
 
         bus.subscribe(PlainLog(log_stream, quiet=opts.quiet, tail=opts.tail))
-    return _Views(bus, metrics, live, log_stream)
+    observers = attach(
+        opts.observe,
+        bus,
+        lambda: run_masker(workflow, inputs, env),
+        env,
+        log_stream,
+        lambda message: err(f"warning: {message}"),
+    )
+    return _Views(bus, metrics, live, log_stream, observers, out if json_log else log_stream)
 
 
 def _approval_handler(opts: RunOptions, live: LiveTable | None) -> Any:
@@ -124,6 +139,15 @@ async def _watched(call: _engine.EngineCall, views: _Views) -> RunResult:
     return result
 
 
+def _sla_breaches(workflow: Any, metrics: MetricsCollector) -> Any:
+    """What the engine asks at the end of a run with on_sla_breach handlers (else None)."""
+    if not workflow.on_sla_breach:
+        return None
+    from wfctl.observe.sla import breaches_at_end
+
+    return breaches_at_end(metrics)
+
+
 async def run_session(
     opts: RunOptions,
     workflow: Any,
@@ -134,10 +158,10 @@ async def run_session(
     decisions: dict[str, Any] | None = None,
 ) -> int:
     """Run (or resume) `workflow` as the CLI does; the exit code."""
-    views = _views(opts, workflow)
+    env = {**os.environ, **opts.extra_env}
+    views = _views(opts, workflow, inputs, env)
     approvals = dict(decisions or {})
     approvals.update({s: _engine.approval(True, by="--approve") for s in opts.approve})
-    env = {**os.environ, **opts.extra_env}
     try:
         _engine.read_secrets(workflow, env)
     except InputError as exc:
@@ -156,6 +180,7 @@ async def run_session(
         max_parallel=opts.max_parallel,
         workdir=opts.workdir,
         resume=replayed,
+        sla_breaches=_sla_breaches(workflow, views.metrics),
     )
     result = await _watched(call, views)
     return _finish(opts, workflow, inputs, result, views, store)
@@ -196,7 +221,8 @@ def _finish(
         from wfctl.report.junit import write_junit
 
         write_junit(Path(opts.junit), report)
-    _print_outcome(opts, code, result, report, report_path, views.log_stream)
+    views.observers.finish(report, lambda message: err(f"warning: {message}"))
+    _print_outcome(opts, code, result, report, report_path, views.summary_stream)
     return code
 
 

@@ -11,8 +11,12 @@ from wfctl.cli._complete import resumable_run
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
+    LogFormatOption,
+    MetricsFileOption,
     NoInputOption,
     NoLiveOption,
+    OtelOption,
+    PushGatewayOption,
     QuietOption,
     ReportOption,
     RunOptions,
@@ -20,6 +24,7 @@ from wfctl.cli._options import (
 )
 from wfctl.cli._output import err, load_or_report
 from wfctl.cli.exit_codes import ExitCode
+from wfctl.observe.settings import LogFormat, ObserveSettings
 
 if TYPE_CHECKING:
     from wfctl.state.store import RunRow, StateStore
@@ -130,6 +135,10 @@ def resume(
     quiet: QuietOption = False,
     no_input: NoInputOption = False,
     state: StateDirOption = None,
+    otel: OtelOption = False,
+    metrics_file: MetricsFileOption = None,
+    push_gateway: PushGatewayOption = None,
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Continue a run that crashed, was killed, was cancelled or is waiting for approval.
 
@@ -144,5 +153,6 @@ def resume(
         quiet=quiet,
         no_input=no_input,
         state_dir=state,
+        observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
     )
     raise typer.Exit(resume_from_cli(run_id, opts, force=force))

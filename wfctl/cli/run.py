@@ -13,8 +13,12 @@ import typer
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
+    LogFormatOption,
+    MetricsFileOption,
     NoInputOption,
     NoLiveOption,
+    OtelOption,
+    PushGatewayOption,
     QuietOption,
     ReportOption,
     RunOptions,
@@ -23,6 +27,7 @@ from wfctl.cli._options import (
 )
 from wfctl.cli._output import err, load_or_report
 from wfctl.cli.exit_codes import ExitCode
+from wfctl.observe.settings import LogFormat, ObserveSettings
 
 
 def _check_output_path(path: str | None, option: str) -> str | None:
@@ -66,12 +71,21 @@ def _inputs_or_none(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
 
 def _preflight(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
     """The resolved inputs, or None after printing why nothing can run."""
-    problem = _check_output_path(opts.report, "--report") or _check_output_path(
-        opts.junit, "--junit"
+    problem = (
+        _check_output_path(opts.report, "--report")
+        or _check_output_path(opts.junit, "--junit")
+        or _check_output_path(opts.observe.metrics_file, "--metrics-file")
     )
     if problem:
         err(f"error: {problem}; nothing was run")
         return None
+    if opts.observe.otel:
+        from wfctl.observe.settings import otel_missing
+
+        problem = otel_missing()
+        if problem:
+            err(f"error: --otel: {problem}; nothing was run")
+            return None
     resolved = _inputs_or_none(opts, workflow)
     if resolved is None:
         return None
@@ -183,6 +197,10 @@ def run(
     no_input: NoInputOption = False,
     state: StateDirOption = None,
     tail: TailOption = 20,
+    otel: OtelOption = False,
+    metrics_file: MetricsFileOption = None,
+    push_gateway: PushGatewayOption = None,
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     opts = RunOptions(
@@ -201,5 +219,6 @@ def run(
         no_input=no_input,
         state_dir=state,
         tail=tail,
+        observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
     )
     raise typer.Exit(run_from_cli(opts))

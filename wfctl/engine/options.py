@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import anyio
 
     from wfctl.engine.backends import Backend
+    from wfctl.engine.sla_handlers import BreachSource
     from wfctl.events import EventBus
     from wfctl.state.replay import Replayed
     from wfctl.state.store import StateStore
@@ -37,6 +38,9 @@ class RunOptions:
     store: StateStore | None = None  # makes the run durable (journal, checkpoints)
     resume: Replayed | None = None  # a journal replay to continue
     backend: Backend | None = None  # where attempts run; default: this process
+    # The SLA breaches at the end of the run, for the workflow's on_sla_breach handlers
+    # (the CLI passes its metrics collector's; without it those handlers never run).
+    sla_breaches: BreachSource | None = None
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""

@@ -89,7 +89,7 @@ async def run_workflow(
         )
     )  # fmt: skip
     await _drive(executor, opts)
-    status, error = await _outcome(executor)
+    status, error = await _outcome(executor, opts)
     result = _finish(executor, status, error, started)
     inner.emit(RunFinished(run_id, now(), result.status, result.error, result.duration))
     if opts.store is not None:
@@ -221,8 +221,9 @@ async def _checkpointer(stack: AsyncExitStack, store: StateStore) -> Any:
     return AsyncSqliteSaver(conn)
 
 
-async def _outcome(executor: Executor) -> tuple[WorkflowState, str | None]:
-    """The run's end state and error; a timed-out run is rolled back first."""
+async def _outcome(executor: Executor, opts: RunOptions) -> tuple[WorkflowState, str | None]:
+    """The run's end state and error; a timed-out run is rolled back first, then the
+    on_sla_breach handlers run if a target was missed."""
     workflow = executor.workflow
     status, error = WorkflowState.RUNNING, None
     if executor.stop_reason == "timeout":
@@ -238,6 +239,10 @@ async def _outcome(executor: Executor) -> tuple[WorkflowState, str | None]:
         executor.mark_not_started("run cancelled")
     if status is WorkflowState.RUNNING:
         status, error = _settled(executor)
+    if executor.workflow.on_sla_breach:
+        from wfctl.engine.sla_handlers import run_breach_handlers
+
+        await run_breach_handlers(executor, status, opts.sla_breaches)
     if status is not WorkflowState.WAITING_APPROVAL:
         executor.mark_unused_handlers()
     return status, error

@@ -61,9 +61,10 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
         agents=tuple(_agent(a) for a in d["agents"]),
         steps=top,
         all_steps=MappingProxyType(builder.all_steps),
-        handlers=builder.handlers,
+        handlers=builder.handlers | frozenset(d["on_sla_breach"]),
         source_file=doc.file,
         sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        on_sla_breach=tuple(d["on_sla_breach"]),
     )
 
 

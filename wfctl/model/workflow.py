@@ -45,6 +45,7 @@ class Workflow:
     handlers: frozenset[str]  # steps that run only when invoked (handlers, rollbacks, tools)
     source_file: str
     sha256: str
+    on_sla_breach: tuple[str, ...] = ()  # handler steps run when an SLA target is missed
 
     def children(self, container: str | None) -> tuple[Step, ...]:
         """The steps of one level: top level (None) or a container step's children."""

@@ -93,7 +93,15 @@ def check_branches(ctx: Context) -> None:
 
 
 def check_sla_steps(ctx: Context) -> None:
-    """`sla_targets.step_max_duration` names known steps."""
+    """`sla_targets.step_max_duration` and `on_sla_breach` name known steps."""
+    for i, ref in enumerate(as_list(ctx.doc.data.get("on_sla_breach"))):
+        if isinstance(ref, str) and ref not in ctx.steps:
+            ctx.report(
+                ("on_sla_breach", i),
+                "unknown-step",
+                f"unknown step '{ref}' in on_sla_breach",
+                did_you_mean(ref, list(ctx.steps)),
+            )
     sla = ctx.doc.data.get("sla_targets")
     per_step = sla.get("step_max_duration") if isinstance(sla, dict) else None
     if not isinstance(per_step, dict):

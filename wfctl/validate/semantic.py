@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from wfctl.validate._context import Context, collect_steps
+from wfctl.validate._context import Context, collect_steps, str_list
 from wfctl.validate._rules_actions import check_actions_and_agents
 from wfctl.validate._rules_expressions import BASE_NAMES, check_expressions
 from wfctl.validate._rules_graph import check_cycles, check_reachable
@@ -55,6 +55,7 @@ def semantic_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
         return []
     ctx = Context(doc)
     collect_steps(ctx, doc.data.get("steps"), ("steps",), None)
+    ctx.handlers.update(str_list(doc.data.get("on_sla_breach")))  # run only when invoked
     for rule in RULES:
         rule(ctx)
     return ctx.out
