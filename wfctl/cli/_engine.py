@@ -35,6 +35,7 @@ class EngineCall:
     max_parallel: int | None = None
     workdir: str | None = None
     resume: Replayed | None = None
+    backend: Any = None  # a ready backend (--executor ray); None: local
 
 
 def load_engine() -> None:
@@ -81,5 +82,6 @@ async def run_engine(call: EngineCall) -> RunResult:
         cancel=call.cancel,
         store=call.store,
         resume=call.resume,
+        backend=call.backend,
     )
     return await run_workflow(call.workflow, call.inputs, options)

@@ -71,6 +71,8 @@ class RunOptions:
     fail_on_sla: bool = False
     state_dir: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    executor: str | None = None  # --executor / WFCTL_EXECUTOR (None: the workflow's)
+    ray_address: str | None = None  # --ray-address / RAY_ADDRESS
 
     def state_path(self) -> Path:
         """--state-dir, else $WFCTL_HOME, else ./.wfctl."""

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wfctl.cli._executor import ExecutorOption, RayAddressOption
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
@@ -160,6 +161,8 @@ def run(
     ] = False,
     no_input: NoInputOption = False,
     state: StateDirOption = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     opts = RunOptions(
@@ -177,5 +180,7 @@ def run(
         fail_on_sla=fail_on_sla,
         no_input=no_input,
         state_dir=state,
+        executor=executor,
+        ray_address=ray_address,
     )
     raise typer.Exit(run_from_cli(opts))

@@ -37,6 +37,8 @@ class RunOptions:
     store: StateStore | None = None  # makes the run durable (journal, checkpoints)
     resume: Replayed | None = None  # a journal replay to continue
     backend: Backend | None = None  # where attempts run; default: this process
+    executor: str | None = None  # else a backend by name: local | ray (default: workflow's)
+    ray_address: str | None = None  # the ray executor's cluster (default: RAY_ADDRESS)
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""

@@ -64,6 +64,7 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
         handlers=builder.handlers,
         source_file=doc.file,
         sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        executor=str(d["executor"]),
     )
 
 
@@ -121,6 +122,7 @@ class _StepBuilder:
             custom_metrics=_exprs(r["custom_metrics"]),
             container=container,
             line=self.doc.source_map.value_pos(path)[0],
+            resources=_frozen(raw.get("resources", {})),
         )
         self.all_steps[step.step_id] = step
         return step
@@ -237,4 +239,5 @@ def _agent(a: Raw) -> Agent:
         model=a.get("model"),
         max_concurrency=int(d["max_concurrency"]),
         description=d["description"],
+        resources=_frozen(a.get("resources", {})),
     )
