@@ -171,11 +171,7 @@ class RayBackend:
                 if spec.line_key is None:
                     outcome: Outcome = await ref
                     return outcome
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._pump, spec.line_key, cursor, ctx)
-                    outcome = await ref
-                    tg.cancel_scope.cancel()
-                return outcome
+                return await self._streamed(ref, spec.line_key, cursor, ctx)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 ray.cancel(ref)  # KeyboardInterrupt on the worker: its cleanup runs there
@@ -185,12 +181,32 @@ class RayBackend:
                 with anyio.CancelScope(shield=True):
                     await self._drain(spec.line_key, cursor, ctx)
 
+    async def _streamed(
+        self, ref: Any, key: str, cursor: list[int], ctx: ActionContext
+    ) -> Outcome:
+        """Await `ref` while its lines are shown; a Ray error is raised as itself."""
+        got: list[Outcome] = []
+        failed: list[BaseException] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._pump, key, cursor, ctx)
+            try:
+                got.append(await ref)
+            except rex.RayError as exc:  # raised outside the group: not an ExceptionGroup
+                failed.append(exc)
+            tg.cancel_scope.cancel()
+        if failed:
+            raise failed[0]
+        return got[0]
+
     async def _pump(self, key: str, cursor: list[int], ctx: ActionContext) -> None:
-        while True:
-            lines, closed = await self._box.take.remote(key, cursor[0], _LINE_WAIT)
-            self._show(lines, cursor, ctx)
-            if closed:
-                return
+        try:
+            while True:
+                lines, closed = await self._box.take.remote(key, cursor[0], _LINE_WAIT)
+                self._show(lines, cursor, ctx)
+                if closed:
+                    return
+        except rex.RayError:
+            return  # the box is gone: the attempt's own outcome says what happened
 
     async def _drain(self, key: str, cursor: list[int], ctx: ActionContext) -> None:
         try:
