@@ -17,9 +17,9 @@ import anyio
 import pytest
 
 ray = pytest.importorskip("ray")
+from conftest import make_workflow, run  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from conftest import make_workflow, run  # noqa: E402
 from wfctl.engine.backends.ray import RayBackend  # noqa: E402
 from wfctl.events import Event, StepOutputLine  # noqa: E402
 
@@ -178,9 +178,7 @@ def test_a_timed_out_shell_step_leaves_no_process_on_the_worker(
     assert _processes_with("WFCTL_RUN_ID=ray-timeout-test") == []
 
 
-def test_a_node_lost_mid_attempt_is_retried_on_another_node(
-    nodes: Nodes, tmp_path: Path
-) -> None:
+def test_a_node_lost_mid_attempt_is_retried_on_another_node(nodes: Nodes, tmp_path: Path) -> None:
     # `fragile` is on one node when the attempt starts; a second node with it joins, the
     # first is removed with every process on it (its worker, the step's processes): the
     # attempt fails as worker_lost and the retry runs on the new node.
