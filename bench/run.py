@@ -32,6 +32,7 @@ from scenarios import (
     overhead,
     prefect_peer,
     processes,
+    ray_scenario,
     scarce_slots,
     subprocess_steps,
 )
@@ -40,7 +41,7 @@ from scenarios.wfctl_runs import warm_up
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
-SCENARIOS = ("critical", "overhead", "subprocess", "scarce", "startup", "memory", "live")
+SCENARIOS = ("critical", "overhead", "subprocess", "scarce", "startup", "memory", "live", "ray")
 IN_PROCESS = {"critical", "overhead", "subprocess", "scarce"}  # need the warm-up
 
 
@@ -167,6 +168,10 @@ async def _run_all(args: argparse.Namespace) -> list[Row]:
     if "live" in args.only:
         job = live_view.scenario(args.live_steps, args.repeat, warm=not args.quick)
         rows += await _stage("live view", job)
+    if "ray" in args.only:
+        steps, size = (20, 20) if args.quick else (500, 50)
+        job = ray_scenario.scenario(steps, size, args.seed, args.repeat, 0.1 if args.quick else 1)
+        rows += await _stage("ray", job)
     peer = prefect_peer.started_peer()
     if peer is not None and len(peer.settle_seconds) > 1:
         waits = peer.settle_seconds[1:]

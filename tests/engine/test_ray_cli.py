@@ -51,6 +51,7 @@ def _steps(report: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     return {k: (s["status"], s["output"]) for k, s in report["steps"].items()}
 
 
+@pytest.mark.slow  # 12 wfctl runs, ~60 s on 2 shared cores
 def test_the_examples_give_the_same_results_on_ray_as_locally(address: str, tmp_path: Path) -> None:
     for name, extra in EXAMPLES.items():
         results = {}

@@ -10,6 +10,7 @@ killed where it runs.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ class Outcome:
     pid: int
 
 
+@functools.cache
 def where_am_i() -> tuple[str, str, str]:
-    """(node id, worker id, node ip) of the calling Ray worker."""
+    """(node id, worker id, node ip) of the calling Ray worker (fixed for its life)."""
     import ray
 
     ctx = ray.get_runtime_context()
@@ -80,6 +82,9 @@ def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec, timeout
 
     status, output, error = "ok", None, None
     try:
+        # A fresh anyio.run per attempt: it turns Ray's cancel (a KeyboardInterrupt) into
+        # the attempt's cancellation, so the action's cleanup runs (a reused asyncio.Runner
+        # did not: the shell's process group outlived a Ctrl-C).
         output = anyio.run(attempt)
     except ActionError as exc:
         status, error = "error", (exc.message, exc.kind, exc.output, exc.retryable)

@@ -181,9 +181,7 @@ class RayBackend:
                 with anyio.CancelScope(shield=True):
                     await self._drain(spec.line_key, cursor, ctx)
 
-    async def _streamed(
-        self, ref: Any, key: str, cursor: list[int], ctx: ActionContext
-    ) -> Outcome:
+    async def _streamed(self, ref: Any, key: str, cursor: list[int], ctx: ActionContext) -> Outcome:
         """Await `ref` while its lines are shown; a Ray error is raised as itself."""
         got: list[Outcome] = []
         failed: list[BaseException] = []
