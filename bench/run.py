@@ -32,6 +32,7 @@ from scenarios import (
     overhead,
     prefect_peer,
     processes,
+    ray_scenario,
     scale,
     scarce_slots,
     subprocess_steps,
@@ -41,7 +42,9 @@ from scenarios.wfctl_runs import warm_up
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
-SCENARIOS = ("critical", "overhead", "subprocess", "scarce", "startup", "memory", "live", "scale")
+SCENARIOS = (
+    "critical", "overhead", "subprocess", "scarce", "startup", "memory", "live", "scale", "ray"
+)  # fmt: skip
 IN_PROCESS = {"critical", "overhead", "subprocess", "scarce"}  # need the warm-up
 
 
@@ -178,6 +181,10 @@ async def _run_all(args: argparse.Namespace) -> list[Row]:
     if "scale" in args.only:
         # Minutes at 100,000 steps: one round; CPU time per step is steady between rounds.
         rows += await _stage("scale", scale.scenario(args.scale_sizes, 1))
+    if "ray" in args.only:
+        steps, size = (20, 20) if args.quick else (500, 50)
+        job = ray_scenario.scenario(steps, size, args.seed, args.repeat, 0.1 if args.quick else 1)
+        rows += await _stage("ray", job)
     peer = prefect_peer.started_peer()
     if peer is not None and len(peer.settle_seconds) > 1:
         waits = peer.settle_seconds[1:]

@@ -114,6 +114,16 @@ class MetricRecorded(Event):
 
 
 @dataclass(slots=True)
+class AttemptPlaced(Event):
+    """Where an attempt ran (a remote backend: the Ray node and worker)."""
+
+    step_id: str
+    attempt: int
+    node: str
+    worker: str
+
+
+@dataclass(slots=True)
 class RunFinished(Event):
     status: WorkflowState
     error: str | None = None
@@ -129,6 +139,7 @@ _KINDS: dict[type[Event], str] = {
     HandlerRan: "handler",
     VarsChanged: "vars",
     MetricRecorded: "metric",
+    AttemptPlaced: "attempt_placed",
     RunFinished: "run_finished",
 }
 

@@ -17,6 +17,8 @@ class Attempt:
     ended_at: float | None = None
     error: str | None = None
     error_kind: str | None = None
+    node: str | None = None  # where it ran (the Ray node id; None: this process)
+    worker: str | None = None  # "ip pid worker-id" of the Ray worker
 
 
 @dataclass

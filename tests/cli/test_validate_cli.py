@@ -330,7 +330,7 @@ def test_validate_stays_light() -> None:
         "heavy = sorted(m for m in sys.modules if m.startswith(('langgraph', 'wfctl.engine',\n"
         "    'httpx', 'anyio', 'wfctl.actions.shell', 'wfctl.actions.http',\n"
         "    'wfctl.actions.react',\n"
-        "    'langchain', 'openai', 'pydantic')))\n"
+        "    'langchain', 'openai', 'pydantic', 'ray')))\n"
         "assert not heavy, heavy\n"
         "assert 'wfctl.validate.semantic' in sys.modules\n"
         "assert 'wfctl.validate.schema_messages' in sys.modules\n"

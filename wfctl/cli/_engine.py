@@ -36,6 +36,7 @@ class EngineCall:
     workdir: str | None = None
     resume: Replayed | None = None
     sla_breaches: Any = None  # for the workflow's on_sla_breach handlers
+    backend: Any = None  # a ready backend (--executor ray); None: local
 
 
 def load_engine() -> None:
@@ -83,5 +84,6 @@ async def run_engine(call: EngineCall) -> RunResult:
         store=call.store,
         resume=call.resume,
         sla_breaches=call.sla_breaches,
+        backend=call.backend,
     )
     return await run_workflow(call.workflow, call.inputs, options)

@@ -116,6 +116,8 @@ class RunOptions:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     tail: int = 20  # lines of a failed step's stdout/stderr shown and reported (--tail)
     observe: ObserveSettings = field(default_factory=ObserveSettings)
+    executor: str | None = None  # --executor / WFCTL_EXECUTOR (None: the workflow's)
+    ray_address: str | None = None  # --ray-address / RAY_ADDRESS
 
     def state_path(self) -> Path:
         """--state-dir, else $WFCTL_HOME, else ./.wfctl."""

@@ -167,6 +167,12 @@ async def run_session(
     except InputError as exc:
         err(f"error: {opts.file}: {exc}; nothing was run")
         return ExitCode.INVALID
+    from wfctl.cli._executor import ready_backend
+
+    backend, problem = ready_backend(opts.executor, opts.ray_address, workflow, opts.workdir)
+    if problem is not None:
+        err(f"error: {opts.file}: {problem}; nothing was run")
+        return ExitCode.INVALID
     call = _engine.EngineCall(
         workflow=workflow,
         inputs=inputs,
@@ -181,6 +187,7 @@ async def run_session(
         workdir=opts.workdir,
         resume=replayed,
         sla_breaches=_sla_breaches(workflow, views.metrics),
+        backend=backend,
     )
     result = await _watched(call, views)
     return _finish(opts, workflow, inputs, result, views, store)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from wfctl.cli._complete import resumable_run
+from wfctl.cli._executor import ExecutorOption, RayAddressOption
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
@@ -92,7 +93,14 @@ def _resume_locked(store: StateStore, row: RunRow, opts: RunOptions, force: bool
         return ExitCode.INVALID
     replayed, decisions = journaled_state(store, row, workflow)
     # Relative paths in the workflow meant the directory the run started in.
-    resumed = replace(opts, file=row.file, approve=(), workdir=row.options.get("workdir"))
+    resumed = replace(
+        opts,
+        file=row.file,
+        approve=(),
+        workdir=row.options.get("workdir"),
+        # Where the run started (`--executor` at resume time overrides).
+        executor=opts.executor or row.options.get("executor"),
+    )
     code: int = anyio.run(
         run_session, resumed, workflow, resolved, row.run_id, store, replayed, decisions
     )
@@ -139,6 +147,8 @@ def resume(
     metrics_file: MetricsFileOption = None,
     push_gateway: PushGatewayOption = None,
     log_format: LogFormatOption = LogFormat.TEXT,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Continue a run that crashed, was killed, was cancelled or is waiting for approval.
 
@@ -154,5 +164,7 @@ def resume(
         no_input=no_input,
         state_dir=state,
         observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
+        executor=executor,
+        ray_address=ray_address,
     )
     raise typer.Exit(resume_from_cli(run_id, opts, force=force))

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wfctl.cli._executor import ExecutorOption, RayAddressOption
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
@@ -201,6 +202,8 @@ def run(
     metrics_file: MetricsFileOption = None,
     push_gateway: PushGatewayOption = None,
     log_format: LogFormatOption = LogFormat.TEXT,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     opts = RunOptions(
@@ -220,5 +223,7 @@ def run(
         state_dir=state,
         tail=tail,
         observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
+        executor=executor,
+        ray_address=ray_address,
     )
     raise typer.Exit(run_from_cli(opts))

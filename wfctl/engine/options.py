@@ -41,6 +41,8 @@ class RunOptions:
     # The SLA breaches at the end of the run, for the workflow's on_sla_breach handlers
     # (the CLI passes its metrics collector's; without it those handlers never run).
     sla_breaches: BreachSource | None = None
+    executor: str | None = None  # else a backend by name: local | ray (default: workflow's)
+    ray_address: str | None = None  # the ray executor's cluster (default: RAY_ADDRESS)
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""

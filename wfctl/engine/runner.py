@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from wfctl.compile.plan import compile_plan
+from wfctl.engine.backends import bind_backend, executor_name, select_backend
 from wfctl.engine.executor import Executor
 from wfctl.engine.options import RunOptions
 from wfctl.events import EventBus, RunFinished, RunStarted, now
@@ -81,6 +82,7 @@ async def run_workflow(
     executor = _executor(workflow, resolved, secrets, env, run_id, inner, opts)
     # Before the clock starts: start-up is not run time.
     load_engine(durable=opts.store is not None)
+    bind_backend(executor)  # a remote backend connects here (Ray start-up is not run time)
     started = _started(opts, executor)
     inner.emit(
         RunStarted(
@@ -121,7 +123,7 @@ def _executor(
         approvals=opts.approvals,
         approval_handler=opts.approval_handler,
         rng=random.Random(opts.seed),
-        backend=opts.backend,
+        backend=select_backend(workflow, opts),
     )
 
 
@@ -158,6 +160,7 @@ def _journal(
             {
                 "max_parallel": opts.max_parallel,
                 "workdir": str((opts.workdir or Path.cwd()).resolve()),
+                "executor": executor_name(workflow, opts),
             },
         )
     else:

@@ -22,6 +22,7 @@ class ErrorKind(StrEnum):
     CANCELLED = "cancelled"  # Ctrl-C, SIGTERM or a sibling's failure stopped it
     DEADLOCK = "deadlock"  # its dependencies can never be satisfied
     REJECTED = "rejected"  # an approver said no
+    WORKER_LOST = "worker_lost"  # the Ray worker process or node running it died
 
 
 #: Kinds no retry policy may retry (invalid input never gets better by retrying).

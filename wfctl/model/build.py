@@ -65,6 +65,7 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
         source_file=doc.file,
         sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
         on_sla_breach=tuple(d["on_sla_breach"]),
+        executor=str(d["executor"]),
     )
 
 
@@ -122,6 +123,7 @@ class _StepBuilder:
             custom_metrics=_exprs(r["custom_metrics"]),
             container=container,
             line=self.doc.source_map.value_pos(path)[0],
+            resources=_frozen(raw.get("resources", {})),
         )
         self.all_steps[step.step_id] = step
         return step
@@ -238,4 +240,5 @@ def _agent(a: Raw) -> Agent:
         model=a.get("model"),
         max_concurrency=int(d["max_concurrency"]),
         description=d["description"],
+        resources=_frozen(a.get("resources", {})),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,8 @@ class Step:
     custom_metrics: Mapping[str, Expression]
     container: str | None
     line: int
+    # Ray resources per attempt (executor `ray`); read by the Ray backend only.
+    resources: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def call(self) -> Call | None:

@@ -21,6 +21,7 @@ class Agent:
     model: str | None = None
     max_concurrency: int = 1
     description: str = ""
+    resources: Mapping[str, float] = field(default_factory=dict)  # Ray, per attempt
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Workflow:
     source_file: str
     sha256: str
     on_sla_breach: tuple[str, ...] = ()  # handler steps run when an SLA target is missed
+    executor: str = "local"  # where attempts run: local | ray (wfctl.engine.backends)
 
     def children(self, container: str | None) -> tuple[Step, ...]:
         """The steps of one level: top level (None) or a container step's children."""

@@ -69,13 +69,16 @@ class RunFacts:
 
 
 def _attempt(a: Attempt) -> dict[str, Any]:
-    return {
+    out = {
         "number": a.number,
         "started_at": iso(a.started_at),
         "ended_at": iso(a.ended_at),
         "error": a.error,
         "error_kind": a.error_kind,
     }
+    if a.node is not None:  # ran on a Ray worker
+        out["node"], out["worker"] = a.node, a.worker or ""
+    return out
 
 
 def _step(r: StepRecord, meta: StepMeta, tail: dict[str, Any] | None) -> dict[str, Any]:

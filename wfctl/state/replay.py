@@ -61,7 +61,16 @@ class _Fold:
             self.segment_start = None
 
 
+def _placed(fold: _Fold, e: dict[str, Any]) -> None:
+    """Where an attempt ran (a Ray node), onto that attempt."""
+    rec = fold.out.records.get(e.get("step_id", ""))
+    for attempt in rec.attempts if rec is not None else ():
+        if attempt.number == e.get("attempt"):
+            attempt.node, attempt.worker = e.get("node"), e.get("worker")
+
+
 _HANDLERS = {
+    "attempt_placed": _placed,
     "run_started": _Fold.run_started,
     "vars": _Fold.vars,
     "run_finished": _Fold.run_finished,

