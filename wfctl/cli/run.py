@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,13 @@ from wfctl.cli._options import (
 )
 from wfctl.cli._output import err, load_or_report
 from wfctl.cli.exit_codes import ExitCode
+
+
+class Engine(StrEnum):
+    """`--engine`: what runs the compiled workflow."""
+
+    events = "events"
+    langgraph = "langgraph"
 
 
 def _check_output_path(path: str | None, option: str) -> str | None:
@@ -160,8 +168,20 @@ def run(
     ] = False,
     no_input: NoInputOption = False,
     state: StateDirOption = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(
+            "--engine",
+            envvar="WFCTL_ENGINE",
+            help="events (the event-driven scheduler) or langgraph (the workflow's own "
+            "LangGraph graph, checkpointed) [events].",
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
+    if engine is not None:
+        # Read by the engine (and by `resume`, from the run's journal row).
+        os.environ["WFCTL_ENGINE"] = engine.value
     opts = RunOptions(
         file=file,
         inputs=tuple(inputs or ()),

@@ -37,6 +37,7 @@ class RunOptions:
     store: StateStore | None = None  # makes the run durable (journal, checkpoints)
     resume: Replayed | None = None  # a journal replay to continue
     backend: Backend | None = None  # where attempts run; default: this process
+    engine: str | None = None  # "events" | "langgraph"; default: $WFCTL_ENGINE, else events
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""
