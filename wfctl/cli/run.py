@@ -179,9 +179,6 @@ def run(
     ] = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
-    if engine is not None:
-        # Read by the engine (and by `resume`, from the run's journal row).
-        os.environ["WFCTL_ENGINE"] = engine.value
     opts = RunOptions(
         file=file,
         inputs=tuple(inputs or ()),
@@ -197,5 +194,7 @@ def run(
         fail_on_sla=fail_on_sla,
         no_input=no_input,
         state_dir=state,
+        # The engine reads it from the run's environment (`resume`: from the journal).
+        extra_env={"WFCTL_ENGINE": engine.value} if engine is not None else {},
     )
     raise typer.Exit(run_from_cli(opts))

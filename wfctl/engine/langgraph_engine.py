@@ -10,6 +10,7 @@ own task) is its state update, checkpointed by LangGraph's SQLite saver with
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -24,6 +25,7 @@ from wfctl.events import Event, StepStateChanged, VarsChanged
 from wfctl.expressions import ExpressionError, truthy
 from wfctl.model import StepStatus
 from wfctl.records import Attempt, StepRecord
+from wfctl.state.replay import Replayed
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
@@ -142,7 +144,8 @@ class EngineRuntime:
         ex = self._ex
         record = ex.records[step_id]
         if record.status.terminal:
-            return {}  # done before (a resumed run, or a second trigger)
+            # Done before (a resumed run, or a second trigger): the record stands.
+            return {"steps": {step_id: record_to_state(record)}}
         changes = _Changes(_CHANGES.get())
         token = _CHANGES.set(changes)
         try:
@@ -160,6 +163,9 @@ class EngineRuntime:
         elif scheduler.decide(step_id):
             scheduler.reserve_slot(step_id)
             try:
+                # Every node LangGraph started in this superstep decides before any of
+                # them runs, as the scheduler decides the steps a finish releases at once.
+                await asyncio.sleep(0)
                 await execute(ex, ex.workflow.all_steps[step_id])
             finally:
                 scheduler.drop_slot(step_id)
@@ -214,7 +220,7 @@ class LangGraphScheduler(Scheduler):
 
 
 # -- a run ---------------------------------------------------------------------------------
-async def run(ex: Executor, store: StateStore | None, resuming: bool) -> None:
+async def run(ex: Executor, store: StateStore | None, journal: Replayed | None) -> None:
     """Run the executor's workflow on its compiled graph to an end (or an interrupt)."""
     async with AsyncExitStack() as stack:
         checkpointer = await _checkpointer(stack, store, ex.run_id)
@@ -229,7 +235,7 @@ async def run(ex: Executor, store: StateStore | None, resuming: bool) -> None:
             "recursion_limit": 100 + 4 * len(ex.workflow.all_steps),
         }
         try:
-            graph_input = await _input(graph, config, ex, resuming)
+            graph_input = await _input(graph, config, ex, journal)
             await graph.ainvoke(graph_input, config, durability="sync")
         finally:
             RUNTIMES.pop(ex.run_id, None)
@@ -257,16 +263,16 @@ async def _checkpointer(stack: AsyncExitStack, store: StateStore | None, run_id:
     return AsyncSqliteSaver(conn)
 
 
-async def _input(graph: Any, config: dict[str, Any], ex: Executor, resuming: bool) -> Any:
+async def _input(graph: Any, config: dict[str, Any], ex: Executor, journal: Replayed | None) -> Any:
     """A fresh run's input, or (resuming) the records restored from the checkpoint and
     what continues the graph from it."""
     fresh = {"run_id": ex.run_id, "vars": dict(ex.vars)}
-    if not resuming:
+    if journal is None:
         return fresh
     snapshot = await graph.aget_state(config, subgraphs=True)
     if not snapshot.values:
         return fresh  # killed before the first checkpoint: nothing ran
-    _restore(ex, snapshot)
+    _restore(ex, snapshot, journal)
     interrupts = _interrupts(snapshot)
     if interrupts:
         from langgraph.types import Command
@@ -285,17 +291,23 @@ def _interrupts(snapshot: Any) -> list[Any]:
     return found
 
 
-def _restore(ex: Executor, snapshot: Any) -> None:
-    """Take over the checkpointed records (finished tasks' writes and subgraphs included)."""
+def _restore(ex: Executor, snapshot: Any, journal: Replayed) -> None:
+    """Take over the checkpointed records (finished tasks' writes and subgraphs included).
+
+    The journal is written as events happen, the checkpoint when a node returns: a step
+    the journal saw end (a kill between the two) keeps that end, and a step that did not
+    end keeps every attempt the journal saw (the interrupted one included)."""
     from wfctl.engine.resume import restore
-    from wfctl.state.replay import Replayed
 
     steps: dict[str, Any] = {}
-    values: dict[str, Any] = {}
-    completed: list[str] = []
+    values: dict[str, Any] = dict(journal.vars)
+    completed: list[str] = list(journal.completion_order)
     _fold(snapshot, steps, values, completed)
     order = list(dict.fromkeys(reversed(completed)))[::-1]  # the last completion counts
     records = {s: record_from_state(s, d) for s, d in steps.items() if s in ex.records}
+    for step_id, seen in journal.records.items():
+        if step_id in ex.records and not (step_id in records and records[step_id].status.terminal):
+            records[step_id] = seen
     restore(ex, Replayed(records=records, vars=values, completion_order=order))
 
 

@@ -227,7 +227,7 @@ async def _drive(executor: Executor, opts: RunOptions, engine: str) -> None:
         if engine == "langgraph":
             from wfctl.engine.langgraph_engine import run
 
-            await run(executor, opts.store, opts.resume is not None)
+            await run(executor, opts.store, opts.resume)
         else:
             await _run_events(executor)
         tg.cancel_scope.cancel()

@@ -1,0 +1,145 @@
+"""`--engine langgraph` end to end: real `wfctl` processes, the run's LangGraph SQLite
+checkpoint file, SIGKILL during a step then `wfctl resume` (no completed step runs
+again), an approval decided from another process and continued from the checkpoint.
+
+tests/data/durable/crash.yaml: a -> b -> c -> d -> e and a -> side -> d; every step
+appends a line to markers/<step id> and sleeps.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "durable"))
+
+from durable_helpers import (
+    STEP_DEADLINE,
+    cli,
+    copy_workflow,
+    journal_events,
+    kill_processes_of_run,
+    load_report,
+    marker_counts,
+    no_traceback,
+    only_run,
+    output_of,
+    processes_of_run,
+    report_path_from,
+    start,
+    stop,
+    wait_for,
+    wfctl,
+)
+
+from wfctl.model import StepStatus
+from wfctl.state.replay import replay
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/environ").exists(), reason="needs Linux /proc to find processes"
+)
+
+STEPS = ("a", "b", "side", "c", "d", "e")
+
+
+def _checkpointed(tmp_path: Path, run_id: str) -> set[str]:
+    """Node names with a checkpoint write in the run's LangGraph file."""
+    db = tmp_path / ".wfctl" / "langgraph" / f"{run_id}.sqlite"
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT DISTINCT channel FROM writes").fetchall()
+    finally:
+        conn.close()
+    return {str(r[0]) for r in rows}
+
+
+def _no_checkpoint_tables(state_db: Path) -> None:
+    conn = sqlite3.connect(state_db)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+    assert not tables & {"checkpoints", "writes"}, tables
+
+
+@pytest.mark.parametrize("kill_after", [1, 3, 5])
+def test_sigkill_during_a_step_then_resume_runs_no_completed_step_again(
+    tmp_path: Path, kill_after: int
+) -> None:
+    copy_workflow("crash.yaml", tmp_path)
+    proc = start(["run", "crash.yaml", "--no-live", "--engine", "langgraph"], tmp_path)
+    try:
+        wait_for(
+            lambda: sum(marker_counts(tmp_path).values()) >= kill_after or proc.poll() is not None,
+            STEP_DEADLINE,
+            f"{kill_after} marker lines",
+        )
+        assert proc.poll() is None, f"the run ended before the kill point: {output_of(proc)}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop(proc)
+    run_id = str(only_run(tmp_path)["run_id"])
+    try:
+        assert only_run(tmp_path)["status"] == "interrupted"
+        wait_for(lambda: not processes_of_run(run_id), 20, "orphaned step processes")
+        replayed = replay(STEPS, journal_events(tmp_path / ".wfctl", run_id))
+        completed = {s for s, r in replayed.records.items() if r.status is StepStatus.COMPLETED}
+        assert (tmp_path / ".wfctl" / "langgraph" / f"{run_id}.sqlite").is_file()
+        res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+        no_traceback(res.stderr)
+        assert res.returncode == 0, (res.stdout, res.stderr)
+    finally:
+        kill_processes_of_run(run_id)
+    after = marker_counts(tmp_path)
+    for step in STEPS:
+        assert after.get(step, 0) >= 1, (step, after)
+        if step in completed:
+            assert after[step] == 1, f"completed step {step} ran again: {after}"
+        assert after[step] <= 2, (step, after)
+    report = load_report(report_path_from(res.stdout, tmp_path))
+    assert report["status"] == "completed"
+    assert all(d["status"] == "completed" for d in report["steps"].values()), report["steps"]
+    for step in completed:
+        assert report["steps"][step]["output"]["exit_code"] == 0
+    # The resumed run went on from LangGraph's checkpoint: every step's node wrote its
+    # record there (the steps' own state, not a control loop's).
+    assert "steps" in _checkpointed(tmp_path, run_id)
+    _no_checkpoint_tables(tmp_path / ".wfctl" / "state.db")
+
+
+def test_approval_waits_then_resumes_from_the_checkpoint(tmp_path: Path) -> None:
+    copy_workflow("approval.yaml", tmp_path)
+    res = cli(["run", "approval.yaml", "--no-live", "--engine", "langgraph"], tmp_path)
+    no_traceback(res.stderr)
+    assert res.returncode == 4, (res.stdout, res.stderr)
+    run_id = str(only_run(tmp_path)["run_id"])
+    # The independent branch ran to its end before the graph paused at the gate.
+    assert marker_counts(tmp_path) == {"prep": 1, "b1": 1, "b2": 1, "b3": 1}
+    assert "__interrupt__" in _checkpointed(tmp_path, run_id)
+
+    res = wfctl(["resume", run_id, "--no-live"], tmp_path)  # nobody decided: still waiting
+    assert res.returncode == 4, (res.stdout, res.stderr)
+    assert marker_counts(tmp_path) == {"prep": 1, "b1": 1, "b2": 1, "b3": 1}
+
+    assert wfctl(["approve", run_id, "gate"], tmp_path).returncode == 0
+    res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+    no_traceback(res.stderr)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert marker_counts(tmp_path) == {"prep": 1, "b1": 1, "b2": 1, "b3": 1, "deploy": 1}
+    report = load_report(report_path_from(res.stdout, tmp_path))
+    assert report["status"] == "completed"
+    assert report["steps"]["gate"]["status"] == "completed"
+    assert report["steps"]["deploy"]["status"] == "completed"
+
+
+def test_the_default_engine_writes_no_langgraph_checkpoint(tmp_path: Path) -> None:
+    copy_workflow("approval.yaml", tmp_path)
+    res = cli(["run", "approval.yaml", "--no-live"], tmp_path)
+    assert res.returncode == 4, (res.stdout, res.stderr)
+    assert not (tmp_path / ".wfctl" / "langgraph").exists()
+    _no_checkpoint_tables(tmp_path / ".wfctl" / "state.db")
