@@ -137,3 +137,57 @@ def test_a_workflow_embeds_as_a_subgraph_of_a_langgraph_application() -> None:
     # The workflow's steps ran as nodes of the application's own graph (its checkpoints).
     history = [s.next for s in app.get_state_history(config)]
     assert ("release",) in history
+
+
+def test_a_loop_is_a_subgraph_with_a_back_edge_and_a_for_each_sends_its_items() -> None:
+    text = """
+    steps:
+      - step_id: poll
+        step_type: loop
+        action: noop
+        loop_condition: loop.index < 2
+        loop_max_iterations: 5
+      - step_id: each
+        step_type: loop
+        dependencies: [poll]
+        for_each: [1, 2, 3]
+        action: noop
+    """
+    graph = build_graphs(compile_plan(make_workflow(text)))[None].get_graph(xray=True)
+    edges = _edges(graph)
+    assert ("poll:poll.body", "poll:poll.next", False) in edges
+    assert ("poll:poll.next", "poll:poll.body", True) in edges  # the back-edge
+    assert ("poll:__start__", "poll:poll.body", False) in edges
+    assert ("each:__start__", "each:each.item", True) in edges  # one Send per item
+
+
+def test_the_loop_subgraph_runs_every_iteration() -> None:
+    text = """
+    steps:
+      - step_id: count
+        step_type: loop
+        action: set
+        with: {values: {seen: "{{ loop.index }}"}}
+        loop_condition: loop.index < 3
+        loop_max_iterations: 10
+      - step_id: each
+        step_type: loop
+        dependencies: [count]
+        for_each: [a, b, c]
+        loop_concurrency: 2
+        action: set
+        with: {values: {item: "{{ loop.item }}"}}
+    """
+    from conftest import run
+
+    out = run(make_workflow(text), engine="langgraph")
+    assert out.result.status.value == "completed"
+    count = out.result.steps["count"]
+    assert count.output["iterations"] == 4
+    assert [o["seen"] for o in count.output["outputs"]] == [0, 1, 2, 3]
+    assert out.result.steps["each"].output["outputs"] == [
+        {"item": "a"},
+        {"item": "b"},
+        {"item": "c"},
+    ]
+    assert out.result.vars == {"seen": 3, "item": "c"}

@@ -160,7 +160,7 @@ def _ending(outcome: Any) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

@@ -1,6 +1,7 @@
 """A workflow's own LangGraph `StateGraph`, compiled from its execution plan.
 
-A node per step; a subgraph per container (a parallel group's children); edges from the
+A node per step; a subgraph per container (a parallel group's children; a loop's body,
+with its back-edge: :mod:`.langgraph_loops`); edges from the
 dependencies (a join when a step waits on several); conditional edges where a step may
 be skipped by its `when` or by the branch of a `conditional` step (the skip is a `Send`
 to the step, so that its dependents' joins still fire); at each `human_approval` step a
@@ -107,7 +108,11 @@ def build_graphs(
     """Every container's compiled graph: None -> the workflow's own (with a checkpointer),
     a parallel step's id -> the subgraph of its children (it inherits the checkpointer).
     With `embedding`, the workflow's graph starts at its `start` node and ends at `end`."""
+    from wfctl.compile.langgraph_loops import loop_graph
+
     graphs: dict[str | None, Any] = {}
+    for loop_id, body in plan.bodies.items():
+        graphs[loop_id] = loop_graph(plan.workflow.all_steps[loop_id], body, RUNTIMES)
     for container_id in _inner_first(plan):
         builder = _Builder(plan, graphs)
         top = container_id is None

@@ -13,7 +13,7 @@ from typing import Any, TypedDict
 
 from wfctl.compile.langgraph import RUNTIMES, Embedding, GraphState, build_graphs
 from wfctl.compile.plan import compile_plan
-from wfctl.engine.langgraph_engine import EngineRuntime, LangGraphScheduler, observe
+from wfctl.engine.langgraph_engine import EngineRuntime, attach
 from wfctl.engine.options import RunOptions
 from wfctl.events import EventBus
 from wfctl.model import StepStatus, Workflow
@@ -58,12 +58,10 @@ def to_langgraph(workflow: Workflow, options: RunOptions | None = None) -> Any:
         secrets = runner.read_secrets(workflow, env)
         run_id = runner.new_run_id()
         bus = EventBus()
-        bus.subscribe(observe)
         if opts.bus is not None:
             bus.subscribe(opts.bus.emit)
         ex = runner.build_executor(workflow, resolved, secrets, env, run_id, bus, opts)
-        ex.scheduler = LangGraphScheduler(ex, graphs)
-        RUNTIMES[run_id] = EngineRuntime(ex)
+        attach(ex, graphs)
         return {"run_id": run_id, "vars": dict(ex.vars)}
 
     async def end(state: _EmbeddedState) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from wfctl.compile.langgraph import RUNTIMES, build_graphs
 from wfctl.compile.plan import Container
+from wfctl.engine.langgraph_loops import LoopDriver
 from wfctl.engine.lifecycle import execute
 from wfctl.engine.scheduler import Scheduler
 from wfctl.events import Event, StepStateChanged, VarsChanged
 from wfctl.expressions import ExpressionError, truthy
-from wfctl.model import StepStatus
+from wfctl.model import Step, StepStatus
 from wfctl.records import Attempt, StepRecord
 from wfctl.state.replay import Replayed
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EngineRuntime",
     "LangGraphScheduler",
+    "attach",
     "checkpoint_path",
     "observe",
     "record_from_state",
@@ -129,10 +131,12 @@ def observe(event: Event) -> None:
         changes = changes.parent
 
 
-class EngineRuntime:
-    """The :class:`wfctl.compile.langgraph.GraphRuntime` of one run: nodes run steps here."""
+class EngineRuntime(LoopDriver):
+    """The :class:`wfctl.compile.langgraph.GraphRuntime` (and loop runtime) of one run:
+    the graph's nodes run steps here."""
 
-    def __init__(self, ex: Executor) -> None:
+    def __init__(self, ex: Executor, graphs: Mapping[str | None, Any]) -> None:
+        super().__init__(ex, graphs)
         self._ex = ex
 
     @property
@@ -205,11 +209,19 @@ class EngineRuntime:
 
 
 class LangGraphScheduler(Scheduler):
-    """A container (a parallel step's children) runs as its own compiled subgraph."""
+    """A container (a parallel step's children) runs as its own compiled subgraph, and a
+    loop as its subgraph with a back-edge (the loop step's `run_loop` hook)."""
 
-    def __init__(self, executor: Executor, graphs: Mapping[str | None, Any]) -> None:
+    def __init__(
+        self, executor: Executor, graphs: Mapping[str | None, Any], runtime: EngineRuntime
+    ) -> None:
         super().__init__(executor)
         self._graphs = graphs
+        self._runtime = runtime
+
+    async def run_loop(self, step: Step, body: Container) -> Any:
+        """A loop step's iterations or items, by its subgraph."""
+        return await self._runtime.run_loop(step, body)
 
     async def run_container(self, container: Container) -> None:
         ex = self._ex
@@ -220,14 +232,21 @@ class LangGraphScheduler(Scheduler):
 
 
 # -- a run ---------------------------------------------------------------------------------
+def attach(ex: Executor, graphs: Mapping[str | None, Any]) -> EngineRuntime:
+    """Make `ex` run on `graphs`: its scheduler, its runtime (registered for the nodes)."""
+    runtime = EngineRuntime(ex, graphs)
+    ex.scheduler = LangGraphScheduler(ex, graphs, runtime)
+    ex.bus.subscribe(observe)
+    RUNTIMES[ex.run_id] = runtime
+    return runtime
+
+
 async def run(ex: Executor, store: StateStore | None, journal: Replayed | None) -> None:
     """Run the executor's workflow on its compiled graph to an end (or an interrupt)."""
     async with AsyncExitStack() as stack:
         checkpointer = await _checkpointer(stack, store, ex.run_id)
         graphs = build_graphs(ex.plan, checkpointer)
-        ex.scheduler = LangGraphScheduler(ex, graphs)
-        ex.bus.subscribe(observe)
-        RUNTIMES[ex.run_id] = EngineRuntime(ex)
+        attach(ex, graphs)
         graph = graphs[None]
         config: dict[str, Any] = {
             "configurable": {"thread_id": ex.run_id},
