@@ -143,3 +143,40 @@ def test_the_default_engine_writes_no_langgraph_checkpoint(tmp_path: Path) -> No
     assert res.returncode == 4, (res.stdout, res.stderr)
     assert not (tmp_path / ".wfctl" / "langgraph").exists()
     _no_checkpoint_tables(tmp_path / ".wfctl" / "state.db")
+
+
+def test_ctrl_c_cancels_the_running_steps_then_resume_completes_the_run(tmp_path: Path) -> None:
+    copy_workflow("crash.yaml", tmp_path)
+    proc = start(["run", "crash.yaml", "--no-live", "--engine", "langgraph"], tmp_path)
+    try:
+        wait_for(
+            lambda: sum(marker_counts(tmp_path).values()) >= 2 or proc.poll() is not None,
+            STEP_DEADLINE,
+            "2 marker lines",
+        )
+        assert proc.poll() is None, f"the run ended before Ctrl-C: {output_of(proc)}"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        stop(proc)
+    out, err = output_of(proc)
+    assert proc.returncode == 130, (out, err)
+    no_traceback(err)
+    assert "Event loop is closed" not in out + err
+    run_id = str(only_run(tmp_path)["run_id"])
+    first = load_report(report_path_from(out, tmp_path))
+    assert first["status"] == "cancelled"
+    # Every step the cancel stopped recorded it before the report was written.
+    states = {s: d["status"] for s, d in first["steps"].items()}
+    assert "running" not in states.values(), states
+    try:
+        res = cli(["resume", run_id, "--no-live"], tmp_path)
+        no_traceback(res.stderr)
+        assert res.returncode == 0, (res.stdout, res.stderr)
+    finally:
+        kill_processes_of_run(run_id)
+    after = marker_counts(tmp_path)
+    assert set(after) == set(STEPS), after
+    assert after["a"] == 1
+    assert all(n <= 2 for n in after.values()), after
+    assert load_report(report_path_from(res.stdout, tmp_path))["status"] == "completed"

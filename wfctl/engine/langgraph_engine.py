@@ -17,6 +17,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from wfctl.compile.langgraph import RUNTIMES, build_graphs
 from wfctl.compile.plan import Container
 from wfctl.engine.langgraph_loops import LoopDriver
@@ -42,6 +44,9 @@ __all__ = [
     "record_to_state",
     "run",
 ]
+
+
+_SETTLE_LIMIT = 30.0  # seconds a cancelled run waits for its nodes to record their end
 
 
 def checkpoint_path(store: StateStore, run_id: str) -> Path:
@@ -138,6 +143,16 @@ class EngineRuntime(LoopDriver):
     def __init__(self, ex: Executor, graphs: Mapping[str | None, Any]) -> None:
         super().__init__(ex, graphs)
         self._ex = ex
+        self._running: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def stop(self) -> None:
+        """Cancel the steps still running and wait until each recorded how it stopped:
+        a cancelled `ainvoke` returns without cancelling (or awaiting) its node tasks."""
+        for task in list(self._running):
+            task.cancel()
+        await self._idle.wait()
 
     @property
     def executor(self) -> Executor:
@@ -152,10 +167,17 @@ class EngineRuntime(LoopDriver):
             return {"steps": {step_id: record_to_state(record)}}
         changes = _Changes(_CHANGES.get())
         token = _CHANGES.set(changes)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+            self._idle.clear()
         try:
             await self._run(step_id, record, skip)
         finally:
             _CHANGES.reset(token)
+            self._running.discard(task)
+            if not self._running:
+                self._idle.set()
         return changes.update(ex.records)
 
     async def _run(self, step_id: str, record: StepRecord, skip: str | None) -> None:
@@ -246,7 +268,7 @@ async def run(ex: Executor, store: StateStore | None, journal: Replayed | None) 
     async with AsyncExitStack() as stack:
         checkpointer = await _checkpointer(stack, store, ex.run_id)
         graphs = build_graphs(ex.plan, checkpointer)
-        attach(ex, graphs)
+        runtime = attach(ex, graphs)
         graph = graphs[None]
         config: dict[str, Any] = {
             "configurable": {"thread_id": ex.run_id},
@@ -257,6 +279,8 @@ async def run(ex: Executor, store: StateStore | None, journal: Replayed | None) 
             graph_input = await _input(graph, config, ex, journal)
             await graph.ainvoke(graph_input, config, durability="sync")
         finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_SETTLE_LIMIT):
+                await runtime.stop()
             RUNTIMES.pop(ex.run_id, None)
         if ex.stop_reason is None:
             ex.scheduler._detect_deadlock(ex.plan.levels[None].steps)
@@ -274,7 +298,15 @@ async def _checkpointer(stack: AsyncExitStack, store: StateStore | None, run_id:
 
     path = checkpoint_path(store, run_id)
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    conn = await stack.enter_async_context(aiosqlite.connect(str(path)))
+    conn = await aiosqlite.connect(str(path))
+
+    async def close() -> None:
+        # Shielded: a cancelled run still closes it (else its worker thread outlives the
+        # event loop).
+        with anyio.CancelScope(shield=True):
+            await conn.close()
+
+    stack.push_async_callback(close)
     await conn.execute("PRAGMA journal_mode = WAL")
     await conn.execute("PRAGMA synchronous = NORMAL")
     await conn.execute("PRAGMA busy_timeout = 30000")
