@@ -1,6 +1,6 @@
 """Property test: random workflows (failures, retries, skips, trigger rules, branches,
-loops, parallel groups, rollback) end the same on both engines: the same step statuses,
-outputs, attempts and `vars`, and the same run status.
+loops, parallel groups, approvals decided up front, rollback) end the same on both
+engines: the same step statuses, outputs, attempts and `vars`, and the same run status.
 
 The random workflows keep their outcome independent of timing: a step that fails the
 run does so only in a chain (where what is skipped after it does not depend on which
@@ -17,7 +17,9 @@ from conftest import make_workflow, run
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-KINDS = ("noop", "set", "fail", "loop", "for_each", "branch", "parallel")
+from wfctl.records import ApprovalDecision
+
+KINDS = ("noop", "set", "fail", "loop", "for_each", "branch", "parallel", "approval")
 RULES = ("all_success", "all_done", "none_failed", "one_success")
 
 
@@ -70,6 +72,8 @@ def _body(s: StepSpec) -> dict[str, Any]:
                 "parallel_steps": children,
                 "retry_policy": {"parallel_failure_threshold": threshold},
             }
+        case "approval":
+            return {"step_type": "human_approval", "with": {"message": "ok?"}}
     return {"action": "noop"}
 
 
@@ -97,7 +101,9 @@ class Spec:
             if s.deps:
                 raw["dependencies"] = [f"s{d}" for d in s.deps]
                 raw["trigger_rule"] = s.rule
-            if s.kind not in ("parallel", "branch"):
+            if s.kind == "parallel":
+                raw["retry_policy"]["continue_on_failure"] = not self.chain
+            elif s.kind not in ("branch", "approval"):
                 raw["retry_policy"] = {
                     "max_attempts": s.max_attempts,
                     "initial_delay": 0,
@@ -169,6 +175,13 @@ def test_both_engines_end_every_random_workflow_the_same(spec: Spec) -> None:
     text = spec.to_yaml()
     note(text)
     workflow = make_workflow(text)
-    events = _ending(run(workflow, engine="events", seed=1))
-    langgraph = _ending(run(workflow, engine="langgraph", seed=1))
+    # Approval steps are decided up front; in a chain the odd-numbered ones are rejected
+    # (a rejection fails the run: elsewhere what it skips would depend on timing).
+    approvals = {
+        s.step_id: ApprovalDecision(not spec.chain or s.index % 2 == 0, by="test")
+        for s in spec.steps
+        if s.kind == "approval"
+    }
+    events = _ending(run(workflow, engine="events", seed=1, approvals=approvals))
+    langgraph = _ending(run(workflow, engine="langgraph", seed=1, approvals=approvals))
     assert langgraph == events
