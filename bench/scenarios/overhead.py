@@ -67,7 +67,7 @@ async def _one_shape(
 ) -> list[Row]:
     n = len(dag.deps)
     # Loading/validating and compiling the LangGraph graph happen before timing; what is
-    # timed is one run: for wfctl the whole run_workflow call (plan, control graph, steps).
+    # timed is one run: for wfctl the whole run_workflow call (plan, executor, steps).
     # Each round takes every system's best of up to `best` back-to-back runs (runs that
     # take more than half a second are not repeated; see common.best_of).
     workflow = load_dag_workflow(dag)

@@ -1,5 +1,5 @@
 """`wfctl graph` end to end: Mermaid parsed structurally, DOT fed to Graphviz, the tree, and
-the compiled LangGraph control graph.
+each workflow's own compiled LangGraph graph.
 
 What the drawing must show is derived from the workflow YAML itself (steps, dependencies,
 conditional branches, parallel and loop containers, handlers), for tests/data/run/graph.yaml
