@@ -180,3 +180,55 @@ def test_ctrl_c_cancels_the_running_steps_then_resume_completes_the_run(tmp_path
     assert after["a"] == 1
     assert all(n <= 2 for n in after.values()), after
     assert load_report(report_path_from(res.stdout, tmp_path))["status"] == "completed"
+
+
+GATE = """\
+workflow_id: gate
+name: Gate
+steps:
+  - {step_id: prepare, action: set, with: {values: {n: 1}}}
+  - step_id: approve
+    step_type: human_approval
+    dependencies: [prepare]
+    with: {message: "ok?", approvers: [alice]}
+  - {step_id: ship, action: set, dependencies: [approve], with: {values: {shipped: true}}}
+"""
+
+
+def test_resume_run_from_python_continues_a_langgraph_run_from_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """`wfctl.approve_run` + `wfctl.resume_run` on a run the langgraph engine started: the
+    run's own engine resumes it (the journal names it), from the interrupt."""
+    import anyio
+
+    import wfctl
+    from wfctl.state.store import StateStore
+
+    (tmp_path / "gate.yaml").write_text(GATE, encoding="utf-8")
+    store = StateStore(tmp_path / "st", create=True)
+    try:
+        options = wfctl.RunOptions(store=store, engine="langgraph")
+        first = anyio.run(
+            wfctl.run_workflow, wfctl.load_workflow(tmp_path / "gate.yaml"), {}, options
+        )
+    finally:
+        store.close()
+    assert first.status is wfctl.WorkflowState.WAITING_APPROVAL
+    assert "__interrupt__" in _checkpointed_at(tmp_path / "st", first.run_id)
+    wfctl.approve_run(
+        tmp_path / "st", first.run_id, "approve", wfctl.ApprovalDecision(True, "alice")
+    )
+    result = anyio.run(wfctl.resume_run, tmp_path / "st", first.run_id)
+    assert result.status is wfctl.WorkflowState.COMPLETED
+    assert result.vars == {"n": 1, "shipped": True}
+    assert result.steps["approve"].output == {"approved": True, "by": "alice", "comment": ""}
+    assert len(result.steps["prepare"].attempts) == 1  # not run again
+
+
+def _checkpointed_at(state_dir: Path, run_id: str) -> set[str]:
+    conn = sqlite3.connect(state_dir / "langgraph" / f"{run_id}.sqlite")
+    try:
+        return {str(r[0]) for r in conn.execute("SELECT DISTINCT channel FROM writes")}
+    finally:
+        conn.close()
