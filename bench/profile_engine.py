@@ -12,7 +12,7 @@ restricted to wfctl's own functions (which engine step costs what, callees inclu
 
 `--breakdown` measures instead of profiling (cProfile triples the run time and weighs
 small functions unfairly): best-of-7 timings of the run as it is, of a 1-step workflow
-(the fixed per-run cost: LangGraph control graph, executor set-up), of `compile_plan`
+(the fixed per-run cost: plan and executor set-up), of `compile_plan`
 alone, of the run with `Executor.emit_state` replaced by a no-op (what the two events per
 step cost), next to plain asyncio and to anyio's `TaskGroup.start_soon` vs asyncio's
 `TaskGroup.create_task` for as many no-op tasks (what one task spawn per step costs).

@@ -32,6 +32,7 @@ PUBLIC = [
     "register_action",
     "resume_run",
     "run_workflow",
+    "to_langgraph",
     "validate_paths",
 ]
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from wfctl.actions.registry import register_action
     from wfctl.durable import approve_run, resume_run
     from wfctl.engine.backends import Backend
+    from wfctl.engine.langgraph_embed import to_langgraph
     from wfctl.engine.options import RunOptions
     from wfctl.engine.runner import run_workflow
     from wfctl.format.diagnostics import Diagnostic, WorkflowError
@@ -60,6 +61,8 @@ _EXPORTS: dict[str, str] = {
     "ErrorKind": "wfctl.format.error_kinds",
     "register_action": "wfctl.actions.registry",
     "Backend": "wfctl.engine.backends",
+    # embedding in a LangGraph application
+    "to_langgraph": "wfctl.engine.langgraph_embed",
 }
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "register_action",
     "resume_run",
     "run_workflow",
+    "to_langgraph",
     "validate_paths",
 ]
 

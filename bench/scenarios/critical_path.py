@@ -23,6 +23,8 @@ TARGET = 1.05
 
 
 PREFECT = "Prefect 3 (local flow, task futures)"
+#: The same compile run by its own LangGraph graph (supersteps), beside the default.
+LANGGRAPH_ENGINE = "wfctl --engine langgraph"
 
 
 async def scenario(
@@ -47,6 +49,7 @@ async def _one_dag(dag: Dag, repeat: int, prefect: bool) -> list[Row]:
     graph = build_langgraph(dag)
     runs: dict[str, Callable[[], Awaitable[object]]] = {
         "wfctl": lambda: run_wfctl(workflow),
+        LANGGRAPH_ENGINE: lambda: run_wfctl(workflow, engine="langgraph"),
         "LangGraph supersteps": lambda: run_langgraph(graph, n),
         "plain asyncio": lambda: run_asyncio(dag),
     }

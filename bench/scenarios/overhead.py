@@ -31,6 +31,7 @@ MAX_PER_STEP = 1e-3  # and under 1 ms per step (issue 7: with the journal on)
 
 WFCTL = "wfctl"
 JOURNAL = "wfctl + SQLite journal"
+LANGGRAPH_ENGINE = "wfctl --engine langgraph"  # the same compile on its LangGraph graph
 FLOOR = "plain asyncio"
 PREFECT = "Prefect 3 (local flow, task futures)"
 JOURNAL_COST = "journal cost: wfctl + journal / wfctl"
@@ -66,7 +67,7 @@ async def _one_shape(
 ) -> list[Row]:
     n = len(dag.deps)
     # Loading/validating and compiling the LangGraph graph happen before timing; what is
-    # timed is one run: for wfctl the whole run_workflow call (plan, control graph, steps).
+    # timed is one run: for wfctl the whole run_workflow call (plan, executor, steps).
     # Each round takes every system's best of up to `best` back-to-back runs (runs that
     # take more than half a second are not repeated; see common.best_of).
     workflow = load_dag_workflow(dag)
@@ -74,6 +75,7 @@ async def _one_shape(
     runs: dict[str, Callable[[], Awaitable[object]]] = {
         WFCTL: lambda: run_wfctl(workflow),
         JOURNAL: lambda: run_wfctl(workflow, store=store),
+        LANGGRAPH_ENGINE: lambda: run_wfctl(workflow, engine="langgraph"),
         "LangGraph (node per step)": lambda: run_langgraph(graph, n),
         FLOOR: lambda: run_asyncio(dag),
     }

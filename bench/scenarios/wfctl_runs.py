@@ -20,12 +20,14 @@ async def run_wfctl(
     estimates: Mapping[str, float] | None = None,
     max_parallel: int | None = None,
     store: StateStore | None = None,
+    engine: str = "events",
 ) -> RunResult:
-    """One run; `store` makes it durable (SQLite journal + LangGraph checkpoints)."""
+    """One run; `store` makes it durable (the SQLite journal; on `engine="langgraph"`
+    LangGraph's checkpoints too, in their own file)."""
     from wfctl import run_workflow
     from wfctl.engine import RunOptions
 
-    options = RunOptions(estimates=estimates, max_parallel=max_parallel, store=store)
+    options = RunOptions(estimates=estimates, max_parallel=max_parallel, store=store, engine=engine)
     result = await run_workflow(workflow, {}, options)
     if result.status != "completed":
         raise RuntimeError(
@@ -47,6 +49,7 @@ async def warm_up() -> None:
     )
     workflow = load_dag_workflow(tiny)
     await run_wfctl(workflow)
+    await run_wfctl(workflow, engine="langgraph")
     with tempfile.TemporaryDirectory(prefix="wfctl-bench-state-") as state:
         store = StateStore(Path(state), create=True)
         try:

@@ -1,5 +1,5 @@
 """`wfctl graph` end to end: Mermaid parsed structurally, DOT fed to Graphviz, the tree, and
-the compiled LangGraph control graph.
+each workflow's own compiled LangGraph graph.
 
 What the drawing must show is derived from the workflow YAML itself (steps, dependencies,
 conditional branches, parallel and loop containers, handlers), for tests/data/run/graph.yaml
@@ -172,11 +172,12 @@ def drawn(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Out
         for fmt in ("mermaid", "dot", "tree") if path in TREES else ("mermaid", "dot"):
             jobs[(path.stem, fmt)] = ["graph", str(path), "--format", fmt]
     jobs[("default", "mermaid")] = ["graph", str(GRAPH_DEMO)]
-    jobs[("release", "langgraph")] = [
-        "graph",
-        str(ROOT / "workflows" / "release.yaml"),
-        "--langgraph",
-    ]
+    for stem in ("release", "data-pipeline"):
+        jobs[(stem, "langgraph")] = [
+            "graph",
+            str(ROOT / "workflows" / f"{stem}.yaml"),
+            "--langgraph",
+        ]
     procs = {
         key: subprocess.Popen(
             [sys.executable, "-m", "wfctl", *args],
@@ -371,19 +372,32 @@ def test_tree_shows_branch_conditions(drawn: dict[tuple[str, str], Out]) -> None
 # -- LangGraph -----------------------------------------------------------------------------
 
 
-def test_langgraph_control_graph(drawn: dict[tuple[str, str], Out]) -> None:
-    text = ok(drawn[("release", "langgraph")])
+def _langgraph_edges(text: str) -> tuple[str, set[tuple[str, str]]]:
     body = text.split("---")[-1] if text.startswith("---") else text
     first = next(ln.strip() for ln in body.splitlines() if ln.strip())
     assert re.match(r"^(graph|flowchart) (TD|LR|TB)", first), first
-    for node in ("orchestrator", "parallel_executor", "human_approval", "error_recovery"):
-        assert re.search(rf"^\s*{node}\b", body, re.M), f"{node} not declared"
-    edges = set(re.findall(r"^\s*(\w+) (?:-->|-\.\s.*?\s\.->) (\w+);?$", body, re.M))
-    assert ("__start__", "orchestrator") in edges
-    assert ("orchestrator", "parallel_executor") in edges
-    assert ("parallel_executor", "orchestrator") in edges
-    assert ("orchestrator", "human_approval") in edges
-    assert ("orchestrator", "error_recovery") in edges
+    edges = set(re.findall(r"^\s*([\w\\]+) (?:-->|-\.\s.*?\s\.->|-\.->) ([\w\\]+);?$", body, re.M))
+    return body, edges
+
+
+def test_langgraph_graph_is_the_workflows_own(drawn: dict[tuple[str, str], Out]) -> None:
+    """Each workflow's compiled graph: its steps as nodes, its dependencies as edges."""
+    release, edges = _langgraph_edges(ok(drawn[("release", "langgraph")]))
+    for node in ("build", "approve", "deploy", "smoke_test", "health_check", "error_recovery"):
+        assert re.search(rf"^\s*{node}\b", release, re.M), f"{node} not declared"
+    assert ("__start__", "build") in edges
+    assert ("approve\\2edone", "deploy") in edges  # the approval's dependents wait on .done
+    assert ("deploy", "smoke_test") in edges
+    assert ("deploy", "health_check") in edges  # conditional: health_check's `when`
+    assert "when inputs.health_url | length > 0" in release
+    assert "subgraph checks" in release  # the parallel group is a subgraph of its children
+    assert re.search(r"checks\\3aunit\(unit\)", release)
+    assert ("finish", "error_recovery") in edges
+    pipeline, pipeline_edges = _langgraph_edges(ok(drawn[("data-pipeline", "langgraph")]))
+    assert release != pipeline
+    assert ("__start__", "extract") in pipeline_edges
+    assert ("transform_orders", "load") in pipeline_edges
+    assert "approve" not in pipeline
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -151,7 +151,14 @@ class ReactAction:
         kwargs, http_client = _client_kwargs(_provider(model_id)[0], api_key, base_url)
         try:
             model = _chat_model(model_id, kwargs)
-            agent = create_agent(model, tools, system_prompt=_system(args, output_schema))
+            agent = create_agent(
+                model,
+                tools,
+                system_prompt=_system(args, output_schema),
+                # Its own saver: inside a checkpointed graph (--engine langgraph) it would
+                # otherwise inherit the run's and become a second writer of its file.
+                checkpointer=_own_saver(),
+            )
             say(f"model {model_id}: {len(tools)} tools, at most {max_iterations} iterations")
             messages = await _converse(
                 agent, [HumanMessage(str(args["prompt"]))], max_iterations, tool_calls, say
@@ -359,13 +366,23 @@ async def _converse(
         _refuse_invalid(bad, messages, tool_calls, say)
 
 
+def _own_saver() -> Any:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    return InMemorySaver()
+
+
 async def _invoke_agent(agent: Any, messages: list[Any], left: int, max_iterations: int) -> Any:
+    import uuid
+
     from langgraph.errors import GraphRecursionError
 
+    # 2n graph steps: n model calls, the n-1 tool rounds between them, and the step that
+    # ends the graph; the n-th round of tools never starts. A thread of its own per call:
+    # the whole conversation is passed in each time.
+    config = {"recursion_limit": 2 * left, "configurable": {"thread_id": uuid.uuid4().hex}}
     try:
-        # 2n graph steps: n model calls, the n-1 tool rounds between them, and the step
-        # that ends the graph; the n-th round of tools never starts.
-        return await agent.ainvoke({"messages": messages}, {"recursion_limit": 2 * left})
+        return await agent.ainvoke({"messages": messages}, config)
     except GraphRecursionError:
         raise _runaway(max_iterations) from None
     except ActionError:

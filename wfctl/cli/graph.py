@@ -58,15 +58,20 @@ def graph(
     ] = GraphFormat.mermaid,
     langgraph: Annotated[
         bool,
-        typer.Option("--langgraph", help="Print the compiled LangGraph control graph's Mermaid."),
+        typer.Option(
+            "--langgraph",
+            help="Print the workflow's compiled LangGraph graph (what --engine langgraph "
+            "runs), drawn by LangGraph as Mermaid.",
+        ),
     ] = False,
 ) -> None:
     """Draw a workflow: steps, dependencies, branches with their conditions, containers."""
     workflow = _load_or_exit(file)
     if langgraph:
-        from wfctl.engine.control_graph import control_graph_mermaid
+        from wfctl.compile.langgraph import mermaid
+        from wfctl.compile.plan import compile_plan
 
-        sys.stdout.write(control_graph_mermaid(workflow))
+        sys.stdout.write(mermaid(compile_plan(workflow)))
     elif output_format is GraphFormat.tree:
         _print_tree(workflow)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,13 @@ from wfctl.cli._options import (
 from wfctl.cli._output import err, load_or_report
 from wfctl.cli.exit_codes import ExitCode
 from wfctl.observe.settings import LogFormat, ObserveSettings
+
+
+class Engine(StrEnum):
+    """`--engine`: what runs the compiled workflow."""
+
+    events = "events"
+    langgraph = "langgraph"
 
 
 def _check_output_path(path: str | None, option: str) -> str | None:
@@ -204,6 +212,15 @@ def run(
     log_format: LogFormatOption = LogFormat.TEXT,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(
+            "--engine",
+            envvar="WFCTL_ENGINE",
+            help="events (the event-driven scheduler) or langgraph (the workflow's own "
+            "LangGraph graph, checkpointed) [events].",
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     opts = RunOptions(
@@ -225,5 +242,7 @@ def run(
         observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
         executor=executor,
         ray_address=ray_address,
+        # The engine reads it from the run's environment (`resume`: from the journal).
+        extra_env={"WFCTL_ENGINE": engine.value} if engine is not None else {},
     )
     raise typer.Exit(run_from_cli(opts))

@@ -43,6 +43,7 @@ class RunOptions:
     sla_breaches: BreachSource | None = None
     executor: str | None = None  # else a backend by name: local | ray (default: workflow's)
     ray_address: str | None = None  # the ray executor's cluster (default: RAY_ADDRESS)
+    engine: str | None = None  # "events" | "langgraph"; default: $WFCTL_ENGINE, else events
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""

@@ -7,7 +7,6 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,21 @@ from wfctl.secrets import Masker
 if TYPE_CHECKING:
     from wfctl.state.store import StateStore
 
-__all__ = ["ROLLBACK_TIME_LIMIT", "load_engine", "new_run_id", "read_secrets", "run_workflow"]
+__all__ = [
+    "ENGINES",
+    "ROLLBACK_TIME_LIMIT",
+    "build_executor",
+    "engine_name",
+    "load_engine",
+    "new_run_id",
+    "read_secrets",
+    "run_workflow",
+    "settled",
+]
+
+#: The engines that run a compiled workflow: the event-driven scheduler (default) and
+#: the workflow's own LangGraph graph.
+ENGINES = ("events", "langgraph")
 
 ROLLBACK_TIME_LIMIT = 300.0  # seconds for all rollbacks after a workflow timeout
 _DEFAULTS = RunOptions()
@@ -49,12 +62,28 @@ def read_secrets(workflow: Workflow, env: Mapping[str, str]) -> dict[str, str]:
     return {name: env[var] for name, var in workflow.secrets.items()}
 
 
-def load_engine(durable: bool) -> None:
-    """Import what a run needs that is slow to import (LangGraph: about a second)."""
+def load_engine(durable: bool, engine: str | None = None) -> None:
+    """Import what a run needs that is slow to import (LangGraph: about a second; only
+    the langgraph engine needs it)."""
+    if (engine or os.environ.get("WFCTL_ENGINE") or "events") != "langgraph":
+        return
     import langgraph.graph
 
     if durable:
         import langgraph.checkpoint.sqlite.aio  # noqa: F401
+
+
+def engine_name(opts: RunOptions, env: Mapping[str, str]) -> str:
+    """Which engine runs: a resumed run's own, else `RunOptions.engine`, else
+    `WFCTL_ENGINE`, else `events`. An unknown name is an InputError (exit 2)."""
+    name = opts.engine or env.get("WFCTL_ENGINE") or "events"
+    if opts.resume is not None and opts.store is not None and opts.run_id is not None:
+        row = opts.store.run(opts.run_id)
+        # The checkpoints a langgraph run resumes from are its engine's own.
+        name = str((row.options if row is not None else {}).get("engine") or "events")
+    if name not in ENGINES:
+        raise InputError(f"unknown engine {name!r} (choose {' or '.join(ENGINES)})")
+    return name
 
 
 async def run_workflow(
@@ -65,32 +94,34 @@ async def run_workflow(
     """Run a workflow to an end state (completed, failed, timeout, waiting_approval, cancelled).
 
     With `options.store`, the run is durable: every event is journaled before subscribers
-    see it and the control graph is checkpointed (LangGraph, durability="sync") in the
-    same SQLite file. With `options.resume` (a journal replay), completed steps keep their
-    recorded outputs and only the rest runs.
+    see it. On the `events` engine (default) the journal is the record resume reads; on
+    `langgraph` the graph is also checkpointed (durability="sync") in the run's own file
+    and resume continues from the checkpoint. With `options.resume` (a journal replay),
+    completed steps keep their recorded outputs and only the rest runs.
     """
     opts = options or _DEFAULTS
     env = os.environ if opts.env is None else opts.env
     resolved = resolve_inputs(workflow.inputs, inputs or {})
     secrets = read_secrets(workflow, env)  # before the run is recorded: a usage error
+    engine = engine_name(opts, env)
     run_id = opts.run_id or new_run_id()
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in resolved.items()}
     inner = EventBus()
     if opts.store is not None:
-        _journal(workflow, run_id, shown_inputs, opts, opts.store, inner)
+        _journal(workflow, run_id, shown_inputs, opts, opts.store, inner, engine)
     inner.subscribe((opts.bus or EventBus()).emit)
-    executor = _executor(workflow, resolved, secrets, env, run_id, inner, opts)
+    executor = build_executor(workflow, resolved, secrets, env, run_id, inner, opts)
     # Before the clock starts: start-up is not run time.
-    load_engine(durable=opts.store is not None)
+    load_engine(durable=opts.store is not None, engine=engine)
     bind_backend(executor)  # a remote backend connects here (Ray start-up is not run time)
-    started = _started(opts, executor)
+    started = _started(opts, executor, engine)
     inner.emit(
         RunStarted(
             run_id, time.time(), workflow.workflow_id, workflow.name,
             tuple(workflow.all_steps), shown_inputs,
         )
     )  # fmt: skip
-    await _drive(executor, opts)
+    await _drive(executor, opts, engine)
     status, error = await _outcome(executor, opts)
     result = _finish(executor, status, error, started)
     inner.emit(RunFinished(run_id, now(), result.status, result.error, result.duration))
@@ -99,7 +130,7 @@ async def run_workflow(
     return result
 
 
-def _executor(
+def build_executor(
     workflow: Workflow,
     resolved: dict[str, Any],
     secrets: dict[str, str],
@@ -127,11 +158,13 @@ def _executor(
     )
 
 
-def _started(opts: RunOptions, executor: Executor) -> float:
-    """When the run started (a resumed run keeps its first start); restores the replay."""
+def _started(opts: RunOptions, executor: Executor, engine: str) -> float:
+    """When the run started (a resumed run keeps its first start); restores the replay
+    (the langgraph engine restores from its own checkpoint instead)."""
     if opts.resume is None:
         return time.time()
-    executor.restore(opts.resume)
+    if engine == "events":
+        executor.restore(opts.resume)
     return float(opts.resume.started["ts"]) if opts.resume.started is not None else time.time()
 
 
@@ -142,6 +175,7 @@ def _journal(
     opts: RunOptions,
     store: StateStore,
     inner: EventBus,
+    engine: str,
 ) -> None:
     """Record the run in the store; the journal subscribes first: an event is written
     before anything shows it."""
@@ -161,6 +195,7 @@ def _journal(
                 "max_parallel": opts.max_parallel,
                 "workdir": str((opts.workdir or Path.cwd()).resolve()),
                 "executor": executor_name(workflow, opts),
+                "engine": engine,
             },
         )
     else:
@@ -174,54 +209,46 @@ def _journal(
     inner.subscribe(Journal(store, run_id, pure))
 
 
-async def _drive(executor: Executor, opts: RunOptions) -> None:
-    """Invoke the control graph until the run ends, times out or is cancelled."""
-    from wfctl.engine.control_graph import build_graph
-
+async def _drive(executor: Executor, opts: RunOptions, engine: str) -> None:
+    """Run the engine until the run ends, times out or is cancelled."""
     workflow = executor.workflow
-    async with AsyncExitStack() as stack:
-        checkpointer = None
-        if opts.store is not None:
-            checkpointer = await _checkpointer(stack, opts.store)
-        graph = build_graph(executor, checkpointer)
-        config: dict[str, Any] = {
-            "configurable": {"thread_id": executor.run_id},
-            "recursion_limit": 10_000,
-        }
-        graph_input = await _graph_input(graph, config, executor, opts.resume is not None)
+    async with anyio.create_task_group() as tg:
 
-        async with anyio.create_task_group() as tg:
-
-            async def stop_when(reason: str, waiter: Any) -> None:
-                await waiter()
-                # Set the reason first so cancelled steps record why they stopped.
-                executor.stop_reason = executor.stop_reason or reason
-                tg.cancel_scope.cancel()
-
-            # The workflow timeout counts running time: waiting for approval between
-            # processes does not use it up.
-            used = opts.resume.active_seconds if opts.resume is not None else 0.0
-            remaining = max(0.0, workflow.timeout - used)
-            tg.start_soon(stop_when, "timeout", lambda: anyio.sleep(remaining))
-            if opts.cancel is not None:
-                tg.start_soon(stop_when, "cancelled", opts.cancel.wait)
-            if checkpointer is not None:
-                await graph.ainvoke(graph_input, config, durability="sync")
-            else:
-                await graph.ainvoke(graph_input, config)
+        async def stop_when(reason: str, waiter: Any) -> None:
+            await waiter()
+            # Set the reason first so cancelled steps record why they stopped.
+            executor.stop_reason = executor.stop_reason or reason
             tg.cancel_scope.cancel()
 
+        # The workflow timeout counts running time: waiting for approval between
+        # processes does not use it up.
+        used = opts.resume.active_seconds if opts.resume is not None else 0.0
+        remaining = max(0.0, workflow.timeout - used)
+        tg.start_soon(stop_when, "timeout", lambda: anyio.sleep(remaining))
+        if opts.cancel is not None:
+            tg.start_soon(stop_when, "cancelled", opts.cancel.wait)
+        if engine == "langgraph":
+            from wfctl.engine.langgraph_engine import run
 
-async def _checkpointer(stack: AsyncExitStack, store: StateStore) -> Any:
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+            await run(executor, opts.store, opts.resume)
+        else:
+            await _run_events(executor)
+        tg.cancel_scope.cancel()
 
-    conn = await stack.enter_async_context(aiosqlite.connect(str(store.path)))
-    # As the journal's connection: WAL + NORMAL survives a killed process, and without it
-    # (the default FULL) every checkpoint waits for an fsync.
-    await conn.execute("PRAGMA synchronous = NORMAL")
-    await conn.execute("PRAGMA busy_timeout = 30000")
-    return AsyncSqliteSaver(conn)
+
+async def _run_events(executor: Executor) -> None:
+    """The event-driven scheduler over the top level, again while approvals can be
+    decided (a timeout passed); on failure, the rollback."""
+    while True:
+        await executor.run_level(None)
+        if executor.stop_reason is not None:
+            return
+        if executor.fatal is not None:
+            await executor.rollback()
+            return
+        waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
+        if not any(executor.approval_due(k) for k in waiting):
+            return
 
 
 async def _outcome(executor: Executor, opts: RunOptions) -> tuple[WorkflowState, str | None]:
@@ -241,7 +268,7 @@ async def _outcome(executor: Executor, opts: RunOptions) -> tuple[WorkflowState,
         status, error = WorkflowState.CANCELLED, "run cancelled"
         executor.mark_not_started("run cancelled")
     if status is WorkflowState.RUNNING:
-        status, error = _settled(executor)
+        status, error = settled(executor)
     if executor.workflow.on_sla_breach:
         from wfctl.engine.sla_handlers import run_breach_handlers
 
@@ -251,33 +278,14 @@ async def _outcome(executor: Executor, opts: RunOptions) -> tuple[WorkflowState,
     return status, error
 
 
-def _settled(executor: Executor) -> tuple[WorkflowState, str | None]:
+def settled(executor: Executor) -> tuple[WorkflowState, str | None]:
+    """The end state of a run that was neither stopped nor timed out."""
     waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
     if executor.fatal is not None:
         return WorkflowState.FAILED, executor.fatal
     if waiting:
         return WorkflowState.WAITING_APPROVAL, "waiting for approval: " + ", ".join(waiting)
     return WorkflowState.COMPLETED, None
-
-
-async def _graph_input(
-    graph: Any, config: dict[str, Any], executor: Executor, resuming: bool
-) -> Any:
-    """Fresh input, or what continues the checkpointed graph of a resumed run."""
-    if not resuming:
-        return {"passes": 0}
-    from langgraph.types import Command
-
-    snapshot = await graph.aget_state(config)
-    if not snapshot.values:
-        return {"passes": 0}  # killed before the first checkpoint
-    if snapshot.interrupts:
-        # Paused at human_approval: hand it the decisions recorded since.
-        return Command(resume={"decided": sorted(executor.approvals)})
-    if not snapshot.next:
-        # The graph had finished (e.g. cancelled run): go round again from the start.
-        return {"passes": 0}
-    return None
 
 
 def _finish(

@@ -23,6 +23,11 @@ __all__ = ["run"]
 async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
     """Iterate the body; output every iteration's output and the last one."""
     body = ex.plan.bodies[step.step_id]
+    # Hook: an engine that runs a loop's iterations itself (--engine langgraph: the
+    # loop's subgraph, with its back-edge) has `run_loop` on its scheduler.
+    own = getattr(ex.scheduler, "run_loop", None)
+    if own is not None:
+        return await own(step, body)
     match step.body:
         case ForEachBody() as each:
             return await _for_each(ex, step, each, body)

@@ -1,0 +1,379 @@
+"""`--engine langgraph`: the workflow's own compiled LangGraph graph runs the run.
+
+Each node runs its step through the same lifecycle as the event-driven scheduler (its
+trigger rule, `when`, the attempt loop with retries, timeouts and breakers, the events
+the live table, journal and report read); LangGraph decides when a node runs. What a
+node changed (its records, `vars`, completions, collected from the event stream of its
+own task) is its state update, checkpointed by LangGraph's SQLite saver with
+`durability="sync"` in its own file (one writer per file): resume reads it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from wfctl.compile.langgraph import RUNTIMES, build_graphs
+from wfctl.compile.plan import Container
+from wfctl.engine.langgraph_loops import LoopDriver
+from wfctl.engine.lifecycle import execute
+from wfctl.engine.scheduler import Scheduler
+from wfctl.events import Event, StepStateChanged, VarsChanged
+from wfctl.expressions import ExpressionError, truthy
+from wfctl.model import Step, StepStatus
+from wfctl.records import Attempt, StepRecord
+from wfctl.state.replay import Replayed
+
+if TYPE_CHECKING:
+    from wfctl.engine.executor import Executor
+    from wfctl.state.store import StateStore
+
+__all__ = [
+    "EngineRuntime",
+    "LangGraphScheduler",
+    "attach",
+    "checkpoint_path",
+    "observe",
+    "record_from_state",
+    "record_to_state",
+    "run",
+]
+
+
+_SETTLE_LIMIT = 30.0  # seconds a cancelled run waits for its nodes to record their end
+
+
+def checkpoint_path(store: StateStore, run_id: str) -> Path:
+    """The run's LangGraph checkpoint file (beside the journal, never inside it)."""
+    return Path(store.directory) / "langgraph" / f"{run_id}.sqlite"
+
+
+# -- records as graph state -------------------------------------------------------------
+def record_to_state(rec: StepRecord) -> dict[str, Any]:
+    """A step record as plain data (what the checkpoint holds)."""
+    return {
+        "status": rec.status.value,
+        "attempts": [
+            [a.number, a.started_at, a.ended_at, a.error, a.error_kind] for a in rec.attempts
+        ],
+        "output": rec.output,
+        "error": rec.error,
+        "error_kind": rec.error_kind,
+        "reason": rec.reason,
+        "started_at": rec.started_at,
+        "ended_at": rec.ended_at,
+        "slot_wait": rec.slot_wait,
+        "agent": rec.agent,
+        "agent_reason": rec.agent_reason,
+        "metrics": dict(rec.metrics),
+        "handler_runs": list(rec.handler_runs),
+    }
+
+
+def record_from_state(step_id: str, data: Mapping[str, Any]) -> StepRecord:
+    """The record back from its checkpointed data."""
+    return StepRecord(
+        step_id,
+        status=StepStatus(data["status"]),
+        attempts=[Attempt(*a) for a in data.get("attempts", ())],
+        output=data.get("output"),
+        error=data.get("error"),
+        error_kind=data.get("error_kind"),
+        reason=data.get("reason"),
+        started_at=data.get("started_at"),
+        ended_at=data.get("ended_at"),
+        slot_wait=float(data.get("slot_wait") or 0.0),
+        agent=data.get("agent"),
+        agent_reason=data.get("agent_reason"),
+        metrics=dict(data.get("metrics") or {}),
+        handler_runs=list(data.get("handler_runs") or ()),
+    )
+
+
+class _Changes:
+    """What one node changed, collected from the events of its task (and of the tasks it
+    starts: a parallel step's update holds its children's records too)."""
+
+    __slots__ = ("completed", "parent", "touched", "vars")
+
+    def __init__(self, parent: _Changes | None) -> None:
+        self.parent = parent
+        self.touched: dict[str, None] = {}
+        self.vars: dict[str, Any] = {}
+        self.completed: list[str] = []
+
+    def update(self, records: Mapping[str, StepRecord]) -> dict[str, Any]:
+        out: dict[str, Any] = {"steps": {s: record_to_state(records[s]) for s in self.touched}}
+        if self.vars:
+            out["vars"] = self.vars
+        if self.completed:
+            out["completed"] = self.completed
+        return out
+
+
+_CHANGES: contextvars.ContextVar[_Changes | None] = contextvars.ContextVar(
+    "wfctl_node_changes", default=None
+)
+
+
+def observe(event: Event) -> None:
+    """Bus subscriber (this engine only): file the change under every running node."""
+    changes = _CHANGES.get()
+    while changes is not None:
+        match event:
+            case StepStateChanged(step_id=step_id, status=status):
+                changes.touched[step_id] = None
+                if status is StepStatus.COMPLETED:
+                    changes.completed.append(step_id)
+            case VarsChanged(values=values):
+                changes.vars.update(values)
+        changes = changes.parent
+
+
+class EngineRuntime(LoopDriver):
+    """The :class:`wfctl.compile.langgraph.GraphRuntime` (and loop runtime) of one run:
+    the graph's nodes run steps here."""
+
+    def __init__(self, ex: Executor, graphs: Mapping[str | None, Any]) -> None:
+        super().__init__(ex, graphs)
+        self._ex = ex
+        self._running: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def stop(self) -> None:
+        """Cancel the steps still running and wait until each recorded how it stopped:
+        a cancelled `ainvoke` returns without cancelling (or awaiting) its node tasks."""
+        for task in list(self._running):
+            task.cancel()
+        await self._idle.wait()
+
+    @property
+    def executor(self) -> Executor:
+        """The run's executor (records, vars)."""
+        return self._ex
+
+    async def run_step(self, step_id: str, skip: str | None, subgraph: Any) -> dict[str, Any]:
+        ex = self._ex
+        record = ex.records[step_id]
+        if record.status.terminal:
+            # Done before (a resumed run, or a second trigger): the record stands.
+            return {"steps": {step_id: record_to_state(record)}}
+        changes = _Changes(_CHANGES.get())
+        token = _CHANGES.set(changes)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+            self._idle.clear()
+        try:
+            await self._run(step_id, record, skip)
+        finally:
+            _CHANGES.reset(token)
+            self._running.discard(task)
+            if not self._running:
+                self._idle.set()
+        return changes.update(ex.records)
+
+    async def _run(self, step_id: str, record: StepRecord, skip: str | None) -> None:
+        ex = self._ex
+        scheduler = ex.scheduler
+        if skip is not None:
+            record.status, record.reason = StepStatus.SKIPPED, skip
+            ex.emit_state(step_id)
+        elif scheduler.decide(step_id):
+            scheduler.reserve_slot(step_id)
+            try:
+                # Every node LangGraph started in this superstep decides before any of
+                # them runs, as the scheduler decides the steps a finish releases at once.
+                await asyncio.sleep(0)
+                await execute(ex, ex.workflow.all_steps[step_id])
+            finally:
+                scheduler.drop_slot(step_id)
+
+    def skip_reason(self, step_id: str) -> str | None:
+        ex = self._ex
+        record = ex.records[step_id]
+        if record.status is StepStatus.WAITING or record.status.terminal:
+            return None
+        step = ex.workflow.all_steps[step_id]
+        reason = ex.scheduler._skip_reason(step)
+        if reason is not None or step.when is None:
+            return reason
+        try:
+            holds = truthy(step.when.evaluate(ex.context(step)))
+        except ExpressionError:
+            return None  # the node evaluates it again and fails the step with the error
+        return None if holds else f"when is false: {step.when.source}"
+
+    def waiting(self, step_id: str) -> bool:
+        return self._ex.records[step_id].status is StepStatus.WAITING
+
+    def approval_due(self, step_id: str) -> bool:
+        return self._ex.approval_due(step_id)
+
+    def failed(self) -> bool:
+        return self._ex.fatal is not None
+
+    async def recover(self) -> dict[str, Any]:
+        changes = _Changes(None)
+        token = _CHANGES.set(changes)
+        try:
+            await self._ex.rollback()
+        finally:
+            _CHANGES.reset(token)
+        return changes.update(self._ex.records)
+
+
+class LangGraphScheduler(Scheduler):
+    """A container (a parallel step's children) runs as its own compiled subgraph, and a
+    loop as its subgraph with a back-edge (the loop step's `run_loop` hook)."""
+
+    def __init__(
+        self, executor: Executor, graphs: Mapping[str | None, Any], runtime: EngineRuntime
+    ) -> None:
+        super().__init__(executor)
+        self._graphs = graphs
+        self._runtime = runtime
+
+    async def run_loop(self, step: Step, body: Container) -> Any:
+        """A loop step's iterations or items, by its subgraph."""
+        return await self._runtime.run_loop(step, body)
+
+    async def run_container(self, container: Container) -> None:
+        ex = self._ex
+        # The node's config (checkpointer, namespace, durability) is inherited.
+        await self._graphs[container.container].ainvoke({"run_id": ex.run_id})
+        if ex.stop_reason is None:
+            self._detect_deadlock(container.steps)
+
+
+# -- a run ---------------------------------------------------------------------------------
+def attach(ex: Executor, graphs: Mapping[str | None, Any]) -> EngineRuntime:
+    """Make `ex` run on `graphs`: its scheduler, its runtime (registered for the nodes)."""
+    runtime = EngineRuntime(ex, graphs)
+    ex.scheduler = LangGraphScheduler(ex, graphs, runtime)
+    ex.bus.subscribe(observe)
+    RUNTIMES[ex.run_id] = runtime
+    return runtime
+
+
+async def run(ex: Executor, store: StateStore | None, journal: Replayed | None) -> None:
+    """Run the executor's workflow on its compiled graph to an end (or an interrupt)."""
+    async with AsyncExitStack() as stack:
+        checkpointer = await _checkpointer(stack, store, ex.run_id)
+        graphs = build_graphs(ex.plan, checkpointer)
+        runtime = attach(ex, graphs)
+        graph = graphs[None]
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": ex.run_id},
+            # One superstep per step at most, plus the approval rounds and the ending.
+            "recursion_limit": 100 + 4 * len(ex.workflow.all_steps),
+        }
+        try:
+            graph_input = await _input(graph, config, ex, journal)
+            await graph.ainvoke(graph_input, config, durability="sync")
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_SETTLE_LIMIT):
+                await runtime.stop()
+            RUNTIMES.pop(ex.run_id, None)
+        if ex.stop_reason is None:
+            ex.scheduler._detect_deadlock(ex.plan.levels[None].steps)
+
+
+async def _checkpointer(stack: AsyncExitStack, store: StateStore | None, run_id: str) -> Any:
+    """The run's own SQLite saver (WAL, one writer: this process holds the run's lock), or
+    an in-memory one for a run without a store (interrupt() needs a saver)."""
+    if store is None:
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        return InMemorySaver()
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = checkpoint_path(store, run_id)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    conn = await aiosqlite.connect(str(path))
+
+    async def close() -> None:
+        # Shielded: a cancelled run still closes it (else its worker thread outlives the
+        # event loop).
+        with anyio.CancelScope(shield=True):
+            await conn.close()
+
+    stack.push_async_callback(close)
+    await conn.execute("PRAGMA journal_mode = WAL")
+    await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute("PRAGMA busy_timeout = 30000")
+    path.chmod(0o600)
+    return AsyncSqliteSaver(conn)
+
+
+async def _input(graph: Any, config: dict[str, Any], ex: Executor, journal: Replayed | None) -> Any:
+    """A fresh run's input, or (resuming) the records restored from the checkpoint and
+    what continues the graph from it."""
+    fresh = {"run_id": ex.run_id, "vars": dict(ex.vars)}
+    if journal is None:
+        return fresh
+    snapshot = await graph.aget_state(config, subgraphs=True)
+    if not snapshot.values:
+        return fresh  # killed before the first checkpoint: nothing ran
+    _restore(ex, snapshot, journal)
+    interrupts = _interrupts(snapshot)
+    if interrupts:
+        from langgraph.types import Command
+
+        # The decisions are the executor's (recorded by `wfctl approve`); each waiting
+        # node asks it again when it resumes.
+        return Command(resume={i.id: {"decided": sorted(ex.approvals)} for i in interrupts})
+    return None if snapshot.next else fresh
+
+
+def _interrupts(snapshot: Any) -> list[Any]:
+    found = list(snapshot.interrupts)
+    for task in snapshot.tasks:
+        if task.state is not None and hasattr(task.state, "tasks"):
+            found.extend(i for i in _interrupts(task.state) if i not in found)
+    return found
+
+
+def _restore(ex: Executor, snapshot: Any, journal: Replayed) -> None:
+    """Take over the checkpointed records (finished tasks' writes and subgraphs included).
+
+    The journal is written as events happen, the checkpoint when a node returns: a step
+    the journal saw end (a kill between the two) keeps that end, and a step that did not
+    end keeps every attempt the journal saw (the interrupted one included)."""
+    from wfctl.engine.resume import restore
+
+    steps: dict[str, Any] = {}
+    values: dict[str, Any] = dict(journal.vars)
+    completed: list[str] = list(journal.completion_order)
+    _fold(snapshot, steps, values, completed)
+    order = list(dict.fromkeys(reversed(completed)))[::-1]  # the last completion counts
+    records = {s: record_from_state(s, d) for s, d in steps.items() if s in ex.records}
+    for step_id, seen in journal.records.items():
+        if step_id in ex.records and not (step_id in records and records[step_id].status.terminal):
+            records[step_id] = seen
+    restore(ex, Replayed(records=records, vars=values, completion_order=order))
+
+
+def _fold(snapshot: Any, steps: dict[str, Any], values: dict[str, Any], done: list[str]) -> None:
+    _merge(snapshot.values, steps, values, done)
+    for task in snapshot.tasks:
+        if isinstance(task.result, Mapping):
+            _merge(task.result, steps, values, done)
+        if task.state is not None and hasattr(task.state, "values"):
+            _fold(task.state, steps, values, done)
+
+
+def _merge(
+    update: Mapping[str, Any], steps: dict[str, Any], values: dict[str, Any], done: list[str]
+) -> None:
+    steps.update(update.get("steps") or {})
+    values.update(update.get("vars") or {})
+    done.extend(update.get("completed") or ())
