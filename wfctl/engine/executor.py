@@ -215,9 +215,9 @@ class Executor:
 
 
 def _validate_input(schema: Any, built: dict[str, Any]) -> None:
-    from jsonschema import Draft202012Validator
+    from wfctl.format.user_schema import user_validator  # RE2 patterns: linear time
 
-    errors = list(Draft202012Validator(schema).iter_errors(built))
+    errors = list(user_validator(schema).iter_errors(built))
     if errors:
         first = min(errors, key=lambda e: list(e.absolute_path))
         where = ".".join(str(p) for p in first.absolute_path) or "input"

@@ -46,7 +46,7 @@ def _value(name: str, schema: Any, given: Mapping[str, Any]) -> Any:
 
 def _schema_problem(name: str, schema: Any, value: Any) -> str | None:
     """The first way `value` fails the input's schema, or None."""
-    from jsonschema import Draft202012Validator
+    from wfctl.format.user_schema import user_validator
 
     secret = isinstance(schema, Mapping) and schema.get("secret")
     clean = (
@@ -54,7 +54,7 @@ def _schema_problem(name: str, schema: Any, value: Any) -> str | None:
         if isinstance(schema, Mapping)
         else schema
     )
-    errors = sorted(Draft202012Validator(clean).iter_errors(value), key=lambda e: e.path)
+    errors = sorted(user_validator(clean).iter_errors(value), key=lambda e: e.path)
     if not errors:
         return None
     if secret:
