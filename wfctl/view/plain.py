@@ -14,6 +14,7 @@ from wfctl.events import (
     RunStarted,
     StepStateChanged,
 )
+from wfctl.format.printable import printable
 from wfctl.model import StepStatus
 
 _GLYPHS = {
@@ -41,7 +42,8 @@ class PlainLog:
     def __call__(self, event: Event) -> None:
         line = self.format(event)
         if line is not None:
-            self.out.write(f"{_stamp(event.ts)} {line}\n")
+            # Names, ids and errors come from the workflow: no raw escape sequences.
+            self.out.write(f"{_stamp(event.ts)} {printable(line)}\n")
             self.out.flush()
 
     def format(self, event: Event) -> str | None:
