@@ -7,14 +7,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from wfctl.document._limits import MAX_FILE_BYTES
 from wfctl.model.inputs import InputError, parse_assignment, resolve_inputs
 
 
 def _read_text(path: Path) -> str:
+    # Read at most one byte past the limit: `--inputs-file /dev/zero` must not run forever.
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read inputs file {path}: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"inputs file {path} is larger than the limit of {MAX_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"inputs file {path} is not UTF-8 text (byte {exc.start})") from None
 
@@ -24,6 +31,8 @@ def _parse_json(text: str, path: Path) -> dict[str, Any]:
         data = json.loads(text)
     except ValueError as exc:
         raise InputError(f"inputs file {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InputError(f"inputs file {path} is nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(f"inputs file {path} must hold a mapping of names to values")
     return data

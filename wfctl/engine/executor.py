@@ -81,6 +81,9 @@ class Executor:
         self.bus = bus
         self.secrets = dict(secrets)
         self.secret_env = dict(secret_env)
+        # Each step's last built `input` (only steps with an input_mapping): its
+        # output_mapping and custom_metrics see it too (FORMAT.md; issue 15).
+        self.built_inputs: dict[str, dict[str, Any]] = {}
         self.masker = masker
         self.workdir = workdir
         self.records: dict[str, StepRecord] = {s: StepRecord(s) for s in self.workflow.all_steps}
@@ -211,6 +214,7 @@ class Executor:
         built = {name: expr.evaluate(ctx) for name, expr in step.input_mapping.items()}
         if step.input_validation is not None:
             _validate_input(step.input_validation, built)
+        self.built_inputs[step.step_id] = built
         return built
 
 

@@ -84,7 +84,11 @@ def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
     """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
     masked = ex.masker.mask_data(output)
     updates = _set_values(step, output) if ex.actions.sets_vars(step.action) else {}
-    ctx = ex.context(step, output=masked) if step.output_mapping or step.custom_metrics else {}
+    ctx = (
+        ex.context(step, output=masked, input=ex.built_inputs.get(step.step_id, {}))
+        if step.output_mapping or step.custom_metrics
+        else {}
+    )
     for name, expr in step.output_mapping.items():
         try:
             updates[name] = expr.evaluate(ctx)
