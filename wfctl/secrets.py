@@ -145,6 +145,32 @@ def _variants(secret: str) -> set[str]:
     return {v for v in out if len(v) >= MIN_SECRET_LENGTH}
 
 
+def _compile(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    """One alternation of every variant of every secret, then the spread-out forms."""
+    variants: set[str] = set()
+    for secret in secrets:
+        variants |= _variants(secret)
+    if not variants:
+        return None
+    # Longest first: the regex engine takes the first alternative that matches.
+    ordered = [re.escape(v) for v in sorted(variants, key=lambda v: (-len(v), v))]
+    spread = (_spread(s.strip(), n) for n, s in enumerate(sorted(secrets)))
+    ordered += [pattern for pattern in spread if pattern is not None]
+    return re.compile("|".join(ordered))
+
+
+def _mask_spans(items: list[Any], spans: list[tuple[int, int]]) -> list[Any]:
+    """The items of a list of strings overlapping a span of their concatenation, masked."""
+    out: list[Any] = []
+    start = 0
+    for item in items:
+        end = start + len(item)
+        hit = item != "" and any(a < end and start < b for a, b in spans)
+        out.append(MASK if hit else item)
+        start = end
+    return out
+
+
 class Masker:
     """Replaces secret values (and encodings of them) in text by :data:`MASK`."""
 
@@ -158,16 +184,7 @@ class Masker:
             t for t in texts if len(t.strip()) >= MIN_SECRET_LENGTH
         )
         self._numbers: frozenset[int | float] = frozenset().union(*map(_numbers, values))
-        variants: set[str] = set()
-        for secret in self._secrets:
-            variants |= _variants(secret)
-        self._pattern: re.Pattern[str] | None = None
-        if variants:
-            # Longest first: the regex engine takes the first alternative that matches.
-            ordered = [re.escape(v) for v in sorted(variants, key=lambda v: (-len(v), v))]
-            spread = (_spread(s.strip(), n) for n, s in enumerate(sorted(self._secrets)))
-            ordered += [pattern for pattern in spread if pattern is not None]
-            self._pattern = re.compile("|".join(ordered))
+        self._pattern: re.Pattern[str] | None = _compile(self._secrets)
 
     @classmethod
     def empty(cls) -> Masker:
@@ -205,10 +222,9 @@ class Masker:
                 (self.mask(k) if isinstance(k, str) else k): self._mask_data(v)
                 for k, v in obj.items()
             }
-        if isinstance(obj, list):
-            return self._mask_pieces([self._mask_data(v) for v in obj])
-        if isinstance(obj, tuple):
-            return tuple(self._mask_pieces([self._mask_data(v) for v in obj]))
+        if isinstance(obj, list | tuple):
+            masked = self._mask_pieces([self._mask_data(v) for v in obj])
+            return masked if isinstance(obj, list) else tuple(masked)
         if type(obj) in _NUMBER_TYPES and obj in self._numbers:
             return MASK
         return obj
@@ -216,17 +232,8 @@ class Masker:
     def _mask_pieces(self, items: list[Any]) -> list[Any]:
         """A list of strings that spells a secret when joined (``secret | list``): mask
         the items that make up the secret."""
-        if len(items) < 2 or not all(type(item) is str for item in items):
+        pattern = self._pattern
+        if pattern is None or len(items) < 2 or not all(type(i) is str for i in items):
             return items
-        joined = "".join(items)
-        spans = [m.span() for m in self._pattern.finditer(joined)] if self._pattern else []
-        if not spans:
-            return items
-        out: list[Any] = []
-        start = 0
-        for item in items:
-            end = start + len(item)
-            hit = any(a < end and start < b for a, b in spans) and item != ""
-            out.append(MASK if hit else item)
-            start = end
-        return out
+        spans = [m.span() for m in pattern.finditer("".join(items))]
+        return _mask_spans(items, spans) if spans else items

@@ -83,16 +83,19 @@ def schema_patterns(schema: Any, path: Path_ = ()) -> Iterator[tuple[Path_, str]
         where, node = todo.pop()
         if isinstance(node, list):
             todo.extend(((*where, i), item) for i, item in enumerate(node))
-            continue
-        if not isinstance(node, dict):
-            continue
-        for key, value in node.items():
-            if key == "pattern" and isinstance(value, str):
-                yield (*where, key), value
-            elif key == "patternProperties" and isinstance(value, dict):
-                yield from (((*where, key, k), k) for k in value if isinstance(k, str))
-            if key not in _DATA_KEYWORDS:
-                todo.append(((*where, key), value))
+        elif isinstance(node, dict):
+            yield from _own_patterns(where, node)
+            todo.extend(((*where, k), v) for k, v in node.items() if k not in _DATA_KEYWORDS)
+
+
+def _own_patterns(where: Path_, node: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
+    """The patterns one schema object holds itself (`pattern`, `patternProperties` keys)."""
+    pattern = node.get("pattern")
+    if isinstance(pattern, str):
+        yield (*where, "pattern"), pattern
+    properties = node.get("patternProperties")
+    if isinstance(properties, dict):
+        yield from (((*where, "patternProperties", k), k) for k in properties if isinstance(k, str))
 
 
 # Keywords whose values are data, not schemas (a `pattern` key inside them is a value).
