@@ -35,7 +35,7 @@ def _render_error(source: str) -> ExpressionError:
 def test_allocation_over_a_whole_evaluation_is_bounded() -> None:
     error = _render_error(_MEMORY_HOG)
     assert error.kind == "limit"
-    assert f"allocated more than {MAX_ALLOCATION:,}" in error.message
+    assert f"produced more than {MAX_ALLOCATION:,}" in error.message
 
 
 def test_repeating_references_to_a_long_value_counts_the_value() -> None:

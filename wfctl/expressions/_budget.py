@@ -7,8 +7,9 @@ for minutes or took gigabytes (issue 15). A pure-Python evaluation never yields 
 event loop either, so neither a step's timeout nor Ctrl-C could stop it.
 
 So every metered operation (each filter call, method call, checked operator and
-``{% for %}`` iteration) ticks a counter here, and what it allocates (characters of a
-string, items of a list) is added up. Every ``_CHECK_EVERY`` ticks the clock is read:
+``{% for %}`` iteration) adds to a counter of work here, one per operation plus the
+characters of the strings and the items of the lists it produced. Past
+``MAX_ALLOCATION`` the evaluation stops; every ``_CHECK_EVERY`` units the clock is read:
 past ``MAX_EVALUATION_SECONDS`` (or the deadline of the enclosing anyio cancel scope,
 i.e. the step's own timeout, when that is sooner) the evaluation stops with a limit
 error. From that first clock check on, SIGINT and SIGTERM are also noted here (the
@@ -43,25 +44,34 @@ __all__ = [
 
 #: Wall-clock seconds one evaluation may take (a step's sooner timeout wins).
 MAX_EVALUATION_SECONDS: Final = 5.0
-#: Characters of strings plus items of lists that one evaluation may allocate in total.
+#: Characters of strings plus items of lists (plus metered operations) one evaluation
+#: may produce in total.
 MAX_ALLOCATION: Final = 50_000_000
-# Read the clock every this many ticks (a power of two minus one: a mask).
-_CHECK_EVERY: Final = 255
+# Read the clock every this much work (operations, characters, items).
+_CHECK_EVERY: Final = 1024
 _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
-# An allocation this big also reads the clock (building it took a while).
-_BIG: Final = 1 << 16
 
 
-class _State(threading.local):
-    """Per thread: evaluations in different threads have their own budgets."""
+class _State:
+    """The budget of the evaluation in progress.
 
-    ticks = 0
-    allocated = 0
-    started = 0.0
-    deadline: float | None = None
-    interrupted: str | None = None
-    previous: dict[int, Any] | None = None  # signal handlers replaced while hooked
-    seconds = MAX_EVALUATION_SECONDS  # this evaluation's cap (a step's sooner timeout)
+    One per process, not per thread: expressions are evaluated on the event loop's
+    thread (threads would only share, and so loosen, a budget -- never fail one).
+    ``work`` counts metered operations plus the characters and items they produced; the
+    slow checks run when it passes ``checkpoint``, so a metered call costs one addition
+    and one comparison.
+    """
+
+    __slots__ = ("checkpoint", "deadline", "interrupted", "previous", "seconds", "started", "work")
+
+    def __init__(self) -> None:
+        self.work = 0
+        self.checkpoint = _CHECK_EVERY
+        self.started = 0.0
+        self.deadline: float | None = None
+        self.interrupted: str | None = None
+        self.previous: dict[int, Any] | None = None  # signal handlers replaced while hooked
+        self.seconds = MAX_EVALUATION_SECONDS  # this evaluation's cap (a sooner step timeout)
 
 
 _state: Final = _State()
@@ -70,8 +80,8 @@ _state: Final = _State()
 def start() -> None:
     """A new evaluation begins (resets the budget)."""
     state = _state
-    state.ticks = 0
-    state.allocated = 0
+    state.work = 0
+    state.checkpoint = _CHECK_EVERY
     state.started = time.monotonic()
     state.deadline = None
 
@@ -84,28 +94,29 @@ def end() -> None:
 
 
 def tick() -> None:
-    """One metered operation; every ``_CHECK_EVERY + 1`` of them, look at the clock."""
+    """One metered operation."""
     state = _state
-    state.ticks += 1
-    if not state.ticks & _CHECK_EVERY:
+    state.work += 1
+    if state.work > state.checkpoint:
         _check(state)
 
 
 def allocate(size: int) -> None:
-    """Account for `size` characters or items the evaluation just allocated."""
+    """Account for `size` characters or items the evaluation just produced."""
     state = _state
-    state.allocated += size
-    if state.allocated > MAX_ALLOCATION:
-        raise LimitExceeded(
-            f"evaluation allocated more than {MAX_ALLOCATION:,} characters and items in total"
-        )
-    if size > _BIG:
-        _check(state)  # a big result took time to build (a sort of a million items)
+    state.work += size
+    if state.work > state.checkpoint:
+        _check(state)
 
 
 def _check(state: _State) -> None:
+    """The slow checks: work done, a signal, the clock; then the next checkpoint."""
     if state.interrupted is not None:
         raise LimitExceeded(f"evaluation interrupted ({state.interrupted})")
+    if state.work > MAX_ALLOCATION:
+        raise LimitExceeded(
+            f"evaluation produced more than {MAX_ALLOCATION:,} characters and items in total"
+        )
     now = time.monotonic()
     if state.deadline is None:
         state.deadline = _deadline(state.started)
@@ -115,6 +126,7 @@ def _check(state: _State) -> None:
             f"evaluation took longer than {state.deadline - state.started:.3g} s (the step's "
             f"timeout, or at most {MAX_EVALUATION_SECONDS:g} s per evaluation)"
         )
+    state.checkpoint = state.work + _CHECK_EVERY
 
 
 def _deadline(started: float) -> float:
@@ -182,11 +194,14 @@ class time_limit:  # a context manager, named like a function
 def metered(func: Callable[..., Any]) -> Callable[..., Any]:
     """`func` (a filter or method) with a tick per call and its result's size accounted."""
 
+    state = _state
+
     def call(*args: Any, **kwargs: Any) -> Any:
-        tick()
         result = func(*args, **kwargs)
-        if type(result) in _SIZED:
-            allocate(len(result))
+        # tick() and allocate(), inlined: this is on every filter call.
+        state.work += len(result) + 1 if type(result) in _SIZED else 1
+        if state.work > state.checkpoint:
+            _check(state)
         return result
 
     # Jinja reads how to call a filter (context, environment...) from this attribute.
@@ -211,6 +226,9 @@ class ticking(Iterable[Any]):  # named like the function it stands for
         return len(self._items)
 
     def __iter__(self) -> Iterator[Any]:
+        state = _state
         for item in self._items:
-            tick()
+            state.work += 1  # tick(), inlined: this is on every iteration
+            if state.work > state.checkpoint:
+                _check(state)
             yield item

@@ -36,6 +36,8 @@ __all__ = ["GLOBALS", "SandboxEnvironment", "environment", "render_context"]
 
 _LOOP_BUDGET_ATTR = "wfctl_loop_iterations"
 _SIZED = frozenset({str, list, tuple, dict})
+# Filters whose cost does not grow with their input: not worth a tick.
+_UNMETERED = frozenset({"abs", "count", "d", "default", "first", "float", "int", "last", "length"})
 
 
 class SandboxEnvironment(ImmutableSandboxedEnvironment):
@@ -45,10 +47,8 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(BINOPS)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        budget.tick()
         result = checked_binop(operator, left, right)
-        if type(result) in _SIZED:
-            budget.allocate(len(result))
+        budget.allocate(len(result) + 1 if type(result) in _SIZED else 1)
         return result
 
     def call(
@@ -59,10 +59,8 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         **kwargs: Any,
     ) -> Any:
         # Every call from an expression (methods, range()) is metered.
-        budget.tick()
         result = super().call(__context, __obj, *args, **kwargs)
-        if type(result) in _SIZED:
-            budget.allocate(len(result))
+        budget.allocate(len(result) + 1 if type(result) in _SIZED else 1)
         return result
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -97,12 +95,11 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def wf_concat(self, *parts: Any) -> str:
         """The `~` operator, with a bound on the result length."""
-        budget.tick()
         texts = [to_str(part) for part in parts]
         size = sum(map(len, texts))
         if size > MAX_RENDER_LENGTH:
             limit("concatenation length", MAX_RENDER_LENGTH)
-        budget.allocate(size)
+        budget.allocate(size + 1)
         return "".join(texts)
 
     @staticmethod
@@ -149,7 +146,9 @@ def environment() -> SandboxEnvironment:
         cache_size=0,
         auto_reload=False,
     )
-    env.filters = {name: budget.metered(func) for name, func in FILTERS.items()}
+    env.filters = {
+        name: func if name in _UNMETERED else budget.metered(func) for name, func in FILTERS.items()
+    }
     env.tests = dict(TESTS)
     # No lipsum, cycler, joiner, namespace, dict; range only bounded.
     env.globals.clear()
