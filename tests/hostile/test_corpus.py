@@ -8,6 +8,8 @@ A corpus file starts with comment lines:
     # exit: 2                            (the exit code)
     # expect: text                       (in stdout or stderr; as many lines as needed)
     # absent: text                       (in neither)
+    # stored-absent: text                (in no file the run left: journal, checkpoints,
+                                          reports)
 
 Whatever the file, the output never holds a traceback, an internal error, or a raw
 control character (escape sequences from the workflow are printed escaped).
@@ -25,7 +27,7 @@ import pytest
 from cli_helpers import wfctl
 
 CORPUS = Path(__file__).parent / "corpus"
-_HEADER = re.compile(r"^# (hostile|run|exit|expect|absent): (.*)$")
+_HEADER = re.compile(r"^# (hostile|run|exit|expect|absent|stored-absent): (.*)$")
 # Raw control characters other than newline and tab (the plain log uses neither colour
 # nor cursor movement: a raw ESC can only come from the workflow).
 _RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -41,6 +43,7 @@ class Case:
     exit: int | None = None
     expect: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
+    stored_absent: list[str] = field(default_factory=list)
 
 
 def read_case(path: Path) -> Case:
@@ -58,7 +61,7 @@ def read_case(path: Path) -> Case:
         elif key == "exit":
             case.exit = int(value)
         else:
-            getattr(case, key).append(value)
+            getattr(case, key.replace("-", "_")).append(value)
     return case
 
 
@@ -88,3 +91,9 @@ def test_hostile_input_ends_as_its_header_says(path: Path, tmp_path: Path) -> No
     assert "Traceback" not in output and "internal error" not in output, str(run)
     raw = _RAW_CONTROL.search(output)
     assert raw is None, f"raw control character {raw.group()!r} in the output\n{run}"
+    stored = [p for p in (tmp_path / ".wfctl").rglob("*") if p.is_file()]
+    if case.stored_absent:
+        assert stored, "the run left no journal"
+    for text in case.stored_absent:
+        found = [p.name for p in stored if text.encode() in p.read_bytes()]
+        assert not found, f"{case.what}: {text!r} stored in {found}"
