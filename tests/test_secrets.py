@@ -140,3 +140,52 @@ def test_secret_never_survives_masking(secret: str, before: str, after: str) -> 
     assert secret not in m.mask(text)
     encoded = json.dumps(text)
     assert json.dumps(secret)[1:-1] not in m.mask(encoded)
+
+
+# ------------------------------------------------- secrets of any type (issue 15, item 2)
+
+
+def test_an_integer_secret_is_masked_in_text_and_in_data() -> None:
+    m = Masker([987654])
+    assert m.mask("pin=987654 and 9876543") == "pin=*** and ***3"
+    assert m.mask_data({"pin": 987654, "other": 12, "float": 987654.0}) == {
+        "pin": MASK,
+        "other": 12,
+        "float": MASK,
+    }
+
+
+def test_booleans_and_short_numbers_are_not_secrets() -> None:
+    m = Masker([True, 42, None])
+    assert not m
+    assert m.mask_data({"a": True, "b": 42}) == {"a": True, "b": 42}
+
+
+def test_list_and_mapping_secrets_are_masked_by_their_leaves() -> None:
+    m = Masker([["alpha-key", 123456], {"user": "bravo-key"}])
+    assert m.mask("alpha-key bravo-key 123456") == "*** *** ***"
+    assert m.mask_data([123456, "x"]) == [MASK, "x"]
+
+
+def test_a_secret_taken_apart_into_characters_is_masked() -> None:
+    m = Masker(["hunter2xyz"])
+    assert m.mask_data(list("hunter2xyz")) == [MASK] * 10
+    assert m.mask_data(["a", *"hunter2xyz", "b"]) == ["a", *[MASK] * 10, "b"]
+    assert m.mask_data(["h", "u"]) == ["h", "u"]  # a prefix alone is not the secret
+
+
+def test_a_secret_joined_with_a_separator_is_masked() -> None:
+    m = Masker(["hunter2xyz"])
+    for text in (
+        "h-u-n-t-e-r-2-x-y-z",
+        "h, u, n, t, e, r, 2, x, y, z",
+        json.dumps(list("hunter2xyz")),
+    ):
+        assert "h" not in m.mask(text).replace("***", ""), (text, m.mask(text))
+    # A different separator between two characters breaks the pattern: not the secret.
+    assert m.mask("h-u,n-t-e-r-2-x-y-z") == "h-u,n-t-e-r-2-x-y-z"
+
+
+def test_with_secrets_keeps_non_string_secrets() -> None:
+    m = Masker([987654]).with_secrets(["another-one"])
+    assert m.mask_data({"a": 987654, "b": "another-one"}) == {"a": MASK, "b": MASK}

@@ -19,6 +19,14 @@ Values shorter than :data:`MIN_SECRET_LENGTH` (3) characters are *not* masked: m
 ``"a"`` or ``"1"`` would destroy every line of output while protecting nothing. Pick real
 secrets.
 
+Secrets need not be strings (issue 15: a ``type: integer, secret: true`` input leaked).
+A number is masked as text (``"pin=1234"``) and, in data, wherever the same number stands
+(``{"pin": 1234}`` becomes ``{"pin": "***"}``); a list or mapping secret is masked by each
+of its scalar leaves and by its JSON text. Renderings that take a secret apart are masked
+too: a list of the secret's characters (``{{ secret | list }}``) has those items masked,
+and the characters joined with one repeated separator (``{{ secret | join('-') }}``, the
+JSON of that list) are masked in text. Booleans are never secrets (there are two of them).
+
 Masking works on whole strings. Callers mask whole lines or whole outputs, never arbitrary
 stream chunks: a secret written in two pieces (``printf abc; printf 'def\\n'``) is only
 whole once the line is.
@@ -34,6 +42,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 __all__ = ["MASK", "MIN_SECRET_LENGTH", "Masker"]
+
+_NUMBER_TYPES = frozenset({int, float})
 
 MASK = "***"
 MIN_SECRET_LENGTH = 3
@@ -60,6 +70,57 @@ def _b64_variants(data: bytes) -> set[str]:
     return out
 
 
+# Longest separator between spread-out characters: `", "` is what JSON puts in a list.
+_MAX_SPREAD_SEPARATOR = 4
+# Longer secrets are not looked for spread out (the pattern grows with the secret).
+_MAX_SPREAD_SECRET = 128
+
+
+def _texts(secret: Any) -> list[str]:
+    """The texts a secret value stands for: itself, or its JSON and each scalar leaf."""
+    match secret:
+        case bool() | None:
+            return []
+        case str():
+            return [secret]
+        case int() | float():
+            return [json.dumps(secret)]
+        case dict():
+            leaves = [*secret.keys(), *secret.values()]
+        case list() | tuple():
+            leaves = list(secret)
+        case _:
+            return [str(secret)]
+    texts = [json.dumps(secret, ensure_ascii=False, default=str)]
+    for leaf in leaves:
+        texts += _texts(leaf)
+    return texts
+
+
+def _numbers(secret: Any) -> set[int | float]:
+    """The numbers inside a secret value, masked where they stand in data."""
+    match secret:
+        case bool():
+            return set()
+        case int() | float():
+            return {secret} if len(json.dumps(secret)) >= MIN_SECRET_LENGTH else set()
+        case dict():
+            return set().union(*map(_numbers, secret.values()), set())
+        case list() | tuple():
+            return set().union(*map(_numbers, secret), set())
+    return set()
+
+
+def _spread(secret: str, n: int) -> str | None:
+    """A pattern for the secret's characters with one repeated separator between them
+    (`n` names the pattern's group, unique in the masker's alternation)."""
+    if not MIN_SECRET_LENGTH < len(secret) <= _MAX_SPREAD_SECRET:
+        return None
+    first, *rest = (re.escape(c) for c in secret)
+    separator = f"(?P<sep{n}>[^\\w]{{1,{_MAX_SPREAD_SEPARATOR}}})"
+    return first + separator + f"(?P=sep{n})".join(rest)
+
+
 def _variants(secret: str) -> set[str]:
     candidates: set[str] = {secret, secret.strip()}
     if "\n" in secret:
@@ -84,32 +145,55 @@ def _variants(secret: str) -> set[str]:
     return {v for v in out if len(v) >= MIN_SECRET_LENGTH}
 
 
+def _compile(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    """One alternation of every variant of every secret, then the spread-out forms."""
+    variants: set[str] = set()
+    for secret in secrets:
+        variants |= _variants(secret)
+    if not variants:
+        return None
+    # Longest first: the regex engine takes the first alternative that matches.
+    ordered = [re.escape(v) for v in sorted(variants, key=lambda v: (-len(v), v))]
+    spread = (_spread(s.strip(), n) for n, s in enumerate(sorted(secrets)))
+    ordered += [pattern for pattern in spread if pattern is not None]
+    return re.compile("|".join(ordered))
+
+
+def _mask_spans(items: list[Any], spans: list[tuple[int, int]]) -> list[Any]:
+    """The items of a list of strings overlapping a span of their concatenation, masked."""
+    out: list[Any] = []
+    start = 0
+    for item in items:
+        end = start + len(item)
+        hit = item != "" and any(a < end and start < b for a, b in spans)
+        out.append(MASK if hit else item)
+        start = end
+    return out
+
+
 class Masker:
     """Replaces secret values (and encodings of them) in text by :data:`MASK`."""
 
-    __slots__ = ("_pattern", "_secrets")
+    __slots__ = ("_numbers", "_pattern", "_secrets", "_values")
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[Any] = ()) -> None:
+        values = list(secrets)
+        self._values: tuple[Any, ...] = tuple(values)
+        texts = [t for value in values for t in _texts(value)]
         self._secrets: frozenset[str] = frozenset(
-            s for s in secrets if isinstance(s, str) and len(s.strip()) >= MIN_SECRET_LENGTH
+            t for t in texts if len(t.strip()) >= MIN_SECRET_LENGTH
         )
-        variants: set[str] = set()
-        for secret in self._secrets:
-            variants |= _variants(secret)
-        self._pattern: re.Pattern[str] | None = None
-        if variants:
-            # Longest first: the regex engine takes the first alternative that matches.
-            ordered = sorted(variants, key=lambda v: (-len(v), v))
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        self._numbers: frozenset[int | float] = frozenset().union(*map(_numbers, values))
+        self._pattern: re.Pattern[str] | None = _compile(self._secrets)
 
     @classmethod
     def empty(cls) -> Masker:
         """A masker that masks nothing."""
         return cls(())
 
-    def with_secrets(self, secrets: Iterable[str]) -> Masker:
+    def with_secrets(self, secrets: Iterable[Any]) -> Masker:
         """A new masker masking these secrets as well as ours."""
-        return Masker([*self._secrets, *secrets])
+        return Masker([*self._values, *secrets])
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -138,8 +222,18 @@ class Masker:
                 (self.mask(k) if isinstance(k, str) else k): self._mask_data(v)
                 for k, v in obj.items()
             }
-        if isinstance(obj, list):
-            return [self._mask_data(v) for v in obj]
-        if isinstance(obj, tuple):
-            return tuple(self._mask_data(v) for v in obj)
+        if isinstance(obj, list | tuple):
+            masked = self._mask_pieces([self._mask_data(v) for v in obj])
+            return masked if isinstance(obj, list) else tuple(masked)
+        if type(obj) in _NUMBER_TYPES and obj in self._numbers:
+            return MASK
         return obj
+
+    def _mask_pieces(self, items: list[Any]) -> list[Any]:
+        """A list of strings that spells a secret when joined (``secret | list``): mask
+        the items that make up the secret."""
+        pattern = self._pattern
+        if pattern is None or len(items) < 2 or not all(type(i) is str for i in items):
+            return items
+        spans = [m.span() for m in pattern.finditer("".join(items))]
+        return _mask_spans(items, spans) if spans else items

@@ -215,7 +215,7 @@ class ReactAction:
 
     @staticmethod
     def _validated(text: str, schema: Any, output: dict[str, Any], masker: Masker) -> Any:
-        from jsonschema import Draft202012Validator
+        from wfctl.format.user_schema import user_validator  # RE2 patterns: linear time
 
         try:
             parsed = parse_answer(text)
@@ -223,7 +223,7 @@ class ReactAction:
             raise ActionError(
                 f"output_schema: {exc}", kind="validation", output=output, retryable=False
             ) from None
-        errors = list(Draft202012Validator(schema).iter_errors(parsed))
+        errors = list(user_validator(schema).iter_errors(parsed))
         if errors:
             first = min(errors, key=lambda e: list(e.absolute_path))
             where = ".".join(str(p) for p in first.absolute_path) or "answer"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from wfctl.cli.exit_codes import ExitCode
+from wfctl.format.printable import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,12 +20,12 @@ if TYPE_CHECKING:
 
 def err(message: str) -> None:
     """One line (or more) on stderr."""
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(printable(message, lines=True) + "\n")
 
 
 def fail_usage(message: str) -> NoReturn:
     """Print a usage error and exit 2."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {printable(message, lines=True)}", err=True)
     raise typer.Exit(ExitCode.INVALID)
 
 

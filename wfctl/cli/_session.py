@@ -19,6 +19,7 @@ from wfctl.cli._options import RunOptions
 from wfctl.cli._output import err
 from wfctl.cli.exit_codes import ExitCode, for_state
 from wfctl.events import EventBus
+from wfctl.format.printable import printable
 from wfctl.model.inputs import InputError
 
 if TYPE_CHECKING:
@@ -254,7 +255,7 @@ def _summary(result: RunResult, report: dict[str, Any], path: Path, out: IO[str]
     out.write(f"{result.status.value}: {', '.join(parts)} in {result.duration:.2f}s\n")
     for step_id in result.waiting_for:
         out.write(
-            f"  waiting for approval: {step_id}\n"
+            f"  waiting for approval: {printable(step_id)}\n"
             f"    approve:  wfctl approve {result.run_id} {step_id}\n"
             f"    (or reject: wfctl approve {result.run_id} {step_id} --reject)\n"
         )
@@ -265,7 +266,7 @@ def _summary(result: RunResult, report: dict[str, Any], path: Path, out: IO[str]
 
     error = report.get("error")
     if error and result.status.value != "waiting_approval":
-        out.write(f"  {plain_text(error)}\n")
+        out.write(f"  {printable(plain_text(str(error)))}\n")
 
     for line in failure_tails(report):
         out.write(line + "\n")

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_EXPANDED_NODES",
     "MAX_FILE_BYTES",
     "alias_problem",
+    "nesting_exceeds",
     "oversized",
     "too_large",
 ]
@@ -28,6 +29,21 @@ MAX_ALIASES: Final = 1000
 MAX_EXPANDED_NODES: Final = 200_000
 # A file with thousands of `- yes` lines should not produce thousands of messages.
 MAX_DIAGNOSTICS: Final = 100
+
+
+def nesting_exceeds(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Is plain data (lists and dicts) nested deeper than `limit` levels? (Iterative: data
+    too deep for Python's recursion is the case it must answer.)"""
+    todo: list[tuple[object, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth >= limit:
+                return True
+            todo.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
 
 
 def too_large(file: str, size: int) -> Diagnostic:

@@ -81,6 +81,9 @@ class Executor:
         self.bus = bus
         self.secrets = dict(secrets)
         self.secret_env = dict(secret_env)
+        # Each step's last built `input` (only steps with an input_mapping): its
+        # output_mapping and custom_metrics see it too (FORMAT.md; issue 15).
+        self.built_inputs: dict[str, dict[str, Any]] = {}
         self.masker = masker
         self.workdir = workdir
         self.records: dict[str, StepRecord] = {s: StepRecord(s) for s in self.workflow.all_steps}
@@ -211,13 +214,14 @@ class Executor:
         built = {name: expr.evaluate(ctx) for name, expr in step.input_mapping.items()}
         if step.input_validation is not None:
             _validate_input(step.input_validation, built)
+        self.built_inputs[step.step_id] = built
         return built
 
 
 def _validate_input(schema: Any, built: dict[str, Any]) -> None:
-    from jsonschema import Draft202012Validator
+    from wfctl.format.user_schema import user_validator  # RE2 patterns: linear time
 
-    errors = list(Draft202012Validator(schema).iter_errors(built))
+    errors = list(user_validator(schema).iter_errors(built))
     if errors:
         first = min(errors, key=lambda e: list(e.absolute_path))
         where = ".".join(str(p) for p in first.absolute_path) or "input"

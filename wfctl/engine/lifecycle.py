@@ -41,11 +41,16 @@ async def execute(ex: Executor, step: Step) -> None:
     except StepFailed as exc:
         await fail(ex, step, record, str(exc), exc.kind)
     except ExpressionError as exc:
-        await fail(ex, step, record, f"expression error: {exc.message}", "validation")
+        await fail(ex, step, record, f"expression error: {exc.message}", _kind(exc))
     except anyio.get_cancelled_exc_class():  # evaluated only when something propagates
         with anyio.CancelScope(shield=True):
             _cancelled(ex, record)
         raise
+
+
+def _kind(exc: ExpressionError) -> str:
+    """The step's error kind for a failed expression: a resource limit is its own kind."""
+    return "expression_limit" if exc.kind == "limit" else "validation"
 
 
 def _when_holds(ex: Executor, step: Step, record: StepRecord) -> bool:
@@ -79,13 +84,17 @@ def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
     """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
     masked = ex.masker.mask_data(output)
     updates = _set_values(step, output) if ex.actions.sets_vars(step.action) else {}
-    ctx = ex.context(step, output=masked) if step.output_mapping or step.custom_metrics else {}
+    ctx = (
+        ex.context(step, output=masked, input=ex.built_inputs.get(step.step_id, {}))
+        if step.output_mapping or step.custom_metrics
+        else {}
+    )
     for name, expr in step.output_mapping.items():
         try:
             updates[name] = expr.evaluate(ctx)
         except ExpressionError as exc:
             record.output = masked
-            raise StepFailed(f"output_mapping.{name}: {exc.message}", "validation") from None
+            raise StepFailed(f"output_mapping.{name}: {exc.message}", _kind(exc)) from None
     record.output = masked
     record.status = StepStatus.COMPLETED
     record.ended_at = time.time()

@@ -140,7 +140,8 @@ def build_executor(
     opts: RunOptions,
 ) -> Executor:
     """The run's executor: its plan, secrets (masked everywhere) and options."""
-    masker = Masker([*secrets.values(), *(str(resolved[n]) for n in workflow.secret_inputs)])
+    # Secret inputs of any type: the masker masks numbers and lists by value (issue 15).
+    masker = Masker([*secrets.values(), *(resolved[n] for n in workflow.secret_inputs)])
     return Executor(
         compile_plan(workflow, opts.estimates),
         run_id,

@@ -16,6 +16,7 @@ from wfctl.actions.base import Action, ActionContext, ActionError
 from wfctl.engine.agents import NoAgentAvailable
 from wfctl.engine.attempts import Resolved, StepFailed
 from wfctl.events import RetryScheduled, StepOutputLine, now
+from wfctl.expressions import evaluation_time_limit
 from wfctl.model import Agent, Step, StepStatus, StepType
 from wfctl.records import Attempt, StepRecord
 
@@ -100,7 +101,10 @@ class StepCall:
         resolved = self._resolved
         # Route again after a failure: the agent that failed may have an open breaker now.
         if resolved is None or resolved[0] is not None:
-            resolved = self._resolved = resolve_call(self._ex, self._step, self._record, self.ctx)
+            # Rendering `with` counts against the step's timeout (issue 15).
+            with evaluation_time_limit(self.timeout):
+                resolved = resolve_call(self._ex, self._step, self._record, self.ctx)
+            self._resolved = resolved
         return resolved
 
     async def begin(self, local: int, limiter: anyio.CapacityLimiter | None) -> ActionContext:

@@ -13,6 +13,8 @@ The Jinja sandbox stops attribute escapes but bounds no resources (see PITFALLS.
 * size checks on ``+``, ``*``, ``**``, ``~``, ``join``, ``replace``, ``sum``, ``round``
   (``_limits``);
 * a cap on rendered output and on ``{% for %}`` iterations per render (``_environment``);
+* a time and allocation budget per evaluation, checked while it runs, that also lets
+  Ctrl-C stop it (``_budget``; :func:`evaluation_time_limit` lowers it to a step's timeout);
 * rejection of template features that allow unbounded recursion or hidden buffers
   (macros, call/filter/set blocks, recursive loops, include/import/extends) (``_tree``);
 * strict undefined handling, so a typo is an error and not a silently false condition
@@ -28,6 +30,8 @@ Modules: ``_parse`` (source to tree), ``_compiled`` (Expression, Template), ``_v
 
 from __future__ import annotations
 
+from wfctl.expressions._budget import MAX_ALLOCATION, MAX_EVALUATION_SECONDS
+from wfctl.expressions._budget import time_limit as evaluation_time_limit
 from wfctl.expressions._compiled import (
     Expression,
     Template,
@@ -48,6 +52,8 @@ from wfctl.expressions._limits import (
 from wfctl.expressions._values import CompiledValue, compile_value
 
 __all__ = [
+    "MAX_ALLOCATION",
+    "MAX_EVALUATION_SECONDS",
     "MAX_INT_BITS",
     "MAX_LOOP_ITERATIONS",
     "MAX_RANGE",
@@ -62,6 +68,7 @@ __all__ = [
     "compile_expression",
     "compile_template",
     "compile_value",
+    "evaluation_time_limit",
     "is_template",
     "truthy",
 ]

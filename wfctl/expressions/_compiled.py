@@ -13,6 +13,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.runtime import Undefined
 from jinja2.visitor import NodeTransformer
 
+from wfctl.expressions import _budget as budget
 from wfctl.expressions._environment import SandboxEnvironment, environment, render_context
 from wfctl.expressions._errors import ExpressionError, unexpected_compile_error
 from wfctl.expressions._evaluate import evaluation_error, finish
@@ -83,6 +84,7 @@ class Expression:
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         """The value of the expression in ``context``; raises :class:`ExpressionError`."""
         template = self._template
+        budget.start()
         try:
             ctx = render_context(template, context)
             for _ in template.root_render_func(ctx):
@@ -91,6 +93,8 @@ class Expression:
         except Exception as exc:
             # `from None`: the chained Jinja exception may quote values (secrets).
             raise evaluation_error(exc, self.source, self._tree, context) from None
+        finally:
+            budget.end()
 
     def names(self) -> frozenset[str]:
         """Top-level names the expression reads (``{"steps", "inputs"}``)."""
@@ -124,6 +128,7 @@ class Template:
         template = self._template
         if template is None:
             return self.source
+        budget.start()
         try:
             parts: list[str] = []
             total = 0
@@ -135,6 +140,8 @@ class Template:
             return "".join(parts)
         except Exception as exc:
             raise evaluation_error(exc, self.source, self._tree, context) from None
+        finally:
+            budget.end()
 
     def names(self) -> frozenset[str]:
         return self._names

@@ -17,6 +17,7 @@ from jinja2.runtime import Context, Undefined, new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_eval_context
 
+from wfctl.expressions import _budget as budget
 from wfctl.expressions._filters import FILTERS, SAFE_METHODS, TESTS
 from wfctl.expressions._limits import (
     BINOPS,
@@ -34,6 +35,9 @@ from wfctl.expressions._undefined import ChainedUndefined
 __all__ = ["GLOBALS", "SandboxEnvironment", "environment", "render_context"]
 
 _LOOP_BUDGET_ATTR = "wfctl_loop_iterations"
+_SIZED = frozenset({str, list, tuple, dict})
+# Filters whose cost does not grow with their input: not worth a tick.
+_UNMETERED = frozenset({"abs", "count", "d", "default", "first", "float", "int", "last", "length"})
 
 
 class SandboxEnvironment(ImmutableSandboxedEnvironment):
@@ -43,7 +47,21 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(BINOPS)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        return checked_binop(operator, left, right)
+        result = checked_binop(operator, left, right)
+        budget.allocate(len(result) + 1 if type(result) in _SIZED else 1)
+        return result
+
+    def call(
+        __self,  # Jinja's signature: `self` may be a keyword argument
+        __context: Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        # Every call from an expression (methods, range()) is metered.
+        result = super().call(__context, __obj, *args, **kwargs)
+        budget.allocate(len(result) + 1 if type(result) in _SIZED else 1)
+        return result
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Undefined):
@@ -78,8 +96,10 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
     def wf_concat(self, *parts: Any) -> str:
         """The `~` operator, with a bound on the result length."""
         texts = [to_str(part) for part in parts]
-        if sum(map(len, texts)) > MAX_RENDER_LENGTH:
+        size = sum(map(len, texts))
+        if size > MAX_RENDER_LENGTH:
             limit("concatenation length", MAX_RENDER_LENGTH)
+        budget.allocate(size + 1)
         return "".join(texts)
 
     @staticmethod
@@ -102,7 +122,7 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         if size > remaining:
             limit("loop iterations in one render", MAX_LOOP_ITERATIONS)
         state[_LOOP_BUDGET_ATTR] = used + size
-        return iterable
+        return budget.ticking(iterable)
 
 
 def _finalize(value: Any) -> Any:
@@ -126,7 +146,9 @@ def environment() -> SandboxEnvironment:
         cache_size=0,
         auto_reload=False,
     )
-    env.filters = dict(FILTERS)
+    env.filters = {
+        name: func if name in _UNMETERED else budget.metered(func) for name, func in FILTERS.items()
+    }
     env.tests = dict(TESTS)
     # No lipsum, cycler, joiner, namespace, dict; range only bounded.
     env.globals.clear()

@@ -125,9 +125,26 @@ def _multiply(left: Any, right: Any) -> Any:
     if isinstance(seq, _SEQUENCES) and isinstance(count, int):
         if len(seq) * max(count, 0) > MAX_SEQUENCE_LENGTH:
             limit("repetition length", MAX_SEQUENCE_LENGTH)
+        if count > 1 and not isinstance(seq, str):
+            _check_repeated(seq, count)
     elif _both_ints(left, right) and _int_bits(left) + _int_bits(right) > MAX_INT_BITS:
         limit("integer size in bits", MAX_INT_BITS)
     return left * right
+
+
+_REPEATED_SIZE: Final = 4 * MAX_SEQUENCE_LENGTH
+
+
+def _check_repeated(seq: list[Any] | tuple[Any, ...], count: int) -> None:
+    """`[long_string] * 10**6` is a million references, but every later `map('upper')`,
+    `join` or copy pays for a million long strings: bound what the repetition stands for
+    (items and characters, shared ones counted each time)."""
+    # check_size counts a list and each of its items: allow for that overhead.
+    bound = _REPEATED_SIZE // count
+    try:
+        check_size(seq, bound, "repetition size")
+    except LimitExceeded:
+        limit("repetition size (items and characters, repeats counted)", _REPEATED_SIZE)
 
 
 def _power(left: Any, right: Any) -> Any:

@@ -32,6 +32,7 @@ from wfctl.expressions._compiled import (
 from wfctl.expressions._environment import SandboxEnvironment, environment
 from wfctl.expressions._errors import ExpressionError, unexpected_compile_error
 from wfctl.expressions._parse import check_source, parse_bare, parse_template, single_expression
+from wfctl.expressions._static import constant_limits
 from wfctl.expressions._tree import attrs_of, check_tree, find, load_names, step_refs
 
 __all__ = [
@@ -55,6 +56,7 @@ class Analysis:
     steps: frozenset[str]  # step ids named statically (steps.a, steps['a'], steps.get('a'))
     workflow_attrs: frozenset[str] = frozenset()  # workflow.<attr> read statically
     secrets: frozenset[str] = frozenset()  # secrets.<name> read statically
+    limits: tuple[str, ...] = ()  # resource limits its constants alone exceed
 
 
 _NOTHING: Final = Analysis(frozenset(), frozenset())
@@ -116,7 +118,11 @@ def _of_expression(env: SandboxEnvironment, expr: nodes.Expr, source: str) -> An
 
 def _of_tree(tree: nodes.Node, names: set[str]) -> Analysis:
     return Analysis(
-        frozenset(names), step_refs(tree), attrs_of(tree, "workflow"), attrs_of(tree, "secrets")
+        frozenset(names),
+        step_refs(tree),
+        attrs_of(tree, "workflow"),
+        attrs_of(tree, "secrets"),
+        constant_limits(tree),
     )
 
 

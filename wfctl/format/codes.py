@@ -118,6 +118,17 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
         "A user JSON Schema (an input, input_validation, output_schema) is invalid.",
     ),
     ("input-default", (_SE,), "An input's default violates the input's own schema."),
+    (
+        "unbounded-pattern",
+        (_SE,),
+        "A user schema's `pattern` cannot be matched in linear time (lookaround, backreferences).",
+    ),
+    (
+        "expression-limit",
+        (_SE,),
+        "An expression exceeds a resource limit on constants alone (a huge `range()`, power "
+        "or repetition).",
+    ),
 )
 
 #: Code name -> Code, in the order the table in docs/FORMAT.md lists them.

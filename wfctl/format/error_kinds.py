@@ -23,13 +23,18 @@ class ErrorKind(StrEnum):
     DEADLOCK = "deadlock"  # its dependencies can never be satisfied
     REJECTED = "rejected"  # an approver said no
     WORKER_LOST = "worker_lost"  # the Ray worker process or node running it died
+    # An expression or template hit a resource limit (time, size, allocation): the same
+    # data would hit it again, so never retried.
+    EXPRESSION_LIMIT = "expression_limit"
 
 
 #: Kinds no retry policy may retry (invalid input never gets better by retrying).
-NEVER_RETRIED: Final = frozenset({ErrorKind.VALIDATION})
+NEVER_RETRIED: Final = frozenset({ErrorKind.VALIDATION, ErrorKind.EXPRESSION_LIMIT})
 
 #: Kinds only the engine decides, never raised by an action.
-_ENGINE_ONLY: Final = frozenset({ErrorKind.DEADLOCK, ErrorKind.REJECTED})
+_ENGINE_ONLY: Final = frozenset(
+    {ErrorKind.DEADLOCK, ErrorKind.REJECTED, ErrorKind.EXPRESSION_LIMIT}
+)
 
 #: Every kind an action's `ActionError` may carry.
 ACTION_ERROR_KINDS: Final = frozenset(ErrorKind) - _ENGINE_ONLY

@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from wfctl.document._limits import MAX_DEPTH, nesting_exceeds
+
 
 class InputError(Exception):
     """Bad run inputs (exit 2): the message names the input."""
@@ -20,6 +22,8 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw
+    except RecursionError:
+        raise InputError(f"input '{key.strip()}' is nested too deeply") from None
     return key.strip(), value
 
 
@@ -46,7 +50,7 @@ def _value(name: str, schema: Any, given: Mapping[str, Any]) -> Any:
 
 def _schema_problem(name: str, schema: Any, value: Any) -> str | None:
     """The first way `value` fails the input's schema, or None."""
-    from jsonschema import Draft202012Validator
+    from wfctl.format.user_schema import user_validator
 
     secret = isinstance(schema, Mapping) and schema.get("secret")
     clean = (
@@ -54,7 +58,7 @@ def _schema_problem(name: str, schema: Any, value: Any) -> str | None:
         if isinstance(schema, Mapping)
         else schema
     )
-    errors = sorted(Draft202012Validator(clean).iter_errors(value), key=lambda e: e.path)
+    errors = sorted(user_validator(clean).iter_errors(value), key=lambda e: e.path)
     if not errors:
         return None
     if secret:
@@ -68,6 +72,14 @@ def resolve_inputs(
 ) -> dict[str, Any]:
     """Defaults applied and every input checked; raises InputError listing all problems."""
     problems = _unknown(declared, given)
+    problems += [
+        f"input '{name}' is nested deeper than {MAX_DEPTH} levels"
+        for name, value in given.items()
+        if nesting_exceeds(value)
+    ]
+    if problems:
+        # Checking a schema against data that deep would recurse without bound.
+        raise InputError("; ".join(problems))
     resolved: dict[str, Any] = {}
     for name, schema in declared.items():
         value = _value(name, schema, given)

@@ -129,6 +129,7 @@ class _Expressions:
             if found is None:
                 continue
             self.check_names(site, found)
+            self.check_limits(site, found)
             if found.steps:
                 self.check_step_refs(info, site, found.steps, is_handler)
             if shell and "secrets" in found.names and _is_shell_command(site.path, info.path):
@@ -169,6 +170,16 @@ class _Expressions:
             _expression_hint(site),
             pos=self.ctx.locate(site.path, site.source, offset),
         )
+
+    def check_limits(self, site: Site, found: Analysis) -> None:
+        """Resource limits the expression exceeds on its constants alone (issue 15)."""
+        for problem in found.limits:
+            self.ctx.report(
+                site.path,
+                "expression-limit",
+                _error_message(site, problem),
+                "every run would fail here: expressions are bounded in size and time",
+            )
 
     def check_names(self, site: Site, found: Analysis) -> None:
         from wfctl.expressions.analysis import name_offset, workflow_attr_offset

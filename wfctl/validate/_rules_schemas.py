@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
@@ -15,7 +15,13 @@ from wfctl.validate.schema_messages import compile_schema_check, describe_value
 if TYPE_CHECKING:
     from wfctl.document.loader import Path_
 
-__all__ = ["check_inputs", "instance_problem", "meta_validator", "plainly_valid_schema"]
+__all__ = [
+    "check_inputs",
+    "instance_problem",
+    "meta_validator",
+    "plainly_valid_schema",
+    "schema_patterns",
+]
 
 
 def check_inputs(ctx: Context) -> None:
@@ -47,6 +53,8 @@ def _check_input(ctx: Context, name: str, schema: dict[str, Any] | bool) -> None
     if problem is not None:
         ctx.report(path, "invalid-json-schema", f"schema of input '{name}': {problem}")
         return
+    if _check_patterns(ctx, path, clean):
+        return
     if isinstance(schema, dict) and "default" in schema:
         violation = instance_problem(clean, schema["default"])
         if violation is not None:
@@ -64,6 +72,54 @@ def _check_schema(ctx: Context, path: Path_, schema: Any, what: str) -> None:
     problem = schema_problem(schema)
     if problem is not None:
         ctx.report(path, "invalid-json-schema", f"{what} is not a valid JSON Schema: {problem}")
+        return
+    _check_patterns(ctx, path, schema)
+
+
+def schema_patterns(schema: Any, path: Path_ = ()) -> Iterator[tuple[Path_, str]]:
+    """(path, pattern) for every `pattern` and `patternProperties` key inside a schema."""
+    todo: list[tuple[Path_, Any]] = [(path, schema)]
+    while todo:
+        where, node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(((*where, i), item) for i, item in enumerate(node))
+        elif isinstance(node, dict):
+            yield from _own_patterns(where, node)
+            todo.extend(((*where, k), v) for k, v in node.items() if k not in _DATA_KEYWORDS)
+
+
+def _own_patterns(where: Path_, node: dict[str, Any]) -> Iterator[tuple[Path_, str]]:
+    """The patterns one schema object holds itself (`pattern`, `patternProperties` keys)."""
+    pattern = node.get("pattern")
+    if isinstance(pattern, str):
+        yield (*where, "pattern"), pattern
+    properties = node.get("patternProperties")
+    if isinstance(properties, dict):
+        yield from (((*where, "patternProperties", k), k) for k in properties if isinstance(k, str))
+
+
+# Keywords whose values are data, not schemas (a `pattern` key inside them is a value).
+_DATA_KEYWORDS: Final = frozenset({"default", "const", "enum", "examples"})
+
+
+def _check_patterns(ctx: Context, path: Path_, schema: Any) -> bool:
+    """Report patterns RE2 cannot run (no linear-time bound); True when there were any."""
+    found = False
+    for where, pattern in schema_patterns(schema, path):
+        from wfctl.format.user_schema import pattern_problem
+
+        problem = pattern_problem(pattern)
+        if problem is not None:
+            found = True
+            ctx.report(
+                where,
+                "unbounded-pattern",
+                problem,
+                "rewrite it without lookaround or backreferences (wfctl matches patterns "
+                "with RE2, in time linear in the text)",
+                key=where[-2:-1] == ("patternProperties",),
+            )
+    return found
 
 
 # ------------------------------------------------------------- is it a valid schema?
@@ -212,13 +268,16 @@ _VIOLATIONS: Final[Mapping[str, Callable[[Any, Any], str]]] = {
 
 def instance_problem(schema: Any, instance: Any) -> str | None:
     """The first way `instance` violates `schema`, in plain words, or None."""
-    check = compile_schema_check(schema)
+    # Patterns are matched by RE2 (linear time), never by the fast check's `re`.
+    has_patterns = next(schema_patterns(schema), None) is not None
+    check = None if has_patterns else compile_schema_check(schema)
     if check is not None and check(instance):
         return None
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    error = best_match(Draft202012Validator(schema).iter_errors(instance))
+    from wfctl.format.user_schema import user_validator
+
+    error = best_match(user_validator(schema).iter_errors(instance))
     if error is None:
         return None
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)

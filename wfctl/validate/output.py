@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Final
 
 from wfctl.format.diagnostics import Diagnostic
+from wfctl.format.printable import printable
 from wfctl.validate.files import FileResult
 
 
@@ -33,7 +34,8 @@ def short_path(path: str) -> str:
 def diagnostic_line(d: Diagnostic) -> str:
     """`file:line:col path: message` — the one-line form used in plain text and errors."""
     where = f"{short_path(d.path)}: " if d.path else ""
-    return f"{d.location()} {where}{d.message}"
+    # Keys and values of the file are in it: never print their escape sequences raw.
+    return printable(f"{d.location()} {where}{d.message}")
 
 
 def write_text(results: Sequence[FileResult], out: IO[str], styled: bool) -> None:
@@ -45,7 +47,7 @@ def write_text(results: Sequence[FileResult], out: IO[str], styled: bool) -> Non
         for d in r.diagnostics:
             out.write(f"{diagnostic_line(d)} ({d.code})\n")
             if d.hint:
-                out.write(f"    hint: {d.hint}\n")
+                out.write(f"    hint: {printable(d.hint)}\n")
     out.write(_summary(results) + "\n")
 
 
@@ -57,13 +59,13 @@ def _write_styled(results: Sequence[FileResult], out: IO[str]) -> None:
     console = Console(file=out, highlight=False, soft_wrap=True)
     for r in results:
         for d in r.diagnostics:
-            where = f"[cyan]{escape(short_path(d.path))}[/]: " if d.path else ""
+            where = f"[cyan]{escape(printable(short_path(d.path)))}[/]: " if d.path else ""
             console.print(
-                f"[bold]{escape(d.location())}[/] {where}[red]{escape(d.message)}[/]"
-                f" [dim]({d.code})[/]"
+                f"[bold]{escape(printable(d.location()))}[/] {where}"
+                f"[red]{escape(printable(d.message))}[/] [dim]({d.code})[/]"
             )
             if d.hint:
-                console.print(f"    [yellow]hint:[/] {escape(d.hint)}")
+                console.print(f"    [yellow]hint:[/] {escape(printable(d.hint))}")
     style = "green" if all(r.ok for r in results) else "red"
     console.print(f"[{style}]{escape(_summary(results))}[/]")
 

@@ -28,6 +28,7 @@ from wfctl.events import (
     StepOutputLine,
     StepStateChanged,
 )
+from wfctl.format.printable import printable
 from wfctl.model import Step, StepStatus, Workflow
 from wfctl.view._board import RowBoard
 from wfctl.view._select import Row
@@ -271,7 +272,7 @@ class LiveTable:
 
     def _title(self, now: float) -> Text:
         title = Text(no_wrap=True, overflow="ellipsis", end="\n")
-        title.append(self.workflow.name, style="bold")
+        title.append(printable(self.workflow.name), style="bold")
         if self.run_id is not None:
             title.append(f"  run {self.run_id}", style="dim")
         if self.started_at is None:

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from wfctl.format.printable import printable
 from wfctl.view.rows import (
     GLYPHS,
     RUN_STYLES,
@@ -85,7 +86,7 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     status = str(report.get("status", "unknown"))
 
     title = Text(no_wrap=True, overflow="ellipsis")
-    title.append(str(wf.get("name") or wf.get("id") or "workflow"), style="bold")
+    title.append(printable(str(wf.get("name") or wf.get("id") or "workflow")), style="bold")
     if wf.get("id"):
         title.append(f" ({wf['id']}" + (f" v{wf['version']}" if wf.get("version") else "") + ")")
     if report.get("execution_id"):

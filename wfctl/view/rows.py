@@ -9,6 +9,8 @@ from typing import NotRequired, TypedDict
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
+from wfctl.format.printable import printable
+
 GLYPHS: Mapping[str, str] = {
     "pending": "·",
     "waiting": "⏸",
@@ -165,7 +167,8 @@ def _render_row(row: RowDict, width: int, name_width: int, spinner: str | None) 
     line = Text(no_wrap=True, overflow="ellipsis", end="\n")
     line.append(glyph, style=style)
     line.append(" ")
-    line.append(_cell("  " * depth + row["step_id"], name_width), style="" if depth else "bold")
+    step_id = printable(row["step_id"])  # from the workflow: no raw escape sequences
+    line.append(_cell("  " * depth + step_id, name_width), style="" if depth else "bold")
     line.append("  ")
     line.append(_cell(status, _STATUS_WIDTH), style=style)
     line.append(" ")
