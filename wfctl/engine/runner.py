@@ -85,7 +85,7 @@ async def run_workflow(
     inner.emit(
         RunStarted(
             run_id, time.time(), workflow.workflow_id, workflow.name,
-            tuple(workflow.all_steps), shown_inputs,
+            tuple(s for s in workflow.all_steps if s not in workflow.templates), shown_inputs,
         )
     )  # fmt: skip
     await _drive(executor, opts)

@@ -45,6 +45,9 @@ class Workflow:
     handlers: frozenset[str]  # steps that run only when invoked (handlers, rollbacks, tools)
     source_file: str
     sha256: str
+    #: Steps inside group loop bodies: run per iteration under iteration ids
+    #: (:mod:`wfctl.model.scopes`), never under their own.
+    templates: frozenset[str] = frozenset()
 
     def children(self, container: str | None) -> tuple[Step, ...]:
         """The steps of one level: top level (None) or a container step's children."""
