@@ -50,15 +50,7 @@ class Scheduler:
         else:
             steps, dependents, rank = self._materialize(container, scope)
         records = ex.records
-        ids = {s.step_id for s in steps}
-        # A dependency outside this container (unknown, or a handler step) never ends
-        # here: it keeps the step waiting, and the deadlock check names it.
-        remaining = {
-            s.step_id: sum(
-                1 for d in s.dependencies if d not in ids or not records[d].status.terminal
-            )
-            for s in steps
-        }
+        remaining = _remaining(steps, records)
         limit = container.limit if limited else None
         # asyncio's own TaskGroup: a step task costs a third of an anyio one, and the group
         # still cancels its tasks when the run's (anyio) cancel scope cancels this one.
@@ -79,8 +71,10 @@ class Scheduler:
     ) -> tuple[tuple[Step, ...], dict[str, tuple[str, ...]], dict[str, float]]:
         """The iteration's copies of a container's steps (records kept when resumed)."""
         ex = self._ex
-        owner = scope.sid(container.container) if container.container is not None else None
-        where = owner if owner is not None and owner != scope.prefix else scope.prefix
+        owner = container.container
+        # A parallel group inside the body is the container of its children; the body's
+        # own steps are in the iteration.
+        where = scope.names[owner] if owner in scope.names else scope.prefix
         steps = tuple(scoped_step(t, scope, where) for t in container.steps)
         for step in steps:
             ex.steps[step.step_id] = step
@@ -297,6 +291,17 @@ class _Run:
                 if self._limit is not None:
                     # (A dependent taken inline above was counted in already.)
                     self._ended()
+
+
+def _remaining(steps: tuple[Step, ...], records: Mapping[str, StepRecord]) -> dict[str, int]:
+    """How many dependencies each step still waits on."""
+    ids = {s.step_id for s in steps}
+    # A dependency outside this container (unknown, or a handler step) never ends
+    # here: it keeps the step waiting, and the deadlock check names it.
+    return {
+        s.step_id: sum(1 for d in s.dependencies if d not in ids or not records[d].status.terminal)
+        for s in steps
+    }
 
 
 def _all_success(deps: list[Any]) -> str | None:
