@@ -95,3 +95,28 @@ def test_sigkill_inside_a_group_item_then_resume_reruns_nothing_completed(
     assert steps["each[1]"]["parent"] == "each"
     assert all(steps[f"each[{i}].rest"]["status"] == "completed" for i in range(4))
     assert steps["each"]["output"]["iterations"] == 4
+
+
+def test_validate_names_what_a_loop_body_cannot_hold_with_file_and_line(tmp_path: Path) -> None:
+    shutil.copyfile(DATA / "loop_body_approval.yaml", tmp_path / "bad.yaml")
+    res = wfctl(["validate", "bad.yaml"], tmp_path)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    out = res.stdout + res.stderr
+    no_traceback(out)
+    assert (
+        "bad.yaml:9:20 steps[0].steps[0].step_type: 'ok' is a human_approval step inside "
+        "the body of loop 'each' (loop-body)"
+    ) in out
+    assert "bad.yaml:12:19 steps[0].steps[2].step_id: 'undo' runs as a handler" in out
+
+
+def test_validate_rejects_steps_beside_an_action(tmp_path: Path) -> None:
+    (tmp_path / "both.yaml").write_text(
+        "workflow_id: both\nname: both\nsteps:\n"
+        "  - step_id: each\n    step_type: loop\n    for_each: [1]\n    action: noop\n"
+        "    steps:\n      - {step_id: a, action: noop}\n"
+    )
+    res = wfctl(["validate", "both.yaml"], tmp_path)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "both.yaml:4:" in res.stdout + res.stderr
+    no_traceback(res.stderr)

@@ -74,7 +74,7 @@ class Scheduler:
         owner = container.container
         # A parallel group inside the body is the container of its children; the body's
         # own steps are in the iteration.
-        where = scope.names[owner] if owner in scope.names else scope.prefix
+        where = scope.names.get(owner or "", scope.prefix)
         steps = tuple(scoped_step(t, scope, where) for t in container.steps)
         for step in steps:
             ex.steps[step.step_id] = step

@@ -85,6 +85,12 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
     ("self-dependency", (_SE,), "A step depends on itself or lists itself as a next step."),
     ("unknown-step", (_SE,), "A step id that names no step (dependencies, handlers, branches)."),
     (
+        "loop-body",
+        (_SE,),
+        "A step a group loop's body (`steps:`) cannot hold: a human_approval step, or a "
+        "step run as a handler, rollback or react tool.",
+    ),
+    (
         "cross-level-reference",
         (_SE,),
         "dependencies or next_steps name a step at another nesting level.",
