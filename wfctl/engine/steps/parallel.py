@@ -26,11 +26,14 @@ async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
     scope = ex.scopes.get(step.step_id) if ex.scopes else None
     level = ex.plan.levels[template_of(step.step_id)]
     await ex.scheduler.run_container(level, scope)
-    children = [ex.records[scope.sid(c.step_id) if scope else c.step_id] for c in step.children]
+    ids = (
+        [scope.sid(c.step_id) for c in step.children]
+        if scope
+        else [c.step_id for c in step.children]
+    )
+    children = [ex.records[i] for i in ids]
     tolerated = {
-        (scope.sid(c.step_id) if scope else c.step_id)
-        for c in step.children
-        if c.retry_policy.continue_on_failure
+        i for i, c in zip(ids, step.children, strict=True) if c.retry_policy.continue_on_failure
     }
     if any(c.status is StepStatus.WAITING for c in children):
         record.status = StepStatus.WAITING
