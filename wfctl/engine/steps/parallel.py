@@ -22,19 +22,7 @@ async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
     """Run the children's container, then judge the group."""
     record.status = StepStatus.RUNNING
     ex.emit_state(step.step_id)
-    # Inside a group loop's iteration the group runs as that iteration's copy.
-    scope = ex.scopes.get(step.step_id) if ex.scopes else None
-    level = ex.plan.levels[template_of(step.step_id)]
-    await ex.scheduler.run_container(level, scope)
-    ids = (
-        [scope.sid(c.step_id) for c in step.children]
-        if scope
-        else [c.step_id for c in step.children]
-    )
-    children = [ex.records[i] for i in ids]
-    tolerated = {
-        i for i, c in zip(ids, step.children, strict=True) if c.retry_policy.continue_on_failure
-    }
+    children, tolerated = await _run_children(ex, step)
     if any(c.status is StepStatus.WAITING for c in children):
         record.status = StepStatus.WAITING
         record.reason = "a child step is waiting for approval"
@@ -53,6 +41,18 @@ async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
             "error",
         )
     return output
+
+
+async def _run_children(ex: Executor, step: Step) -> tuple[list[StepRecord], set[str]]:
+    """Run the group; its children's records, and those allowed to fail."""
+    # Inside a group loop's iteration the group runs as that iteration's copy.
+    scope = ex.scopes.get(step.step_id) if ex.scopes else None
+    await ex.scheduler.run_container(ex.plan.levels[template_of(step.step_id)], scope)
+    ids = [scope.sid(c.step_id) if scope else c.step_id for c in step.children]
+    tolerated = {
+        i for i, c in zip(ids, step.children, strict=True) if c.retry_policy.continue_on_failure
+    }
+    return [ex.records[i] for i in ids], tolerated
 
 
 def _summary(children: list[StepRecord], tolerated: set[str]) -> dict[str, Any]:
