@@ -49,10 +49,11 @@ def test_a_loop_of_pure_actions_ends_at_its_timeout(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
-def test_sigkill_inside_a_group_item_then_resume_reruns_nothing_completed(
-    tmp_path: Path,
+@pytest.mark.parametrize("workflow", ["group_crash.yaml", "matrix_crash.yaml"])
+def test_sigkill_inside_a_group_item_or_matrix_cell_then_resume_reruns_nothing_completed(
+    tmp_path: Path, workflow: str
 ) -> None:
-    shutil.copyfile(DATA / "group_crash.yaml", tmp_path / "crash.yaml")
+    shutil.copyfile(DATA / workflow, tmp_path / "crash.yaml")
     (tmp_path / "markers").mkdir()
     proc = start(["run", "crash.yaml", "--no-live"], tmp_path)
     try:
@@ -120,3 +121,37 @@ def test_validate_rejects_steps_beside_an_action(tmp_path: Path) -> None:
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "both.yaml:4:" in res.stdout + res.stderr
     no_traceback(res.stderr)
+
+
+def test_the_matrix_build_example_runs_every_cell_through_the_cli(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "workflows" / "matrix-build.yaml"
+    res = wfctl(["run", str(example), "--no-live", "--report", "r.json"], tmp_path)
+    no_traceback(res.stderr)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    steps = load_report(tmp_path / "r.json")["steps"]
+    assert steps["build"]["output"]["iterations"] == 4
+    artifacts = [steps[f"build[{i}].package"]["output"]["artifact"] for i in range(4)]
+    assert artifacts == [
+        "pkg-linux-3.11.whl",
+        "pkg-linux-3.12.whl",
+        "pkg-macos-3.12.whl",
+        "pkg-windows-3.12.whl",
+    ]
+    # `when` per cell: lint runs in the first cell only; package still runs (none_failed).
+    assert steps["build[0].lint"]["status"] == "completed"
+    assert steps["build[3].lint"]["status"] == "skipped"
+    assert steps["wait_green"]["output"]["iterations"] == 2
+    assert steps["summary"]["output"]["stdout"].strip() == "built 4 cells"
+
+
+def test_validate_rejects_a_matrix_beside_for_each_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        "workflow_id: m\nname: m\nsteps:\n"
+        "  - step_id: cells\n    step_type: loop\n    for_each: [1]\n"
+        "    matrix: {os: [a]}\n    action: noop\n"
+    )
+    res = wfctl(["validate", "m.yaml"], tmp_path)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    no_traceback(res.stderr)
+    assert "m.yaml:4:" in res.stdout or "m.yaml:7:" in res.stdout, res.stdout
+    assert "matrix" in res.stdout

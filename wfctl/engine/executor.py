@@ -199,7 +199,7 @@ class Executor:
         if self.scopes and step is not None and step.step_id in self.scopes:
             scope = self.scopes[step.step_id]
             ctx["steps"] = ScopedStepsView(self.records, scope.names)
-            ctx["loop"] = scope.frame
+            ctx.update(scope.context)
         ctx.update(extra)
         return ctx
 

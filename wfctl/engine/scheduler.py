@@ -88,14 +88,16 @@ class Scheduler:
         rank = {scope.sid(t.step_id): priority.get(t.step_id, 0.0) for t in container.steps}
         return steps, dependents, rank
 
-    async def run_body(self, body: Container, frame: dict[str, Any]) -> Any:
+    async def run_body(
+        self, body: Container, frame: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> Any:
         """One iteration or item of a single-action loop: the loop step's own action in the
-        loop `frame` (`loop` in its expressions); its output."""
+        loop `frame` (`loop` in its expressions; `extra` names too, e.g. `matrix`)."""
         ex = self._ex
         output: Any = None
         for step in body.steps:
             record = ex.records[step.step_id]
-            output = await invoke(ex, step, record, ex.step_input(step, frame), frame)
+            output = await invoke(ex, step, record, ex.step_input(step, frame), frame, extra)
         return output
 
     async def run_iteration(self, body: Container, scope: Scope) -> None:

@@ -29,16 +29,25 @@ class Scope:
     prefix: str
     frame: Mapping[str, Any]
     names: Mapping[str, str]
+    #: What its steps' expressions see besides the run's names: `loop`, and `matrix`
+    #: (the cell) in a matrix loop.
+    context: Mapping[str, Any]
 
     @classmethod
     def of(
-        cls, prefix: str, frame: Mapping[str, Any], body: tuple[Step, ...], outer: Scope | None
+        cls,
+        prefix: str,
+        frame: Mapping[str, Any],
+        body: tuple[Step, ...],
+        outer: Scope | None,
+        matrix: bool = False,
     ) -> Scope:
         """The scope of iteration `prefix` of a body (its nested containers' steps too)."""
         names = dict(outer.names) if outer is not None else {}
         for template in _walk(body):
             names[template.step_id] = scoped_id(prefix, template.step_id)
-        return cls(prefix, frame, names)
+        context = {"loop": frame, "matrix": frame["item"]} if matrix else {"loop": frame}
+        return cls(prefix, frame, names, context)
 
     def sid(self, template_id: str) -> str:
         """The record id of a template step in this iteration."""

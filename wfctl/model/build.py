@@ -12,6 +12,7 @@ from wfctl import graph
 from wfctl.expressions import compile_expression, compile_value
 from wfctl.model.defaults import defaults
 from wfctl.model.enums import StepType, TriggerRule
+from wfctl.model.matrix import expand_matrix
 from wfctl.model.policies import RetryPolicy, SlaTargets, circuit_breaker_from, retry_policy_from
 from wfctl.model.steps import (
     ApprovalBody,
@@ -166,6 +167,19 @@ def _loop(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> LoopBody | Fo
     # The group form (`steps:`) runs its steps per iteration; the single-action form its call.
     group = builder.nested(r, path, "steps") if "steps" in r else ()
     call = None if group else _call(r)
+    if "matrix" in r:
+        cells = tuple(expand_matrix(r["matrix"]))
+        return ForEachBody(
+            call=call,
+            items=cells,
+            # Cells at once: `max_parallel` (default: every cell, under max_parallel_steps).
+            concurrency=int(r.get("max_parallel", max(1, len(cells)))),
+            max_iterations=int(r["loop_max_iterations"]),
+            delay=float(r["loop_delay"]),
+            steps=group,
+            fail_fast=bool(r.get("fail_fast", True)),
+            matrix=True,
+        )
     items = r.get("for_each")
     if items is None:
         return LoopBody(

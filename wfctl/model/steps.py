@@ -86,6 +86,8 @@ class ForEachBody:
     delay: float
     steps: tuple[Step, ...] = ()
     fail_fast: bool = True
+    #: A `matrix:` loop: `items` are its cells, and each cell is `matrix` in context.
+    matrix: bool = False
 
 
 @dataclass(frozen=True)

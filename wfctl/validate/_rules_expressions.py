@@ -51,8 +51,11 @@ def _names_of(ctx: Context, info: StepInfo) -> frozenset[str]:
     extra: set[str] = set()
     if info.step_id in ctx.handlers:
         extra.add("error")
-    if info.data.get("step_type") == "loop" or _in_loop_body(ctx, info):
+    loop = info if info.data.get("step_type") == "loop" else _loop_of(ctx, info)
+    if loop is not None:
         extra.add("loop")
+        if "matrix" in loop.data:
+            extra.add("matrix")
     return frozenset(extra)
 
 
@@ -63,15 +66,16 @@ def _after_iteration(ctx: Context, info: StepInfo, site: Site, ref: str) -> bool
     return keyed in ("loop_condition", "until") and ctx.steps[ref].container == info.step_id
 
 
-def _in_loop_body(ctx: Context, info: StepInfo) -> bool:
-    """Inside a group loop's body (maybe in a parallel group there): `loop` is visible."""
+def _loop_of(ctx: Context, info: StepInfo) -> StepInfo | None:
+    """The group loop whose body holds `info` (maybe in a parallel group there): its
+    `loop` (and a matrix's `matrix`) are visible."""
     container = info.container
     while container is not None and container in ctx.steps:
         outer = ctx.steps[container]
         if outer.data.get("step_type") == "loop":
-            return True
+            return outer
         container = outer.container
-    return False
+    return None
 
 
 def _condition_sites(info: StepInfo, base: frozenset[str]) -> Iterator[Site]:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Items", "run_iteration"]
 
 
-async def run_iteration(ex: Executor, step: Step, body: Container, frame: dict[str, Any]) -> Any:
+async def run_iteration(
+    ex: Executor, step: Step, body: Container, frame: dict[str, Any], matrix: bool = False
+) -> Any:
     """Iteration `frame["index"]` of group loop `step`; its output maps each body step to
     its output. Raises StepFailed when a body step failed (and may not)."""
     iid = iteration_id(step.step_id, int(frame["index"]))
@@ -39,7 +41,7 @@ async def run_iteration(ex: Executor, step: Step, body: Container, frame: dict[s
         record = ex.records[iid] = StepRecord(iid)
     # The iteration is a record of its own (a row, a journal entry, a report step).
     ex.steps[iid] = replace(step, step_id=iid, container=step.step_id, dependencies=())
-    scope = Scope.of(iid, frame, step.body_steps, ex.scopes.get(step.step_id))
+    scope = Scope.of(iid, frame, step.body_steps, ex.scopes.get(step.step_id), matrix)
     ex.scopes[iid] = scope
     record.status = StepStatus.RUNNING
     record.started_at = record.started_at or time.time()

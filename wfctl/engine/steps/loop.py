@@ -1,5 +1,6 @@
-"""The loop step (`loop_condition` / `until`) and the for-each step (`for_each`): the step's
-body run once per iteration (in turn) or per item (up to `loop_concurrency` at once).
+"""The loop step (`loop_condition` / `until`), the for-each step (`for_each`) and the matrix
+(`matrix`, a for-each over its cells, :mod:`wfctl.model.matrix`): the step's body run once
+per iteration (in turn) or per item or cell (up to `loop_concurrency` / `max_parallel`).
 
 The body is the step's own action (single-action form: every round is an attempt on the
 loop step's record) or a nested graph of steps (group form, :mod:`.iterations`: every
@@ -56,13 +57,15 @@ async def _iterate(ex: Executor, step: Step, body: Container) -> Any:
     raise TypeError(f"not a loop step: {step.step_id}")  # pragma: no cover - dispatch table
 
 
-async def _round(ex: Executor, step: Step, body: Container, frame: dict[str, Any]) -> Any:
-    """One iteration or item: the group's graph, or the loop step's own action."""
+async def _round(
+    ex: Executor, step: Step, body: Container, frame: dict[str, Any], matrix: bool = False
+) -> Any:
+    """One iteration, item or cell: the group's graph, or the loop step's own action."""
     # Pure actions never await: without this a tight loop blocks every deadline.
     await anyio.lowlevel.checkpoint()
     if step.body_steps:
-        return await run_iteration(ex, step, body, frame)
-    return await ex.scheduler.run_body(body, frame)
+        return await run_iteration(ex, step, body, frame, matrix)
+    return await ex.scheduler.run_body(body, frame, {"matrix": frame["item"]} if matrix else None)
 
 
 def _items(ex: Executor, step: Step, each: ForEachBody) -> list[Any] | tuple[Any, ...]:
@@ -84,7 +87,8 @@ async def _for_each(ex: Executor, step: Step, each: ForEachBody, body: Container
 
     async def one(index: int, item: Any) -> None:
         try:
-            state.results[index] = await _round(ex, step, body, {"index": index, "item": item})
+            frame = {"index": index, "item": item}
+            state.results[index] = await _round(ex, step, body, frame, each.matrix)
             state.done.add(index)
         except StepFailed as exc:
             state.failed(index, exc)
