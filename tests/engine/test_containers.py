@@ -319,3 +319,52 @@ def test_continue_on_failure_on_a_parallel_child_does_not_fail_the_group() -> No
     assert group.output["tolerated"] == 1 and group.output["failed"] == 0
     assert group.output["children"]["flaky"]["status"] == "failed"
     assert out.step_status("after") == "completed"
+
+
+def test_a_parallel_step_let_in_by_all_done_after_a_failure_runs_its_children() -> None:
+    """Issue 12: every child was skipped ('run failed') and the group said completed."""
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - {step_id: broken, action: fail}
+              - step_id: cleanup
+                step_type: parallel
+                dependencies: [broken]
+                trigger_rule: all_done
+                parallel_steps:
+                  - {step_id: wipe, action: set, with: {values: {wiped: true}}}
+                  - {step_id: notify, action: noop, dependencies: [wipe]}
+              - {step_id: later, action: noop, dependencies: [cleanup]}
+            """
+        )
+    )
+    assert out.status == "failed"
+    assert out.step_status("wipe") == "completed"
+    assert out.step_status("notify") == "completed"
+    cleanup = out.record("cleanup")
+    assert cleanup.status is StepStatus.COMPLETED
+    assert cleanup.output["succeeded"] == 2 and cleanup.output["skipped"] == 0
+    assert out.result.vars["wiped"] is True
+    # Outside the admitted group, the run's failure still skips what follows.
+    assert out.step_status("later") == "skipped"
+
+
+def test_a_group_loop_let_in_by_all_done_after_a_failure_runs_its_body() -> None:
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - {step_id: broken, action: fail}
+              - step_id: each
+                step_type: loop
+                for_each: [1, 2]
+                dependencies: [broken]
+                trigger_rule: all_done
+                steps:
+                  - {step_id: tidy, action: noop}
+            """
+        )
+    )
+    assert out.status == "failed"
+    assert [out.step_status(f"each[{i}].tidy") for i in range(2)] == ["completed"] * 2

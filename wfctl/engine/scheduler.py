@@ -56,6 +56,10 @@ class Scheduler:
         # still cancels its tasks when the run's (anyio) cancel scope cancels this one.
         async with asyncio.TaskGroup() as tg:
             run = _Run(self, dependents, rank, remaining, tg, limit)
+            # A nested container that starts after the run failed was let in by its
+            # step's trigger rule (all_done): its steps run, as that rule asked, instead
+            # of each being skipped for the run's failure.
+            run.admitted = container.container is not None and ex.fatal is not None
             run.settle(
                 [
                     s.step_id
@@ -199,6 +203,7 @@ class _Run:
         "_scheduler",
         "_seq",
         "_tg",
+        "admitted",
     )
 
     def __init__(
@@ -220,6 +225,7 @@ class _Run:
         self._active = 0  # steps started and not yet ended (counted only with a limit)
         self._held: list[tuple[float, int, str]] = []  # ready, waiting for the limit
         self._seq = 0
+        self.admitted = False
 
     def settle(self, step_ids: list[str], inline: bool = False) -> str | None:
         """Decide newly ready steps: start them (best rank first) or skip them.
@@ -234,7 +240,7 @@ class _Run:
             ready = sorted(worklist, key=lambda s: -rank[s]) if len(worklist) > 1 else worklist
             worklist = []
             for step_id in ready:
-                if not scheduler.decide(step_id):
+                if not self._decide(step_id):
                     worklist.extend(self.released(step_id))
                     continue
                 if self._limit is not None and not self._admit(step_id):
@@ -245,6 +251,18 @@ class _Run:
                 else:
                     self._tg.create_task(self.run(step_id))
         return first
+
+    def _decide(self, step_id: str) -> bool:
+        """The scheduler's decision; in an admitted container, as if the run had not
+        failed (decide is synchronous: no other task sees the run's failure cleared)."""
+        if not self.admitted:
+            return self._scheduler.decide(step_id)
+        ex = self._ex
+        fatal, ex.fatal = ex.fatal, None
+        try:
+            return self._scheduler.decide(step_id)
+        finally:
+            ex.fatal = fatal if ex.fatal is None else ex.fatal
 
     def _admit(self, step_id: str) -> bool:
         """Within the container's limit: count it in; else hold it until a step ends."""

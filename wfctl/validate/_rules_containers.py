@@ -1,4 +1,5 @@
-"""Rules on containers: what a group loop's body (`steps:` under a loop step) may hold.
+"""Rules on containers: what a group loop's body (`steps:` under a loop step) may hold,
+and the shape of a matrix's `include` / `exclude`.
 
 A body step runs once per iteration under an iteration id (``each[2].fetch``); a step
 that runs on its own terms cannot be one: a human_approval step (decided by id from
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from wfctl.validate._context import Context, StepInfo
 
-__all__ = ["check_loop_bodies"]
+__all__ = ["check_loop_bodies", "check_matrices"]
 
 
 def _loop_of(ctx: Context, info: StepInfo) -> str | None:
@@ -21,6 +22,24 @@ def _loop_of(ctx: Context, info: StepInfo) -> str | None:
             return container
         container = outer.container
     return None
+
+
+def check_matrices(ctx: Context) -> None:
+    """A matrix's `include` and `exclude` are lists of non-empty mappings."""
+    for info in ctx.steps.values():
+        matrix = info.data.get("matrix")
+        if not isinstance(matrix, dict):
+            continue
+        for key in ("include", "exclude"):
+            entries = matrix.get(key)
+            for i, entry in enumerate(entries if isinstance(entries, list) else []):
+                if not isinstance(entry, dict) or not entry:
+                    ctx.report(
+                        (*info.path, "matrix", key, i),
+                        "matrix",
+                        f"matrix.{key}[{i}] must be a mapping of axis values (got {entry!r})",
+                        "for example {os: linux, python: '3.12'}",
+                    )
 
 
 def check_loop_bodies(ctx: Context) -> None:

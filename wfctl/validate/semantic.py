@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from wfctl.validate._context import Context, collect_steps
 from wfctl.validate._rules_actions import check_actions_and_agents
-from wfctl.validate._rules_containers import check_loop_bodies
+from wfctl.validate._rules_containers import check_loop_bodies, check_matrices
 from wfctl.validate._rules_expressions import BASE_NAMES, check_expressions
 from wfctl.validate._rules_graph import check_cycles, check_reachable
 from wfctl.validate._rules_ids import (
@@ -43,6 +43,7 @@ RULES: Final[tuple[Rule, ...]] = (
     check_sla_steps,
     check_handlers,
     check_loop_bodies,
+    check_matrices,
     check_cycles,
     check_reachable,
     check_expressions,
