@@ -118,3 +118,57 @@ def test_a_failing_cell_stops_the_others_unless_fail_fast_is_false(
         assert out.result.steps["cells[2]"].reason == "cancelled: item 1 failed (fail_fast)"
     else:
         assert out.result.steps["cells[3]"].status is StepStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("tolerated", "expected", "ran"),
+    [
+        ("1", "completed", {0, 1, 2, 3}),  # one failure tolerated: every cell runs
+        ('"25%"', "completed", {0, 1, 2, 3}),  # 25% of 4 cells = 1
+        ("0", "failed", {0, 1}),  # the default: fail_fast stops the rest
+    ],
+)
+def test_tolerated_failures_lets_a_matrix_succeed_with_that_many_failed_cells(
+    tolerated: str, expected: str, ran: set[int]
+) -> None:
+    out = run(
+        make_workflow(
+            f"""
+            steps:
+              - step_id: cells
+                step_type: loop
+                matrix: {{n: [0, 1, 2, 3]}}
+                max_parallel: 1
+                tolerated_failures: {tolerated}
+                action: python
+                with:
+                  function: "engine_funcs:fail_times"
+                  args: ["cell{{{{ matrix.n }}}}", "{{{{ 1 if matrix.n == 1 else 0 }}}}"]
+            """
+        )
+    )
+    assert out.status == expected
+    assert {n for n in range(4) if f"cell{n}" in engine_funcs.CALLS} == ran
+    assert out.record("cells").output["failed"] == [1]
+
+
+def test_past_its_tolerance_a_for_each_stops_and_fails() -> None:
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - step_id: each
+                step_type: loop
+                for_each: [0, 1, 2, 3, 4]
+                tolerated_failures: 1
+                action: python
+                with:
+                  function: "engine_funcs:fail_times"
+                  args: ["i{{ loop.item }}", "{{ 1 if loop.item in (1, 2) else 0 }}"]
+            """
+        )
+    )
+    assert out.status == "failed"
+    assert "i3" not in engine_funcs.CALLS  # the second failure stopped the rest
+    each = out.record("each")
+    assert each.output["failed"] == [1, 2] and each.output["cancelled"] == [3, 4]

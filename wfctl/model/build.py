@@ -179,6 +179,7 @@ def _loop(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> LoopBody | Fo
             steps=group,
             fail_fast=bool(r.get("fail_fast", True)),
             matrix=True,
+            tolerated=_tolerated(r),
         )
     items = r.get("for_each")
     if items is None:
@@ -194,7 +195,14 @@ def _loop(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> LoopBody | Fo
         delay=float(r["loop_delay"]),
         steps=group,
         fail_fast=bool(r.get("fail_fast", True)),
+        tolerated=_tolerated(r),
     )
+
+
+def _tolerated(r: Raw) -> int | float:
+    """`tolerated_failures`: a count, or a percentage as a fraction."""
+    value = r.get("tolerated_failures", 0)
+    return float(value[:-1]) / 100 if isinstance(value, str) else int(value)
 
 
 def _conditional(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> ConditionalBody:

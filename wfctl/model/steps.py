@@ -88,6 +88,15 @@ class ForEachBody:
     fail_fast: bool = True
     #: A `matrix:` loop: `items` are its cells, and each cell is `matrix` in context.
     matrix: bool = False
+    #: Items that may fail with the step still succeeding: a count, or a fraction of the
+    #: items (`tolerated_failures: "10%"` -> 0.1).
+    tolerated: int | float = 0
+
+    def tolerance(self, items: int) -> int:
+        """How many of `items` may fail."""
+        if isinstance(self.tolerated, float):
+            return int(self.tolerated * items + 1e-9)
+        return self.tolerated
 
 
 @dataclass(frozen=True)

@@ -100,11 +100,14 @@ def _why_cancelled(ex: Executor, step: Step) -> str:
 class Items:
     """The items of one for-each run: which is next, their results, which failed."""
 
-    def __init__(self, ex: Executor, step: Step, items: Any, fail_fast: bool) -> None:
+    def __init__(
+        self, ex: Executor, step: Step, items: Any, fail_fast: bool, tolerance: int = 0
+    ) -> None:
         self.ex = ex
         self.step = step
         self.items = list(items)
         self.fail_fast = fail_fast
+        self.tolerance = tolerance  # failures allowed with the step still succeeding
         self.results: list[Any] = [None] * len(self.items)
         self.failures: dict[int, StepFailed] = {}
         self.started: set[int] = set()
@@ -122,7 +125,7 @@ class Items:
     def failed(self, index: int, exc: StepFailed) -> None:
         """Item `index` failed: with fail_fast, stop the others (recorded as cancelled)."""
         self.failures[index] = exc
-        if self.fail_fast and not self.stopped:
+        if self.fail_fast and not self.stopped and len(self.failures) > self.tolerance:
             # Stop handing out items; cancel the running ones (their records say why).
             self.stopped = True
             self.ex.scheduler.stop_why[self.step.step_id] = f"item {index} failed (fail_fast)"
@@ -135,8 +138,10 @@ class Items:
         output = {"iterations": n, "outputs": self.results, "last": self.results[-1] if n else None}
         if not self.failures:
             return output
-        cancelled = [i for i in range(n) if i not in self.failures and self._cancelled(i)]
         output["failed"] = sorted(self.failures)
+        if len(self.failures) <= self.tolerance:
+            return output  # within tolerated_failures: the step succeeds, saying which
+        cancelled = [i for i in range(n) if i not in self.failures and self._cancelled(i)]
         if cancelled:
             output["cancelled"] = cancelled
         self._record_not_started(cancelled)

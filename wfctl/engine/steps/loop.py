@@ -83,7 +83,8 @@ def _items(ex: Executor, step: Step, each: ForEachBody) -> list[Any] | tuple[Any
 
 
 async def _for_each(ex: Executor, step: Step, each: ForEachBody, body: Container) -> Any:
-    state = Items(ex, step, _items(ex, step, each), each.fail_fast)
+    items = _items(ex, step, each)
+    state = Items(ex, step, items, each.fail_fast, each.tolerance(len(items)))
 
     async def one(index: int, item: Any) -> None:
         try:
