@@ -368,3 +368,29 @@ def test_a_group_loop_let_in_by_all_done_after_a_failure_runs_its_body() -> None
     )
     assert out.status == "failed"
     assert [out.step_status(f"each[{i}].tidy") for i in range(2)] == ["completed"] * 2
+
+
+def test_the_live_table_nests_iteration_rows_under_their_loop() -> None:
+    import io
+
+    from rich.console import Console
+
+    from wfctl.view.live import LiveTable
+
+    workflow = make_workflow(GROUP_FOR_EACH)
+    console = Console(file=io.StringIO(), width=100, height=60, force_terminal=False)
+    table = LiveTable(workflow, io.StringIO(), console=console)
+    run(workflow, subscribers=(table,))
+    console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    lines = text.splitlines()
+
+    def indent(step_id: str) -> int:
+        (line,) = [ln for ln in lines if ln[2:].strip().startswith(f"{step_id} ")]
+        return len(line[2:]) - len(line[2:].lstrip())
+
+    assert indent("each") == 0
+    assert indent("each[1]") == 2
+    assert indent("each[1].check") == 4
+    # The body's templates never show as rows of their own.
+    assert not [ln for ln in lines if ln[2:].strip().startswith("fetch ")]
