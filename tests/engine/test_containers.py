@@ -394,3 +394,30 @@ def test_the_live_table_nests_iteration_rows_under_their_loop() -> None:
     assert indent("each[1].check") == 4
     # The body's templates never show as rows of their own.
     assert not [ln for ln in lines if ln[2:].strip().startswith("fetch ")]
+
+
+def test_single_action_items_cancelled_by_a_failing_item_say_so_in_their_attempts() -> None:
+    """Issue 12: the cancelled siblings' attempts had `error: null` and looked successful."""
+    out = run(
+        make_workflow(
+            """
+            steps:
+              - step_id: each
+                step_type: loop
+                for_each: [0, 1, 2]
+                loop_concurrency: 3
+                action: python
+                with:
+                  function: "engine_funcs:probe"
+                  args: ["w", "{{ 30 if loop.item != 1 else 'x' }}"]
+            """
+        )
+    )
+    assert out.status == "failed"
+    each = out.record("each")
+    assert each.output["failed"] == [1] and each.output["cancelled"] == [0, 2]
+    errors = sorted((a.error_kind or "", a.error or "") for a in each.attempts)
+    assert len(errors) == 3
+    assert [k for k, _ in errors].count("cancelled") == 2
+    assert all(e for _, e in errors), errors
+    assert ("cancelled", "cancelled: item 1 failed (fail_fast)") in errors

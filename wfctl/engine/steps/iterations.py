@@ -114,6 +114,7 @@ class Items:
         self.done: set[int] = set()
         self.scope: anyio.CancelScope | None = None
         self.stopped = False
+        self.stopped_at: float | None = None
 
     def next_items(self) -> Iterator[tuple[int, Any]]:
         """Hand out the items one by one (shared by the workers) until stopped."""
@@ -128,6 +129,7 @@ class Items:
         if self.fail_fast and not self.stopped and len(self.failures) > self.tolerance:
             # Stop handing out items; cancel the running ones (their records say why).
             self.stopped = True
+            self.stopped_at = time.time()
             self.ex.scheduler.stop_why[self.step.step_id] = f"item {index} failed (fail_fast)"
             if self.scope is not None:
                 self.scope.cancel()
@@ -155,13 +157,25 @@ class Items:
             f"{len(self.failures)} of {n} items failed ({which}); item {index}: {exc}", exc.kind
         )
 
+    def _cancelled_attempts(self) -> None:
+        if self.stopped_at is None:
+            return
+        why = f"cancelled: {self.ex.scheduler.stop_why.get(self.step.step_id, 'loop stopped')}"
+        for attempt in self.ex.records[self.step.step_id].attempts:
+            ended = attempt.ended_at
+            if attempt.error is None and (ended is None or ended >= self.stopped_at):
+                attempt.ended_at = ended or time.time()
+                attempt.error, attempt.error_kind = why, "cancelled"
+
     def _cancelled(self, index: int) -> bool:
         return index not in self.done
 
     def _record_not_started(self, cancelled: list[int]) -> None:
-        """Group form: items stopped before they started get a record saying why."""
+        """Group form: items stopped before they started get a record saying why. Single
+        action: the attempts the stop cancelled say why (they share the loop's record)."""
         ex, step = self.ex, self.step
         if not step.body_steps:
+            self._cancelled_attempts()
             return
         why = f"cancelled: {ex.scheduler.stop_why.get(step.step_id, 'loop stopped')}"
         for index in cancelled:
