@@ -56,6 +56,7 @@ def test_every_keyword_the_workflow_schema_asserts_has_an_explainer() -> None:
 def test_every_rule_module_function_is_in_the_table_once() -> None:
     from wfctl.validate import (
         _rules_actions,
+        _rules_containers,
         _rules_expressions,
         _rules_graph,
         _rules_ids,
@@ -63,7 +64,14 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
     )
     from wfctl.validate.semantic import RULES
 
-    modules = (_rules_ids, _rules_graph, _rules_expressions, _rules_actions, _rules_schemas)
+    modules = (
+        _rules_ids,
+        _rules_graph,
+        _rules_expressions,
+        _rules_actions,
+        _rules_schemas,
+        _rules_containers,
+    )
     public_checks = {
         fn
         for module in modules

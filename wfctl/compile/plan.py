@@ -6,10 +6,10 @@ Pure: the graph facts come from :mod:`wfctl.graph`; nothing here imports the eng
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wfctl import graph
-from wfctl.model import ForEachBody, Step, StepType, Workflow
+from wfctl.model import ForEachBody, ParallelBody, Step, StepType, Workflow
 
 __all__ = ["Container", "ExecutionPlan", "Level", "compile_plan"]
 
@@ -23,8 +23,9 @@ class Container:
     steps: tuple[Step, ...]  # handler steps excluded
     dependents: Mapping[str, tuple[str, ...]]
     roots: tuple[str, ...]
-    #: Its own concurrency limit under the run's (a for-each's `loop_concurrency`);
-    #: None: only the run's `max_parallel_steps` applies.
+    #: Its own concurrency limit under the run's: of its steps at once for a parallel
+    #: group (`max_parallel`), of iterations at once for a loop body (a for-each's
+    #: `loop_concurrency`, 1 for a loop); None: only the run's `max_parallel_steps`.
     limit: int | None = None
 
 
@@ -39,7 +40,9 @@ class ExecutionPlan:
     rank: Mapping[str, float]  # longest remaining path (estimated seconds) from a step's start
     # rank, ties broken towards deeper steps: finishing a started chain beats opening a new one
     priority: Mapping[str, float] = field(default_factory=dict)
-    #: Loop and for-each steps: the body each iteration or item runs.
+    #: Loop and for-each steps: the body each iteration or item runs (the loop step itself
+    #: in the single-action form; its `steps:` in the group form, run per iteration under
+    #: iteration ids, see :mod:`wfctl.model.scopes`).
     bodies: Mapping[str, Container] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,21 +92,30 @@ class _Builder:
         return self.estimates.get(step_id, 1.0)
 
     def build(self, container: str | None, outer_rank: float) -> None:
-        steps = self._steps(container)
+        self.levels[container] = self._container(container, self._steps(container), outer_rank)
+
+    def _container(
+        self, container: str | None, steps: tuple[Step, ...], outer_rank: float
+    ) -> Container:
         inside = _inside(steps)
         dependents = graph.dependents_of(inside)
         order = graph.topological_order(inside, dependents)
         self._depths(inside, order)
         self.rank.update(graph.ranks(inside, self._weights(inside), outer_rank, order))
-        self.levels[container] = Container(
+        for s in steps:
+            if s.children or s.step_type is StepType.LOOP:
+                self._nested(s)
+        limit = None
+        if container is not None:
+            body = self.workflow.all_steps[container].body
+            limit = body.max_parallel if isinstance(body, ParallelBody) else None
+        return Container(
             container=container,
             steps=steps,
             dependents={k: tuple(v) for k, v in dependents.items()},
             roots=tuple(k for k, v in inside.items() if not v),
+            limit=limit,
         )
-        for s in steps:
-            if s.children or s.step_type is StepType.LOOP:
-                self._nested(s)
 
     def _steps(self, container: str | None) -> tuple[Step, ...]:
         handlers = self.workflow.handlers
@@ -131,12 +143,21 @@ class _Builder:
     def _nested(self, step: Step) -> None:
         if step.children:
             self.build(step.step_id, self.rank[step.step_id] - self.weight(step.step_id))
-        if step.step_type is StepType.LOOP:
-            # Today a body is the loop step's own action: one node, run per iteration/item.
-            self.bodies[step.step_id] = Container(
-                container=step.step_id,
-                steps=(step,),
-                dependents={step.step_id: ()},
-                roots=(step.step_id,),
-                limit=step.body.concurrency if isinstance(step.body, ForEachBody) else 1,
-            )
+        if step.step_type is not StepType.LOOP:
+            return
+        limit = step.body.concurrency if isinstance(step.body, ForEachBody) else 1
+        if step.body_steps:
+            # A group loop: its body is a nested graph, run once per iteration or item
+            # under iteration ids; `limit` is how many iterations run at once.
+            outer = self.rank[step.step_id] - self.weight(step.step_id)
+            body = self._container(step.step_id, step.body_steps, outer)
+            self.bodies[step.step_id] = replace(body, limit=limit)
+            return
+        # The single-action form: the loop step's own action, one node run per iteration.
+        self.bodies[step.step_id] = Container(
+            container=step.step_id,
+            steps=(step,),
+            dependents={step.step_id: ()},
+            roots=(step.step_id,),
+            limit=limit,
+        )

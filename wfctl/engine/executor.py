@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from wfctl.engine.backends import Backend, default_backend
 from wfctl.engine.breaker import CircuitBreakers
 from wfctl.engine.catalog import ActionCatalog
 from wfctl.engine.scheduler import Scheduler
+from wfctl.engine.scopes import Scope, ScopedStepsView
 from wfctl.engine.slots import PrioritySlots, Ticket
 from wfctl.events import CircuitChanged, EventBus, StepStateChanged, VarsChanged, now
 from wfctl.model import Step
@@ -86,7 +88,16 @@ class Executor:
         self.built_inputs: dict[str, dict[str, Any]] = {}
         self.masker = masker
         self.workdir = workdir
-        self.records: dict[str, StepRecord] = {s: StepRecord(s) for s in self.workflow.all_steps}
+        # Every step of this run by id: the workflow's, and the iteration copies of group
+        # loop bodies as the scheduler makes them (wfctl.engine.scopes); the run's
+        # `workflow.all_steps` is this table, so every lookup by id finds them.
+        self.steps: dict[str, Step] = dict(plan.workflow.all_steps)
+        self.workflow = replace(plan.workflow, all_steps=self.steps)
+        self.scopes: dict[str, Scope] = {}  # iteration copies' scopes, by their ids
+        templates = self.workflow.templates
+        self.records: dict[str, StepRecord] = {
+            s: StepRecord(s) for s in self.steps if s not in templates
+        }
         self.vars: dict[str, Any] = dict(self.workflow.global_variables)
         self.slots = PrioritySlots(max_parallel or self.workflow.max_parallel_steps)
         self.breakers = CircuitBreakers(self.workflow.circuit_breaker, self._circuit_changed)
@@ -188,6 +199,10 @@ class Executor:
         }
         if step is None or self.actions.may_template_secrets(step):
             ctx["secrets"] = self.secrets
+        if self.scopes and step is not None and step.step_id in self.scopes:
+            scope = self.scopes[step.step_id]
+            ctx["steps"] = ScopedStepsView(self.records, scope.names)
+            ctx.update(scope.context)
         ctx.update(extra)
         return ctx
 

@@ -32,6 +32,7 @@ from wfctl.state.replay import Replayed
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
+    from wfctl.engine.scopes import Scope
     from wfctl.state.store import StateStore
 
 __all__ = [
@@ -187,7 +188,7 @@ class EngineRuntime(LoopDriver):
             record.status, record.reason = StepStatus.SKIPPED, skip
             ex.emit_state(step_id)
         elif scheduler.decide(step_id):
-            scheduler.reserve_slot(step_id)
+            scheduler.reserve_slot(step_id, ex.plan.priority.get(step_id, 0.0))
             try:
                 # Every node LangGraph started in this superstep decides before any of
                 # them runs, as the scheduler decides the steps a finish releases at once.
@@ -245,7 +246,14 @@ class LangGraphScheduler(Scheduler):
         """A loop step's iterations or items, by its subgraph."""
         return await self._runtime.run_loop(step, body)
 
-    async def run_container(self, container: Container) -> None:
+    async def run_container(
+        self, container: Container, scope: Scope | None = None, *, limited: bool = True
+    ) -> None:
+        if scope is not None:
+            # A group loop's iteration: its body's copies run on the event scheduler,
+            # inside the loop step's node.
+            await super().run_container(container, scope, limited=limited)
+            return
         ex = self._ex
         # The node's config (checkpointer, namespace, durability) is inherited.
         await self._graphs[container.container].ainvoke({"run_id": ex.run_id})

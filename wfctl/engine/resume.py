@@ -6,10 +6,12 @@ Completed steps keep their outputs; steps that were in flight, or cancelled, run
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from wfctl.engine.steps.conditional import mark_branches
 from wfctl.model import StepStatus, StepType
+from wfctl.model.scopes import is_scoped, parent_of, template_of
 from wfctl.records import StepRecord
 
 if TYPE_CHECKING:
@@ -30,6 +32,8 @@ def restore(ex: Executor, replayed: Any) -> None:
         if step_id in ex.records:
             ex.records[step_id] = old
             _restore_one(ex, step_id, old)
+        elif is_scoped(step_id) and template_of(step_id) in ex.steps:
+            _restore_iteration(ex, step_id, old)
 
 
 def _restore_one(ex: Executor, step_id: str, old: StepRecord) -> None:
@@ -45,6 +49,18 @@ def _restore_one(ex: Executor, step_id: str, old: StepRecord) -> None:
     elif old.status is StepStatus.FAILED and step_id not in ex.workflow.handlers:
         # (A failed handler or react tool step does not fail the run by itself.)
         ex.mark_fatal(step, old)
+
+
+def _restore_iteration(ex: Executor, step_id: str, old: StepRecord) -> None:
+    """An iteration of a group loop or a step in one: kept, so that the loop runs only
+    what had not completed; its loop step decides whether the run failed."""
+    ex.records[step_id] = old
+    # Until its iteration runs again, a stand-in for lookups by id (a rollback of it).
+    template = ex.steps[template_of(step_id)]
+    ex.steps.setdefault(step_id, replace(template, step_id=step_id, container=parent_of(step_id)))
+    if _interrupted(old) or _skipped_for_now(old):
+        _run_again(old)
+        old.reason = None
 
 
 def _interrupted(old: StepRecord) -> bool:

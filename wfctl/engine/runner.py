@@ -118,7 +118,7 @@ async def run_workflow(
     inner.emit(
         RunStarted(
             run_id, time.time(), workflow.workflow_id, workflow.name,
-            tuple(workflow.all_steps), shown_inputs,
+            _step_ids(workflow), shown_inputs,
         )
     )  # fmt: skip
     await _drive(executor, opts, engine)
@@ -128,6 +128,11 @@ async def run_workflow(
     if opts.store is not None:
         opts.store.set_status(run_id, result.status.value, result.error)
     return result
+
+
+def _step_ids(workflow: Workflow) -> tuple[str, ...]:
+    """The steps a run announces (group loop bodies run as their iterations' copies)."""
+    return tuple(s for s in workflow.all_steps if s not in workflow.templates)
 
 
 def build_executor(

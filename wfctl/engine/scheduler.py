@@ -8,14 +8,18 @@ deadlock check when the container can make no more progress.
 from __future__ import annotations
 
 import asyncio
+import heapq
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from wfctl import graph
 from wfctl.compile.plan import Container
 from wfctl.engine.lifecycle import execute
+from wfctl.engine.scopes import Scope, scoped_step
 from wfctl.engine.step_call import invoke
 from wfctl.engine.steps import SLOTTED
 from wfctl.model import Step, StepStatus, TriggerRule
+from wfctl.records import StepRecord
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
@@ -28,43 +32,82 @@ class Scheduler:
 
     def __init__(self, executor: Executor) -> None:
         self._ex = executor
+        #: Why a container stopped its running children (a for-each whose item failed),
+        #: by the container's id: the cancelled children's records say it.
+        self.stop_why: dict[str, str] = {}
 
-    async def run_container(self, container: Container) -> None:
-        """Run every step of `container` that can run, each the moment it may."""
+    async def run_container(
+        self, container: Container, scope: Scope | None = None, *, limited: bool = True
+    ) -> None:
+        """Run every step of `container` that can run, each the moment it may.
+
+        In `scope` (an iteration of a group loop) its steps run as the iteration's copies.
+        With `limited`, no more than the container's own `limit` of its steps run at once
+        (a loop body's limit counts iterations: its loop runner applies it)."""
         ex = self._ex
+        if scope is None:
+            steps, dependents, rank = container.steps, container.dependents, ex.plan.priority
+        else:
+            steps, dependents, rank = self._materialize(container, scope)
         records = ex.records
-        ids = {s.step_id for s in container.steps}
-        # A dependency outside this container (unknown, or a handler step) never ends
-        # here: it keeps the step waiting, and the deadlock check names it.
-        remaining = {
-            s.step_id: sum(
-                1 for d in s.dependencies if d not in ids or not records[d].status.terminal
-            )
-            for s in container.steps
-        }
+        remaining = _remaining(steps, records)
+        limit = container.limit if limited else None
         # asyncio's own TaskGroup: a step task costs a third of an anyio one, and the group
         # still cancels its tasks when the run's (anyio) cancel scope cancels this one.
         async with asyncio.TaskGroup() as tg:
-            run = _Run(self, container, remaining, tg)
+            run = _Run(self, dependents, rank, remaining, tg, limit)
+            # A nested container that starts after the run failed was let in by its
+            # step's trigger rule (all_done): its steps run, as that rule asked, instead
+            # of each being skipped for the run's failure.
+            run.admitted = container.container is not None and ex.fatal is not None
             run.settle(
                 [
                     s.step_id
-                    for s in container.steps
+                    for s in steps
                     if remaining[s.step_id] == 0 and not records[s.step_id].status.terminal
                 ]
             )
         if ex.stop_reason is None:
-            self._detect_deadlock(container.steps)
+            self._detect_deadlock(steps)
 
-    async def run_body(self, body: Container, frame: dict[str, Any]) -> Any:
-        """One iteration or item of a loop: the body's steps in order, in the loop `frame`
-        (`loop` in their expressions); the output of the last one."""
+    def _materialize(
+        self, container: Container, scope: Scope
+    ) -> tuple[tuple[Step, ...], dict[str, tuple[str, ...]], dict[str, float]]:
+        """The iteration's copies of a container's steps (records kept when resumed)."""
+        ex = self._ex
+        owner = container.container
+        # A parallel group inside the body is the container of its children; the body's
+        # own steps are in the iteration.
+        where = scope.names.get(owner or "", scope.prefix)
+        steps = tuple(scoped_step(t, scope, where) for t in container.steps)
+        for step in steps:
+            ex.steps[step.step_id] = step
+            ex.scopes[step.step_id] = scope
+            if step.step_id not in ex.records:
+                ex.records[step.step_id] = StepRecord(step.step_id)
+        dependents = {
+            scope.sid(k): tuple(scope.sid(d) for d in v) for k, v in container.dependents.items()
+        }
+        priority = ex.plan.priority
+        rank = {scope.sid(t.step_id): priority.get(t.step_id, 0.0) for t in container.steps}
+        return steps, dependents, rank
+
+    async def run_body(
+        self, body: Container, frame: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> Any:
+        """One iteration or item of a single-action loop: the loop step's own action in the
+        loop `frame` (`loop` in its expressions; `extra` names too, e.g. `matrix`)."""
         ex = self._ex
         output: Any = None
         for step in body.steps:
             record = ex.records[step.step_id]
-            output = await invoke(ex, step, record, ex.step_input(step, frame), frame)
+            output = await invoke(ex, step, record, ex.step_input(step, frame), frame, extra)
         return output
+
+    async def run_iteration(self, body: Container, scope: Scope) -> None:
+        """One iteration of a group loop: the body's graph, run like any container, in
+        `scope` (its steps' copies; those a resumed run completed are not run again)."""
+        await self.run_container(body, scope, limited=False)
 
     # -- decisions -----------------------------------------------------------------
     def decide(self, step_id: str) -> bool:
@@ -93,11 +136,13 @@ class Scheduler:
         return _TRIGGER_RULES[step.trigger_rule](deps)
 
     # -- slots ---------------------------------------------------------------------
-    def reserve_slot(self, step_id: str) -> None:
+    def reserve_slot(self, step_id: str, priority: float) -> None:
         """Queue a ready step for a slot now, so a slot freed meanwhile goes to the best."""
         ex = self._ex
-        if ex.workflow.all_steps[step_id].step_type in SLOTTED:
-            ex.tickets[step_id] = ex.slots.request(ex.plan.priority[step_id])
+        step = ex.steps[step_id]
+        # A group loop holds no slot itself: its body's steps take theirs.
+        if step.step_type in SLOTTED and not step.body_steps:
+            ex.tickets[step_id] = ex.slots.request(priority)
 
     def drop_slot(self, step_id: str) -> None:
         """Give back the slot (or the place in the queue) a step still holds."""
@@ -144,23 +189,43 @@ class Scheduler:
 
 
 class _Run:
-    """One container's run: who still waits on how many, and the task group."""
+    """One container's run: who still waits on how many, the task group, and its own
+    concurrency limit (ready steps beyond it wait, best rank first)."""
 
-    __slots__ = ("_container", "_ex", "_rank", "_remaining", "_scheduler", "_tg")
+    __slots__ = (
+        "_active",
+        "_dependents",
+        "_ex",
+        "_held",
+        "_limit",
+        "_rank",
+        "_remaining",
+        "_scheduler",
+        "_seq",
+        "_tg",
+        "admitted",
+    )
 
     def __init__(
         self,
         scheduler: Scheduler,
-        container: Container,
+        dependents: Mapping[str, tuple[str, ...]],
+        rank: Mapping[str, float],
         remaining: dict[str, int],
         tg: asyncio.TaskGroup,
+        limit: int | None,
     ) -> None:
         self._scheduler = scheduler
         self._ex = scheduler._ex
-        self._container = container
+        self._dependents = dependents
         self._remaining = remaining
-        self._rank = scheduler._ex.plan.priority
+        self._rank = rank
         self._tg = tg
+        self._limit = limit
+        self._active = 0  # steps started and not yet ended (counted only with a limit)
+        self._held: list[tuple[float, int, str]] = []  # ready, waiting for the limit
+        self._seq = 0
+        self.admitted = False
 
     def settle(self, step_ids: list[str], inline: bool = False) -> str | None:
         """Decide newly ready steps: start them (best rank first) or skip them.
@@ -175,22 +240,55 @@ class _Run:
             ready = sorted(worklist, key=lambda s: -rank[s]) if len(worklist) > 1 else worklist
             worklist = []
             for step_id in ready:
-                if not scheduler.decide(step_id):
+                if not self._decide(step_id):
                     worklist.extend(self.released(step_id))
                     continue
-                scheduler.reserve_slot(step_id)
+                if self._limit is not None and not self._admit(step_id):
+                    continue
+                scheduler.reserve_slot(step_id, rank[step_id])
                 if inline and first is None:
                     first = step_id
                 else:
                     self._tg.create_task(self.run(step_id))
         return first
 
+    def _decide(self, step_id: str) -> bool:
+        """The scheduler's decision; in an admitted container, as if the run had not
+        failed (decide is synchronous: no other task sees the run's failure cleared)."""
+        if not self.admitted:
+            return self._scheduler.decide(step_id)
+        ex = self._ex
+        fatal, ex.fatal = ex.fatal, None
+        try:
+            return self._scheduler.decide(step_id)
+        finally:
+            ex.fatal = fatal if ex.fatal is None else ex.fatal
+
+    def _admit(self, step_id: str) -> bool:
+        """Within the container's limit: count it in; else hold it until a step ends."""
+        assert self._limit is not None
+        if self._active < self._limit:
+            self._active += 1
+            return True
+        self._seq += 1
+        heapq.heappush(self._held, (-self._rank[step_id], self._seq, step_id))
+        return False
+
+    def _ended(self) -> None:
+        """A step of a limited container ended: its place goes to the best held step."""
+        self._active -= 1
+        if self._held:
+            _, _, step_id = heapq.heappop(self._held)
+            self._active += 1
+            self._scheduler.reserve_slot(step_id, self._rank[step_id])
+            self._tg.create_task(self.run(step_id))
+
     def released(self, step_id: str) -> list[str]:
         """Dependents of a finished step that now have nothing left to wait on."""
         remaining = self._remaining
         records = self._ex.records
         out = []
-        for user in self._container.dependents[step_id]:
+        for user in self._dependents[step_id]:
             remaining[user] -= 1
             if remaining[user] == 0 and not records[user].status.terminal:
                 out.append(user)
@@ -199,7 +297,7 @@ class _Run:
     async def run(self, step_id: str | None) -> None:
         """Run a step, then (in this same task) the best of the dependents it released."""
         ex = self._ex
-        steps = ex.workflow.all_steps
+        steps = ex.steps
         while step_id is not None:
             current = step_id
             step_id = None
@@ -210,6 +308,20 @@ class _Run:
             finally:
                 # Freed only now: the dependents queued above get first claim.
                 self._scheduler.drop_slot(current)
+                if self._limit is not None:
+                    # (A dependent taken inline above was counted in already.)
+                    self._ended()
+
+
+def _remaining(steps: tuple[Step, ...], records: Mapping[str, StepRecord]) -> dict[str, int]:
+    """How many dependencies each step still waits on."""
+    ids = {s.step_id for s in steps}
+    # A dependency outside this container (unknown, or a handler step) never ends
+    # here: it keeps the step waiting, and the deadlock check names it.
+    return {
+        s.step_id: sum(1 for d in s.dependencies if d not in ids or not records[d].status.terminal)
+        for s in steps
+    }
 
 
 def _all_success(deps: list[Any]) -> str | None:

@@ -84,6 +84,8 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
     ("duplicate-step-id", (_SE,), "Two steps have the same step_id (nested steps included)."),
     ("self-dependency", (_SE,), "A step depends on itself or lists itself as a next step."),
     ("unknown-step", (_SE,), "A step id that names no step (dependencies, handlers, branches)."),
+    ("loop-body", (_SE,), "An approval, handler or tool step inside a loop's `steps:` body."),
+    ("matrix", (_SE,), "A matrix's include or exclude entry that is not a mapping of values."),
     (
         "cross-level-reference",
         (_SE,),

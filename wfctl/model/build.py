@@ -12,6 +12,7 @@ from wfctl import graph
 from wfctl.expressions import compile_expression, compile_value
 from wfctl.model.defaults import defaults
 from wfctl.model.enums import StepType, TriggerRule
+from wfctl.model.matrix import expand_matrix
 from wfctl.model.policies import RetryPolicy, SlaTargets, circuit_breaker_from, retry_policy_from
 from wfctl.model.steps import (
     ApprovalBody,
@@ -66,7 +67,19 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
         sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
         on_sla_breach=tuple(d["on_sla_breach"]),
         executor=str(d["executor"]),
+        templates=_templates(top),
     )
+
+
+def _templates(steps: tuple[Step, ...], inside: bool = False) -> frozenset[str]:
+    """Ids of the steps inside group loop bodies (nested containers included)."""
+    out: set[str] = set()
+    for s in steps:
+        if inside:
+            out.add(s.step_id)
+        out |= _templates(s.children, inside)
+        out |= _templates(s.body_steps, True)
+    return frozenset(out)
 
 
 def edges_of(steps: list[Raw], container: str | None = None) -> Iterator[graph.StepEdges]:
@@ -89,6 +102,13 @@ def edges_of(steps: list[Raw], container: str | None = None) -> Iterator[graph.S
             ),
         )
         yield from edges_of(step.get("parallel_steps", []), step["step_id"])
+        yield from edges_of(_group(step), step["step_id"])
+
+
+def _group(raw: Raw) -> list[Raw]:
+    """A group loop's body steps as written (`steps:` under a loop step), else []."""
+    body = raw.get("steps", []) if raw.get("step_type") == "loop" else []
+    return body if isinstance(body, list) else []
 
 
 class _StepBuilder:
@@ -129,13 +149,17 @@ class _StepBuilder:
         return step
 
     def parallel(self, r: Raw, path: tuple[Any, ...]) -> ParallelBody:
-        children = r["parallel_steps"]
-        return ParallelBody(
-            tuple(
-                self.step(child, (*path, "parallel_steps", i), r["step_id"])
-                for i, child in enumerate(children)
-            )
+        return ParallelBody(self.nested(r, path, "parallel_steps"), _int_or_none(r))
+
+    def nested(self, r: Raw, path: tuple[Any, ...], key: str) -> tuple[Step, ...]:
+        """The steps under `key` of step `r`, each in `r`'s container."""
+        return tuple(
+            self.step(child, (*path, key, i), r["step_id"]) for i, child in enumerate(r[key])
         )
+
+
+def _int_or_none(r: Raw) -> int | None:
+    return int(r["max_parallel"]) if "max_parallel" in r else None
 
 
 def _call(r: Raw) -> Call:
@@ -143,19 +167,45 @@ def _call(r: Raw) -> Call:
 
 
 def _loop(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> LoopBody | ForEachBody:
+    # The group form (`steps:`) runs its steps per iteration; the single-action form its call.
+    group = builder.nested(r, path, "steps") if "steps" in r else ()
+    call = None if group else _call(r)
+    if "matrix" in r:
+        cells = tuple(expand_matrix(r["matrix"]))
+        return ForEachBody(
+            call=call,
+            items=cells,
+            # Cells at once: `max_parallel` (default: every cell, under max_parallel_steps).
+            concurrency=int(r.get("max_parallel", max(1, len(cells)))),
+            max_iterations=int(r["loop_max_iterations"]),
+            delay=float(r["loop_delay"]),
+            steps=group,
+            fail_fast=bool(r.get("fail_fast", True)),
+            matrix=True,
+            tolerated=_tolerated(r),
+        )
     items = r.get("for_each")
     if items is None:
         return LoopBody(
-            _call(r), _expr(r.get("loop_condition")), int(r["loop_max_iterations"]),
-            float(r["loop_delay"]),
+            call, _expr(r.get("loop_condition")), int(r["loop_max_iterations"]),
+            float(r["loop_delay"]), steps=group, until=_expr(r.get("until")),
         )  # fmt: skip
     return ForEachBody(
-        call=_call(r),
+        call=call,
         items=compile_expression(items) if isinstance(items, str) else tuple(items),
         concurrency=int(r["loop_concurrency"]),
         max_iterations=int(r["loop_max_iterations"]),
         delay=float(r["loop_delay"]),
+        steps=group,
+        fail_fast=bool(r.get("fail_fast", True)),
+        tolerated=_tolerated(r),
     )
+
+
+def _tolerated(r: Raw) -> int | float:
+    """`tolerated_failures`: a count, or a percentage as a fraction."""
+    value = r.get("tolerated_failures", 0)
+    return float(value[:-1]) / 100 if isinstance(value, str) else int(value)
 
 
 def _conditional(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> ConditionalBody:

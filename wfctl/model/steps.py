@@ -46,9 +46,11 @@ class Branch:
 
 @dataclass(frozen=True)
 class ParallelBody:
-    """Children run at once, each a step of the container's own graph."""
+    """Children run at once, each a step of the container's own graph, at most
+    `max_parallel` at a time (None: only the run's `max_parallel_steps`)."""
 
     steps: tuple[Step, ...]
+    max_parallel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,23 +62,41 @@ class ConditionalBody:
 
 @dataclass(frozen=True)
 class LoopBody:
-    """The call repeated while `condition` holds (None: until `max_iterations`)."""
+    """The body repeated while `condition` holds (None: once) and `until` does not,
+    at most `max_iterations` times. The body is the call (single-action form) or `steps`,
+    a nested graph run per iteration (group form; `call` is then None)."""
 
-    call: Call
+    call: Call | None
     condition: Expression | None
     max_iterations: int
     delay: float
+    steps: tuple[Step, ...] = ()
+    until: Expression | None = None
 
 
 @dataclass(frozen=True)
 class ForEachBody:
-    """The call once per item (`{{ loop.item }}`), `concurrency` at a time."""
+    """The body once per item (`{{ loop.item }}`), `concurrency` at a time: the call, or
+    `steps` (a nested graph per item). `fail_fast`: a failed item stops the others."""
 
-    call: Call
+    call: Call | None
     items: Expression | tuple[Any, ...]
     concurrency: int
     max_iterations: int
     delay: float
+    steps: tuple[Step, ...] = ()
+    fail_fast: bool = True
+    #: A `matrix:` loop: `items` are its cells, and each cell is `matrix` in context.
+    matrix: bool = False
+    #: Items that may fail with the step still succeeding: a count, or a fraction of the
+    #: items (`tolerated_failures: "10%"` -> 0.1).
+    tolerated: int | float = 0
+
+    def tolerance(self, items: int) -> int:
+        """How many of `items` may fail."""
+        if isinstance(self.tolerated, float):
+            return int(self.tolerated * items + 1e-9)
+        return self.tolerated
 
 
 @dataclass(frozen=True)
@@ -159,6 +179,11 @@ class Step:
     def children(self) -> tuple[Step, ...]:
         """The steps nested in this one (a parallel step's), else ()."""
         return self.body.steps if isinstance(self.body, ParallelBody) else ()
+
+    @property
+    def body_steps(self) -> tuple[Step, ...]:
+        """A group loop's body (run per iteration under iteration ids), else ()."""
+        return self.body.steps if isinstance(self.body, LoopBody | ForEachBody) else ()
 
     @property
     def action(self) -> str | None:

@@ -48,6 +48,9 @@ class Workflow:
     sha256: str
     on_sla_breach: tuple[str, ...] = ()  # handler steps run when an SLA target is missed
     executor: str = "local"  # where attempts run: local | ray (wfctl.engine.backends)
+    #: Steps inside group loop bodies: run per iteration under iteration ids
+    #: (:mod:`wfctl.model.scopes`), never under their own.
+    templates: frozenset[str] = frozenset()
 
     def children(self, container: str | None) -> tuple[Step, ...]:
         """The steps of one level: top level (None) or a container step's children."""

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wfctl import __version__
+from wfctl.model.scopes import parent_of, template_of
 
 if TYPE_CHECKING:
-    from wfctl.model import Workflow
+    from wfctl.model import Step, Workflow
     from wfctl.records import Attempt, RunResult, StepRecord
     from wfctl.report.metrics import MetricsCollector
 
@@ -141,6 +142,17 @@ def _sla(workflow: Workflow, metrics: MetricsCollector) -> dict[str, Any]:
     }
 
 
+def _meta(steps: Mapping[str, Step], step_id: str) -> StepMeta:
+    """A step's meta; an iteration's (``each[2]``, ``each[2].fetch``) from the step of the
+    file it stands for, nested under its iteration (wfctl.model.scopes)."""
+    if step_id in steps:
+        step = steps[step_id]
+        return StepMeta(step.name, step.step_type.value, step.container)
+    template = steps[template_of(step_id)]
+    name = step_id if step_id.endswith("]") else template.name
+    return StepMeta(name, template.step_type.value, parent_of(step_id))
+
+
 def build_report(
     result: RunResult,
     workflow: Workflow,
@@ -170,10 +182,7 @@ def build_report(
         ended_at=result.ended_at,
         duration=result.duration,
         records=result.steps,
-        steps={
-            k: StepMeta(steps[k].name, steps[k].step_type.value, steps[k].container)
-            for k in result.steps
-        },
+        steps={k: _meta(steps, k) for k in result.steps},
         metrics=summary,
         inputs=inputs,
         exit_code=result.exit_code if exit_code is None else int(exit_code),

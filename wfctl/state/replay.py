@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wfctl.model import StepStatus
+from wfctl.model.scopes import is_scoped
 from wfctl.records import Attempt, StepRecord
 
 # Statuses that start an attempt. WAITING too: an approval's timeout counts from when
@@ -52,6 +53,9 @@ class _Fold:
 
     def step_state(self, e: dict[str, Any]) -> None:
         rec = self.out.records.get(e["step_id"])
+        if rec is None and is_scoped(e["step_id"]):
+            # An iteration of a group loop, or a step in one: made as the run went.
+            rec = self.out.records[e["step_id"]] = StepRecord(e["step_id"])
         if rec is not None:
             _apply_state(rec, e, self.order)
 

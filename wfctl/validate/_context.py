@@ -189,6 +189,8 @@ def collect_steps(ctx: Context, steps: Any, base: Path_, container: str | None) 
         ctx.steps[info.step_id] = info
         if raw.get("step_type") == "parallel":
             collect_steps(ctx, raw.get("parallel_steps"), (*path, "parallel_steps"), info.step_id)
+        if raw.get("step_type") == "loop":  # a group loop's body (`steps:`)
+            collect_steps(ctx, raw.get("steps"), (*path, "steps"), info.step_id)
         _note_invoked(ctx, info)
 
 

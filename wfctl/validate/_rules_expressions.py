@@ -51,9 +51,31 @@ def _names_of(ctx: Context, info: StepInfo) -> frozenset[str]:
     extra: set[str] = set()
     if info.step_id in ctx.handlers:
         extra.add("error")
-    if info.data.get("step_type") == "loop":
+    loop = info if info.data.get("step_type") == "loop" else _loop_of(ctx, info)
+    if loop is not None:
         extra.add("loop")
+        if "matrix" in loop.data:
+            extra.add("matrix")
     return frozenset(extra)
+
+
+def _after_iteration(ctx: Context, info: StepInfo, site: Site, ref: str) -> bool:
+    """A group loop's `loop_condition` / `until` read its body's steps, which have run
+    (in that iteration) when they are evaluated."""
+    keyed = site.path[len(info.path)] if len(site.path) > len(info.path) else ""
+    return keyed in ("loop_condition", "until") and ctx.steps[ref].container == info.step_id
+
+
+def _loop_of(ctx: Context, info: StepInfo) -> StepInfo | None:
+    """The group loop whose body holds `info` (maybe in a parallel group there): its
+    `loop` (and a matrix's `matrix`) are visible."""
+    container = info.container
+    while container is not None and container in ctx.steps:
+        outer = ctx.steps[container]
+        if outer.data.get("step_type") == "loop":
+            return outer
+        container = outer.container
+    return None
 
 
 def _condition_sites(info: StepInfo, base: frozenset[str]) -> Iterator[Site]:
@@ -63,9 +85,9 @@ def _condition_sites(info: StepInfo, base: frozenset[str]) -> Iterator[Site]:
     for b, branch in enumerate(as_list(data.get("conditions"))):
         if isinstance(branch, dict) and isinstance(branch.get("when"), str):
             yield Site((*info.path, "conditions", b, "when"), branch["when"], True, base)
-    if isinstance(data.get("loop_condition"), str):
-        path: Path_ = (*info.path, "loop_condition")
-        yield Site(path, data["loop_condition"], True, base | {"loop"})
+    for key in ("loop_condition", "until"):
+        if isinstance(data.get(key), str):
+            yield Site((*info.path, key), data[key], True, base | {"loop"})
     if isinstance(data.get("for_each"), str):
         yield Site((*info.path, "for_each"), data["for_each"], True, base)
 
@@ -214,7 +236,11 @@ class _Expressions:
                 self.report_unknown_step(site, ref)
             elif ref == info.step_id:
                 self.check_own_result(info, site)
-            elif not is_handler and not self.ctx.is_upstream(info.step_id, ref):
+            elif (
+                not is_handler
+                and not self.ctx.is_upstream(info.step_id, ref)
+                and not _after_iteration(self.ctx, info, site, ref)
+            ):
                 self.ctx.report(
                     site.path,
                     "not-upstream",

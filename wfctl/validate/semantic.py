@@ -6,7 +6,7 @@ a value of the wrong shape is skipped, never trusted.
 The driver collects the steps into a shared `Context`, then runs each rule of `RULES` in
 order (the order of the diagnostics follows it). Each rule lives in the module of its
 subject: `_rules_ids`, `_rules_graph` (on `wfctl.graph`), `_rules_expressions` (on
-`wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`.
+`wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`, `_rules_containers`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from wfctl.validate._context import Context, collect_steps, str_list
 from wfctl.validate._rules_actions import check_actions_and_agents
+from wfctl.validate._rules_containers import check_loop_bodies, check_matrices
 from wfctl.validate._rules_expressions import BASE_NAMES, check_expressions
 from wfctl.validate._rules_graph import check_cycles, check_reachable
 from wfctl.validate._rules_ids import (
@@ -41,6 +42,8 @@ RULES: Final[tuple[Rule, ...]] = (
     check_branches,
     check_sla_steps,
     check_handlers,
+    check_loop_bodies,
+    check_matrices,
     check_cycles,
     check_reachable,
     check_expressions,

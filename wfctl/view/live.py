@@ -159,13 +159,20 @@ class LiveTable:
             if step_id not in self._by_id:
                 self._add_row(step_id, 0, 1)
 
-    def _row(self, step_id: str) -> Row:
+    def _row(self, step_id: str, container: str | None = None) -> Row:
         row = self._by_id.get(step_id)
-        # A step the workflow does not list (should not happen): show it rather than fail.
-        return row if row is not None else self._add_row(step_id, 0, 1)
+        if row is not None:
+            return row
+        # An iteration of a group loop (`each[2]`, `each[2].fetch`: made as the run goes),
+        # nested under its container's row; or a step the workflow does not list (should
+        # not happen): shown rather than failing.
+        parent = self._by_id.get(container) if container is not None else None
+        row = self._add_row(step_id, parent.depth + 1 if parent is not None else 0, 1)
+        self._name_width = max(self._name_width, name_width_for([row.as_dict(0.0)]))
+        return row
 
     def _step_state(self, e: StepStateChanged) -> None:
-        row = self._row(e.step_id)
+        row = self._row(e.step_id, e.container)
         old, was_idle = row.status, row.idle_handler
         if row.idle_handler:
             row.idle_handler = False

@@ -1,17 +1,28 @@
-"""The loop step (`loop_condition`) and the for-each step (`for_each`): the step's body
-container, run once per iteration (in turn) or per item (up to `loop_concurrency` at once).
+"""The loop step (`loop_condition` / `until`), the for-each step (`for_each`) and the matrix
+(`matrix`, a for-each over its cells, :mod:`wfctl.model.matrix`): the step's body run once
+per iteration (in turn) or per item or cell (up to `loop_concurrency` / `max_parallel`).
+
+The body is the step's own action (single-action form: every round is an attempt on the
+loop step's record) or a nested graph of steps (group form, :mod:`.iterations`: every
+iteration has records of its own). Every round yields to the event loop, so a loop of
+pure actions still honours its `timeout`, the workflow timeout and signals; the step's
+`timeout` bounds the whole loop.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 
 from wfctl.compile.plan import Container
 from wfctl.engine.attempts import StepFailed
+from wfctl.engine.steps.iterations import Items, run_iteration
 from wfctl.expressions import ExpressionError, truthy
-from wfctl.model import ForEachBody, LoopBody, Step
+from wfctl.model import ForEachBody, LoopBody, Step, StepStatus
+from wfctl.model.scopes import iteration_id, template_of
 from wfctl.records import StepRecord
 
 if TYPE_CHECKING:
@@ -22,18 +33,45 @@ __all__ = ["run"]
 
 async def run(ex: Executor, step: Step, record: StepRecord) -> Any:
     """Iterate the body; output every iteration's output and the last one."""
-    body = ex.plan.bodies[step.step_id]
-    # Hook: an engine that runs a loop's iterations itself (--engine langgraph: the
-    # loop's subgraph, with its back-edge) has `run_loop` on its scheduler.
+    body = ex.plan.bodies[template_of(step.step_id)]
+    if step.body_steps:
+        # A group loop holds no slot: it starts now, its body's steps run as they may.
+        record.started_at = record.started_at or time.time()
+        record.status = StepStatus.RUNNING
+        ex.emit_state(step.step_id)
+    if step.timeout is None:
+        return await _iterate(ex, step, body)
+    try:
+        with anyio.fail_after(step.timeout):
+            return await _iterate(ex, step, body)
+    except TimeoutError:
+        raise StepFailed(f"loop timed out after {step.timeout:g}s", "timeout") from None
+
+
+async def _iterate(ex: Executor, step: Step, body: Container) -> Any:
+    # Hook: an engine that runs a single-action loop's rounds itself (--engine langgraph:
+    # the loop's subgraph, with its back-edge) has `run_loop` on its scheduler; group
+    # bodies always run through the scheduler's iterations.
     own = getattr(ex.scheduler, "run_loop", None)
-    if own is not None:
-        return await own(step, body)
+    if own is not None and not step.body_steps:
+        return cast(Any, await own(step, body))
     match step.body:
         case ForEachBody() as each:
             return await _for_each(ex, step, each, body)
         case LoopBody() as loop:
             return await _while(ex, step, loop, body)
     raise TypeError(f"not a loop step: {step.step_id}")  # pragma: no cover - dispatch table
+
+
+async def _round(
+    ex: Executor, step: Step, body: Container, frame: dict[str, Any], matrix: bool = False
+) -> Any:
+    """One iteration, item or cell: the group's graph, or the loop step's own action."""
+    # Pure actions never await: without this a tight loop blocks every deadline.
+    await anyio.lowlevel.checkpoint()
+    if step.body_steps:
+        return await run_iteration(ex, step, body, frame, matrix)
+    return await ex.scheduler.run_body(body, frame, {"matrix": frame["item"]} if matrix else None)
 
 
 def _items(ex: Executor, step: Step, each: ForEachBody) -> list[Any] | tuple[Any, ...]:
@@ -52,30 +90,31 @@ def _items(ex: Executor, step: Step, each: ForEachBody) -> list[Any] | tuple[Any
 
 async def _for_each(ex: Executor, step: Step, each: ForEachBody, body: Container) -> Any:
     items = _items(ex, step, each)
-    results: list[Any] = [None] * len(items)
-    limiter = anyio.CapacityLimiter(body.limit or 1)
-    failures: list[tuple[int, StepFailed]] = []
+    state = Items(ex, step, items, each.fail_fast, each.tolerance(len(items)))
 
-    async def one(index: int, item: Any, scope: anyio.CancelScope) -> None:
-        frame = {"index": index, "item": item}
+    async def one(index: int, item: Any) -> None:
         try:
-            async with limiter:
-                results[index] = await ex.scheduler.run_body(body, frame)
+            frame = {"index": index, "item": item}
+            state.results[index] = await _round(ex, step, body, frame, each.matrix)
+            state.done.add(index)
         except StepFailed as exc:
-            # One item failing fails the step: stop the others, report this one.
-            failures.append((index, exc))
-            scope.cancel()
+            state.failed(index, exc)
         except ExpressionError as exc:
-            failures.append((index, StepFailed(exc.message, "validation")))
-            scope.cancel()
+            state.failed(index, StepFailed(exc.message, "validation"))
+
+    async def worker() -> None:
+        # A pool of `loop_concurrency` workers, not a task per item: a long list costs
+        # no more than a short one, and the next item starts the moment one ends.
+        for index, item in state.next_items():
+            await one(index, item)
+            if each.delay and not state.stopped:
+                await anyio.sleep(each.delay)
 
     async with anyio.create_task_group() as tg:
-        for index, item in enumerate(items):
-            tg.start_soon(one, index, item, tg.cancel_scope)
-    if failures:
-        index, exc = min(failures, key=lambda f: f[0])
-        raise StepFailed(f"item {index}: {exc}", exc.kind)
-    return {"iterations": len(items), "outputs": results, "last": results[-1] if results else None}
+        state.scope = tg.cancel_scope
+        for _ in range(min(body.limit or 1, len(state.items)) or 1):
+            tg.start_soon(worker)
+    return state.outcome()
 
 
 async def _while(ex: Executor, step: Step, loop: LoopBody, body: Container) -> Any:
@@ -83,7 +122,7 @@ async def _while(ex: Executor, step: Step, loop: LoopBody, body: Container) -> A
     previous: Any = None
     index = 0
     while True:
-        output = await ex.scheduler.run_body(body, {"index": index, "previous": previous})
+        output = await _round(ex, step, body, {"index": index, "previous": previous})
         outputs.append(output)
         if not _again(ex, step, loop, index, output, previous):
             break
@@ -98,10 +137,20 @@ def _again(
     ex: Executor, step: Step, loop: LoopBody, index: int, output: Any, previous: Any
 ) -> bool:
     """Run another iteration? (Raises once loop_max_iterations is used up.)"""
-    if loop.condition is None:
+    if loop.condition is None and loop.until is None:
         return False
-    ctx = ex.context(step, loop={"index": index, "output": output, "previous": previous})
-    if not truthy(loop.condition.evaluate(ctx)):
+    frame = {"index": index, "output": output, "previous": previous}
+    extra: dict[str, Any] = {"loop": frame}
+    scope = ex.scopes.get(iteration_id(step.step_id, index)) if step.body_steps else None
+    if scope is not None:
+        from wfctl.engine.scopes import ScopedStepsView
+
+        # The group form's conditions see the iteration's own steps.
+        extra["steps"] = ScopedStepsView(ex.records, scope.names)
+    ctx = ex.context(step, **extra)
+    if loop.condition is not None and not truthy(loop.condition.evaluate(ctx)):
+        return False
+    if loop.until is not None and truthy(loop.until.evaluate(ctx)):
         return False
     if index + 1 >= loop.max_iterations:
         raise StepFailed(
