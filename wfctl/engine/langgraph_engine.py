@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
     from wfctl.engine.scopes import Scope
     from wfctl.state.store import StateStore
+
+_T = TypeVar("_T", str, Step)
+_R = TypeVar("_R")
 
 __all__ = [
     "EngineRuntime",
@@ -187,7 +190,7 @@ class EngineRuntime(LoopDriver):
         if skip is not None:
             record.status, record.reason = StepStatus.SKIPPED, skip
             ex.emit_state(step_id)
-        elif scheduler.decide(step_id):
+        elif self._decided(step_id, scheduler.decide):
             scheduler.reserve_slot(step_id, ex.plan.priority.get(step_id, 0.0))
             try:
                 # Every node LangGraph started in this superstep decides before any of
@@ -197,13 +200,29 @@ class EngineRuntime(LoopDriver):
             finally:
                 scheduler.drop_slot(step_id)
 
+    def _decided(self, key: _T, decide: Callable[[_T], _R]) -> _R:
+        """`decide(key)`; inside a container admitted after the run failed (`all_done`),
+        as if the run had not failed, like the scheduler's (synchronous: nothing else
+        sees the failure cleared)."""
+        ex = self._ex
+        step = key if isinstance(key, Step) else ex.workflow.all_steps[str(key)]
+        scheduler = ex.scheduler
+        admitted = getattr(scheduler, "admitted", ())
+        if step.container is None or step.container not in admitted:
+            return decide(key)
+        fatal, ex.fatal = ex.fatal, None
+        try:
+            return decide(key)
+        finally:
+            ex.fatal = fatal if ex.fatal is None else ex.fatal
+
     def skip_reason(self, step_id: str) -> str | None:
         ex = self._ex
         record = ex.records[step_id]
         if record.status is StepStatus.WAITING or record.status.terminal:
             return None
         step = ex.workflow.all_steps[step_id]
-        reason = ex.scheduler._skip_reason(step)
+        reason = self._decided(step, ex.scheduler._skip_reason)
         if reason is not None or step.when is None:
             return reason
         try:
@@ -241,6 +260,9 @@ class LangGraphScheduler(Scheduler):
         super().__init__(executor)
         self._graphs = graphs
         self._runtime = runtime
+        #: Containers started after the run had failed (let in by `all_done`): their
+        #: steps are decided as if it had not.
+        self.admitted: set[str] = set()
 
     async def run_loop(self, step: Step, body: Container) -> Any:
         """A loop step's iterations or items, by its subgraph."""
@@ -255,6 +277,8 @@ class LangGraphScheduler(Scheduler):
             await super().run_container(container, scope, limited=limited)
             return
         ex = self._ex
+        if container.container is not None and ex.fatal is not None:
+            self.admitted.add(container.container)
         # The node's config (checkpointer, namespace, durability) is inherited.
         await self._graphs[container.container].ainvoke({"run_id": ex.run_id})
         if ex.stop_reason is None:
