@@ -95,6 +95,8 @@ class AttemptLoop:
         ex = self._ex
         policy = call.policy
         local = 0
+        # Read only by a policy with a deadline: no clock read per call otherwise.
+        first_start = time.monotonic() if policy.deadline is not None else 0.0
         while True:
             local += 1
             agent, action, args, target = call.resolve(local)
@@ -117,8 +119,33 @@ class AttemptLoop:
             delay = policy.delay(local, ex.rng)
             if error.kind == "circuit_open" and call.waits_for_breaker(agent):
                 delay = max(delay, ex.breakers.retry_after(target))
+            if policy.retry_if is not None or policy.deadline is not None:
+                refused = self._refused(policy, error, local, delay, first_start)
+                if refused is not None:
+                    call.give_up(f"{message} (not retried: {refused})", error)
             await call.retrying(local, delay, message)
             await anyio.sleep(delay)
+
+    def _refused(
+        self, policy: RetryPolicy, error: ActionError, local: int, delay: float, start: float
+    ) -> str | None:
+        """Why `retry_if` or the retry `deadline` refuse another attempt (None: retry)."""
+        if policy.deadline is not None and time.monotonic() + delay - start > policy.deadline:
+            return f"retry deadline of {policy.deadline:g}s"
+        if policy.retry_if is None:
+            return None
+        from wfctl.expressions import ExpressionError, truthy
+        from wfctl.records import error_info
+
+        ex = self._ex
+        output = ex.masker.mask_data(error.output)
+        info = error_info(ex.masker.mask(str(error)), error.kind, output).as_dict()
+        ctx = ex.context(None, output=output, error=info, attempt=local)
+        try:
+            holds = truthy(policy.retry_if.evaluate(ctx))
+        except ExpressionError as exc:
+            return f"retry_if: {exc.message}"
+        return None if holds else f"retry_if is false: {policy.retry_if.source}"
 
     async def _call_once(
         self,

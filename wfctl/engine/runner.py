@@ -239,6 +239,7 @@ async def _outcome(executor: Executor) -> tuple[WorkflowState, str | None]:
     if status is WorkflowState.RUNNING:
         status, error = _settled(executor)
     if status is not WorkflowState.WAITING_APPROVAL:
+        status, error = await executor.run_exit_hooks(status, error)
         executor.mark_unused_handlers()
     return status, error
 

@@ -174,8 +174,9 @@ class StepCall:
 
     def failed(self, error: ActionError, message: str) -> None:
         self.abort()
-        if self._react and error.output is not None:
-            # The transcript of an answer that failed output_schema, for the report.
+        if error.output is not None:
+            # What the failed attempt produced (a shell step's stdout, stderr, exit_code; a
+            # react answer that failed output_schema): in the report and `steps.<id>.output`.
             self._record.output = self._ex.masker.mask_data(error.output)
         if self._attempt is not None:
             self._attempt.error = message

@@ -118,6 +118,21 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
         "A user JSON Schema (an input, input_validation, output_schema) is invalid.",
     ),
     ("input-default", (_SE,), "An input's default violates the input's own schema."),
+    (
+        "depends-trigger-rule",
+        (_SE,),
+        "A step has both `depends` and `trigger_rule`; `depends` decides alone.",
+    ),
+    (
+        "recover-misuse",
+        (_SE,),
+        "`recover` on a step no error_handlers list names, or recover_output without it.",
+    ),
+    (
+        "exit-step",
+        (_SE,),
+        "An on_exit step with dependencies, of a type other than action, or depended on.",
+    ),
 )
 
 #: Code name -> Code, in the order the table in docs/FORMAT.md lists them.

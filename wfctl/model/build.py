@@ -27,6 +27,7 @@ from wfctl.model.steps import (
     Step,
 )
 from wfctl.model.workflow import Agent, Workflow
+from wfctl.validate._depends import depends_refs
 
 if TYPE_CHECKING:
     from wfctl.document.loader import LoadedDocument
@@ -42,6 +43,9 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
     data = doc.data
     builder = _StepBuilder(doc, retry_policy_from(data.get("retry_policy", {})))
     top = tuple(builder.step(raw, ("steps", i), None) for i, raw in enumerate(data["steps"]))
+    on_exit = tuple(
+        builder.step(raw, ("on_exit", i), None) for i, raw in enumerate(data.get("on_exit", []))
+    )
     d = {**defaults(), **data}
     return Workflow(
         workflow_id=data["workflow_id"],
@@ -64,6 +68,7 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
         handlers=builder.handlers,
         source_file=doc.file,
         sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        on_exit=on_exit,
     )
 
 
@@ -75,7 +80,8 @@ def edges_of(steps: list[Raw], container: str | None = None) -> Iterator[graph.S
         yield graph.StepEdges(
             step_id=step["step_id"],
             container=container,
-            dependencies=tuple(step.get("dependencies", [])),
+            # `depends` names its dependencies: desugared into them.
+            dependencies=(*step.get("dependencies", []), *depends_refs(step.get("depends"))),
             next_steps=(
                 *step.get("next_steps", []),
                 *(t for b in branches for t in b.get("next_steps", [])),
@@ -94,7 +100,7 @@ class _StepBuilder:
         self.doc = doc
         self.base_retry = base_retry
         self.defaults = defaults("step")
-        edges = list(edges_of(doc.data["steps"]))
+        edges = list(edges_of([*doc.data["steps"], *doc.data.get("on_exit", [])]))
         self.deps = graph.desugar(edges)
         self.handlers = graph.invoked_steps(edges)
         self.all_steps: dict[str, Step] = {}
@@ -121,6 +127,9 @@ class _StepBuilder:
             custom_metrics=_exprs(r["custom_metrics"]),
             container=container,
             line=self.doc.source_map.value_pos(path)[0],
+            depends=_expr(raw.get("depends")),
+            recover=bool(r["recover"]),
+            recover_output=compile_value(raw["recover_output"]) if "recover_output" in raw else None,
         )
         self.all_steps[step.step_id] = step
         return step

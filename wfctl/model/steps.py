@@ -142,6 +142,10 @@ class Step:
     custom_metrics: Mapping[str, Expression]
     container: str | None
     line: int
+    # -- results (issue 12): defaults keep every other constructor working
+    depends: Expression | None = None  # over dependency statuses; replaces trigger_rule
+    recover: bool = False  # as an error handler, succeeding un-fails the step it handles
+    recover_output: CompiledValue | None = None  # the recovered step's output (None: ours)
 
     @property
     def call(self) -> Call | None:

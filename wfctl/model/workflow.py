@@ -45,6 +45,7 @@ class Workflow:
     handlers: frozenset[str]  # steps that run only when invoked (handlers, rollbacks, tools)
     source_file: str
     sha256: str
+    on_exit: tuple[Step, ...] = ()  # run after everything else, whatever the outcome
 
     def children(self, container: str | None) -> tuple[Step, ...]:
         """The steps of one level: top level (None) or a container step's children."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wfctl import __version__
+from wfctl.records import skip_kind
 
 if TYPE_CHECKING:
     from wfctl.model import Workflow
@@ -90,6 +91,8 @@ def _step(r: StepRecord, meta: StepMeta) -> dict[str, Any]:
         "error": r.error,
         "error_kind": r.error_kind,
         "skipped_reason": r.reason if r.status.value == "skipped" else None,
+        "skip_kind": skip_kind(r.reason) if r.status.value == "skipped" else None,
+        "recovered": r.recovered,
         "agent": r.agent,
         "agent_reason": r.agent_reason,
         "slot_wait": round(r.slot_wait, 6),
