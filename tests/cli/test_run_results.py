@@ -142,7 +142,9 @@ def test_exit_hooks_after_failure_and_a_failing_hook(tmp_path: Path) -> None:
     assert code == 0  # passing hooks leave the exit code alone
     assert (tmp_path / "hook.txt").read_text() == "completed|\n"
 
-    code, report, _ = _run(tmp_path, "hooks_failure.yaml", "-i", "fail_main=no", "-i", "fail_hook=yes")
+    code, report, _ = _run(
+        tmp_path, "hooks_failure.yaml", "-i", "fail_main=no", "-i", "fail_hook=yes"
+    )
     assert code == 1
     assert report["status"] == "failed"
     assert report["error"].startswith("on_exit step 'strict' failed")
@@ -166,7 +168,16 @@ def test_exit_hooks_after_ctrl_c(tmp_path: Path) -> None:
 
     _copy(tmp_path, "hooks_signal.yaml")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wfctl", "run", "hooks_signal.yaml", "--no-live", "--report", "r.json"],
+        [
+            sys.executable,
+            "-m",
+            "wfctl",
+            "run",
+            "hooks_signal.yaml",
+            "--no-live",
+            "--report",
+            "r.json",
+        ],
         cwd=tmp_path,
         env=clean_env(),
         stdin=subprocess.DEVNULL,

@@ -116,15 +116,29 @@ class AttemptLoop:
             call.failed(error, message)
             if not should_retry(error, policy, local):
                 call.give_up(message, error)
-            delay = policy.delay(local, ex.rng)
-            if error.kind == "circuit_open" and call.waits_for_breaker(agent):
-                delay = max(delay, ex.breakers.retry_after(target))
+            delay = self._delay(call, error, local, agent, target)
             if policy.retry_if is not None or policy.deadline is not None:
-                refused = self._refused(policy, error, local, delay, first_start)
-                if refused is not None:
-                    call.give_up(f"{message} (not retried: {refused})", error)
+                self._check_retry(call, error, message, local, delay, first_start)
             await call.retrying(local, delay, message)
             await anyio.sleep(delay)
+
+    def _delay(
+        self, call: Call, error: ActionError, local: int, agent: Agent | None, target: str | None
+    ) -> float:
+        """Seconds before the next attempt (at least until an open breaker may close)."""
+        ex = self._ex
+        delay = call.policy.delay(local, ex.rng)
+        if error.kind == "circuit_open" and call.waits_for_breaker(agent):
+            delay = max(delay, ex.breakers.retry_after(target))
+        return delay
+
+    def _check_retry(
+        self, call: Call, error: ActionError, message: str, local: int, delay: float, start: float
+    ) -> None:
+        """Give up (`call.give_up` raises) if `retry_if` or the deadline refuse a retry."""
+        refused = self._refused(call.policy, error, local, delay, start)
+        if refused is not None:
+            call.give_up(f"{message} (not retried: {refused})", error)
 
     def _refused(
         self, policy: RetryPolicy, error: ActionError, local: int, delay: float, start: float

@@ -103,7 +103,7 @@ class Executor:
         self.tickets: dict[str, Ticket] = {}
         self.actions = ActionCatalog()
         self.attempts = AttemptLoop(self, backend or default_backend())
-        self._workflow_view = {
+        self._workflow_view: dict[str, Any] = {
             "id": self.workflow.workflow_id,
             "name": self.workflow.name,
             "version": self.workflow.version,

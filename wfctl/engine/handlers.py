@@ -46,13 +46,7 @@ async def run_handler(
         record.started_at = record.started_at or time.time()
         output = await invoke(ex, handler, record, ex.step_input(handler), {}, extra_ctx)
         record.output = ex.masker.mask_data(output)
-        updates: dict[str, Any] = {}
-        if ex.actions.sets_vars(handler.action) and isinstance(output, dict):
-            updates.update(output)
-        if handler.output_mapping:
-            ctx = ex.context(handler, output=record.output, **extra_ctx)
-            updates.update({n: expr.evaluate(ctx) for n, expr in handler.output_mapping.items()})
-        ex.store_vars(handler_id, updates)
+        ex.store_vars(handler_id, _updates(ex, handler, output, record.output, extra_ctx))
         record.status = StepStatus.COMPLETED
         record.error = None
         result.update(status="completed", output=record.output)
@@ -64,6 +58,19 @@ async def run_handler(
     record.ended_at = time.time()
     _announce(ex, record, result)
     return result
+
+
+def _updates(
+    ex: Executor, handler: Step, output: Any, masked: Any, extra_ctx: dict[str, Any]
+) -> dict[str, Any]:
+    """What a handler that completed merges into `vars`."""
+    updates: dict[str, Any] = {}
+    if ex.actions.sets_vars(handler.action) and isinstance(output, dict):
+        updates.update(output)
+    if handler.output_mapping:
+        ctx = ex.context(handler, output=masked, **extra_ctx)
+        updates.update({n: expr.evaluate(ctx) for n, expr in handler.output_mapping.items()})
+    return updates
 
 
 def _handler_skipped(

@@ -129,7 +129,9 @@ class _StepBuilder:
             line=self.doc.source_map.value_pos(path)[0],
             depends=_expr(raw.get("depends")),
             recover=bool(r["recover"]),
-            recover_output=compile_value(raw["recover_output"]) if "recover_output" in raw else None,
+            recover_output=compile_value(raw["recover_output"])
+            if "recover_output" in raw
+            else None,
         )
         self.all_steps[step.step_id] = step
         return step

@@ -6,8 +6,8 @@ a value of the wrong shape is skipped, never trusted.
 The driver collects the steps into a shared `Context`, then runs each rule of `RULES` in
 order (the order of the diagnostics follows it). Each rule lives in the module of its
 subject: `_rules_ids`, `_rules_graph` (on `wfctl.graph`), `_rules_expressions` (on
-`wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`, `_rules_results` (depends, recover, retry_if,
-on_exit).
+`wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`, `_rules_results`
+(depends, recover, retry_if, on_exit).
 """
 
 from __future__ import annotations
