@@ -251,3 +251,30 @@ def test_release_train_example(tmp_path: Path) -> None:
     assert steps["announce_failure"]["skip_kind"] == "depends"
     assert steps["summary"]["status"] == "completed"
     assert (tmp_path / "dist" / "summary.txt").read_text() == "2.0.0 completed 0\n"
+
+
+TIMED_OUT = """\
+workflow_id: timed-out-output
+name: Timed out output
+steps:
+  - step_id: slow
+    action: shell
+    with: {command: "echo started; echo warming >&2; sleep 30"}
+    timeout: 1
+    retry_policy: {continue_on_failure: true}
+  - step_id: look
+    depends: "slow.timed_out"
+    action: shell
+    with: {command: ["echo", "{{ steps.slow.output.stdout | trim }}"]}
+"""
+
+
+def test_a_timed_out_shell_step_keeps_what_it_printed(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(TIMED_OUT)
+    code, report, _ = _run(tmp_path, "t.yaml")
+    assert code == 0
+    slow = report["steps"]["slow"]
+    assert slow["error_kind"] == "timeout"
+    assert slow["output"]["exit_code"] is None
+    assert set(slow["output"]["stdout"].splitlines()) == {"started", "warming"}
+    assert set(report["steps"]["look"]["output"]["stdout"].split()) == {"started", "warming"}

@@ -206,7 +206,7 @@ def _check_exit_steps(ctx: Context) -> None:
         if info.step_id in ctx.exit_steps:
             continue
         for i, ref in enumerate(as_list(info.data.get("dependencies"))):
-            if ref in ctx.exit_steps:
+            if isinstance(ref, str) and ref in ctx.exit_steps:
                 ctx.report(
                     (*info.path, "dependencies", i),
                     "exit-step",
