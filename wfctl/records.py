@@ -110,6 +110,11 @@ def error_info(
     return info
 
 
+def _files_of(output: Any) -> Any:
+    """A step's declared file outputs (`steps.<id>.outputs`), None without any."""
+    return output.get("files") if isinstance(output, dict) else None
+
+
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -165,6 +170,7 @@ class StepRecord:
             "result": result_of(self.status, self.error_kind),
             "skip_reason": skip_kind(self.reason) if self.status is StepStatus.SKIPPED else None,
             "recovered": self.recovered is not None,
+            "outputs": _files_of(self.output),
         }
 
 

@@ -278,3 +278,70 @@ def test_a_timed_out_shell_step_keeps_what_it_printed(tmp_path: Path) -> None:
     assert slow["output"]["exit_code"] is None
     assert set(slow["output"]["stdout"].splitlines()) == {"started", "warming"}
     assert set(report["steps"]["look"]["output"]["stdout"].split()) == {"started", "warming"}
+
+
+FILES = """\
+workflow_id: file-outputs
+name: File outputs
+inputs:
+  big: {type: string, enum: ["yes", "no"], default: "no"}
+steps:
+  - step_id: make
+    action: shell
+    with:
+      command:
+        - sh
+        - -c
+        - 'echo "{\\"rows\\": 3}" > stats.json; echo hello > notes.txt; echo "$1"'
+        - sh
+        - "{{ inputs.big }}"
+    outputs:
+      stats: {path: stats.json, format: json}
+      notes: {path: "{{ 'notes' }}.txt", max_bytes: 100}
+    output_mapping: {rows: "output.files.stats.rows"}
+  - step_id: use
+    dependencies: [make]
+    action: shell
+    with: {command: ["echo", "{{ steps.make.outputs.notes | trim }}", "{{ vars.rows }}"]}
+  - step_id: too_big
+    action: shell
+    when: "inputs.big == 'yes'"
+    with: {command: "head -c 200 /dev/zero > big.bin"}
+    outputs:
+      big: {path: big.bin, max_bytes: 100}
+    retry_policy: {continue_on_failure: true}
+  - step_id: missing
+    action: noop
+    when: "inputs.big == 'yes'"
+    outputs:
+      gone: {path: nowhere.txt}
+    retry_policy: {continue_on_failure: true}
+"""
+
+
+def test_declared_file_outputs_are_read_and_capped(tmp_path: Path) -> None:
+    (tmp_path / "f.yaml").write_text(FILES)
+    code, report, _ = _run(tmp_path, "f.yaml")
+    assert code == 0, report
+    make = report["steps"]["make"]
+    assert make["output"]["files"] == {"stats": {"rows": 3}, "notes": "hello\n"}
+    assert make["output"]["stdout"] == "no\n"
+    assert report["vars"]["rows"] == 3
+    assert report["steps"]["use"]["output"]["stdout"] == "hello 3\n"
+
+    code, report, _ = _run(tmp_path, "f.yaml", "-i", "big=yes")
+    assert code == 0  # both have continue_on_failure
+    too_big = report["steps"]["too_big"]
+    assert too_big["error"] == "outputs.big: big.bin is 200 bytes, over max_bytes (100)"
+    assert report["steps"]["missing"]["error"] == "outputs.gone: no file at nowhere.txt"
+
+
+def test_file_output_path_templates_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "w.yaml").write_text(
+        "workflow_id: w\nname: W\nsteps:\n"
+        "  - step_id: a\n    action: noop\n"
+        "    outputs:\n      x: {path: '{{ ouput.dir }}/x.txt'}\n"
+    )
+    run = wfctl(["validate", "w.yaml"], tmp_path)
+    assert run.rc == 2
+    assert "w.yaml:7:" in run.stdout and "unknown name 'ouput'" in run.stdout, run.stdout

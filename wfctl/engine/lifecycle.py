@@ -77,6 +77,10 @@ def _cancelled(ex: Executor, record: StepRecord) -> None:
 
 def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
     """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
+    if step.file_outputs:
+        from wfctl.engine.file_outputs import with_files
+
+        output = with_files(ex, step, output)
     masked = ex.masker.mask_data(output)
     updates = _set_values(step, output) if ex.actions.sets_vars(step.action) else {}
     ctx = ex.context(step, output=masked) if step.output_mapping or step.custom_metrics else {}

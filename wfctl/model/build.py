@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from wfctl import graph
 from wfctl.expressions import compile_expression, compile_value
+from wfctl.format.schema import node as schema_node
 from wfctl.model.defaults import defaults
 from wfctl.model.enums import StepType, TriggerRule
 from wfctl.model.policies import RetryPolicy, SlaTargets, circuit_breaker_from, retry_policy_from
@@ -19,6 +20,7 @@ from wfctl.model.steps import (
     Branch,
     Call,
     ConditionalBody,
+    FileOutput,
     ForEachBody,
     LoopBody,
     ParallelBody,
@@ -36,6 +38,14 @@ if TYPE_CHECKING:
 __all__ = ["build_workflow"]
 
 Raw = Mapping[str, Any]
+# The defaults of one `outputs:` entry (an inline object of the schema, not a $def).
+_FILE_OUTPUT_DEFAULTS: Mapping[str, Any] = {
+    name: prop["default"]
+    for name, prop in schema_node("/$defs/step/properties/outputs/additionalProperties")[
+        "properties"
+    ].items()
+    if "default" in prop
+}
 
 
 def build_workflow(doc: LoadedDocument) -> Workflow:
@@ -132,6 +142,7 @@ class _StepBuilder:
             recover_output=compile_value(raw["recover_output"])
             if "recover_output" in raw
             else None,
+            file_outputs=_file_outputs(raw.get("outputs")),
         )
         self.all_steps[step.step_id] = step
         return step
@@ -215,6 +226,22 @@ _BODIES: Mapping[StepType, Callable[[_StepBuilder, Raw, tuple[Any, ...]], Body]]
     StepType.HUMAN_APPROVAL: _approval,
     StepType.REACT: _react,
 }
+
+
+def _file_outputs(raw: Mapping[str, Raw] | None) -> Mapping[str, FileOutput] | None:
+    if not raw:
+        return None
+    d = _FILE_OUTPUT_DEFAULTS
+    return MappingProxyType(
+        {
+            name: FileOutput(
+                compile_value(spec["path"]),
+                int(spec.get("max_bytes", d["max_bytes"])),
+                str(spec.get("format", d["format"])),
+            )
+            for name, spec in raw.items()
+        }
+    )
 
 
 def _expr(source: str | None) -> Expression | None:

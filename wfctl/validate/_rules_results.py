@@ -20,6 +20,8 @@ __all__ = ["check_results"]
 
 # What `retry_if` sees besides the step's own names.
 _RETRY_IF_NAMES: Final = BASE_NAMES | {"output", "error", "attempt"}
+# What the path of a file output sees.
+_PATH_NAMES: Final = BASE_NAMES | {"output", "input"}
 # What a `recover_output` template sees.
 _RECOVER_NAMES: Final = BASE_NAMES | {"output", "error", "input"}
 
@@ -33,6 +35,7 @@ def check_results(ctx: Context) -> None:
         _check_depends(ctx, info)
         _check_recover(ctx, info, error_handlers)
         _check_retry_if(ctx, info.data.get("retry_policy"), (*info.path, "retry_policy"))
+        _check_file_outputs(ctx, info)
     _check_retry_if(ctx, ctx.doc.data.get("retry_policy"), ("retry_policy",))
     _check_exit_steps(ctx)
 
@@ -170,6 +173,17 @@ def _check_names(
         )
     for ref in sorted(found.steps - set(ctx.steps)):
         ctx.report(path, "unknown-step", f"expression refers to unknown step '{ref}'")
+
+
+def _check_file_outputs(ctx: Context, info: StepInfo) -> None:
+    outputs = info.data.get("outputs")
+    if not isinstance(outputs, dict):
+        return
+    for name, spec in outputs.items():
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+            path: Path_ = (*info.path, "outputs", name, "path")
+            for site in template_sites(spec["path"], path, frozenset()):
+                _check_names(ctx, site.path, site.source, False, _PATH_NAMES)
 
 
 # ------------------------------------------------------------------------- on_exit
