@@ -24,6 +24,8 @@ import pytest
 import yaml
 from cli_helpers import ANSI, DATA, ROOT, clean_env
 
+from wfctl.validate._depends import depends_refs
+
 EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))
 GRAPH_DEMO = DATA / "graph.yaml"
 WORKFLOWS = [GRAPH_DEMO, *EXAMPLES]
@@ -68,7 +70,8 @@ def workflow_steps(path: Path) -> dict[str, StepInfo]:
                 s["step_id"],
                 s.get("step_type", "action"),
                 container,
-                list(s.get("dependencies") or ()),
+                # The steps a `depends` expression names are dependencies too.
+                [*(s.get("dependencies") or ()), *depends_refs(s.get("depends"))],
                 branches,
                 conditions,
                 handlers,

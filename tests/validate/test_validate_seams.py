@@ -60,6 +60,7 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
         _rules_expressions,
         _rules_graph,
         _rules_ids,
+        _rules_results,
         _rules_schemas,
     )
     from wfctl.validate.semantic import RULES
@@ -71,6 +72,7 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
         _rules_actions,
         _rules_schemas,
         _rules_containers,
+        _rules_results,
     )
     public_checks = {
         fn

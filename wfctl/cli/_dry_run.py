@@ -48,3 +48,6 @@ def dry_run(workflow: Any, out: IO[str]) -> None:
     _show(plan, None, "  ", out)
     if workflow.handlers:
         out.write(f"  handlers (run on failure/rollback): {', '.join(sorted(workflow.handlers))}\n")
+    if workflow.on_exit:
+        hooks = ", ".join(s.step_id for s in workflow.on_exit)
+        out.write(f"  on_exit (run last, in order, whatever the outcome): {hooks}\n")

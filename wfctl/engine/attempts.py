@@ -95,6 +95,8 @@ class AttemptLoop:
         ex = self._ex
         policy = call.policy
         local = 0
+        # Read only by a policy with a deadline: no clock read per call otherwise.
+        first_start = time.monotonic() if policy.deadline is not None else 0.0
         while True:
             local += 1
             agent, action, args, target = call.resolve(local)
@@ -114,11 +116,50 @@ class AttemptLoop:
             call.failed(error, message)
             if not should_retry(error, policy, local):
                 call.give_up(message, error)
-            delay = policy.delay(local, ex.rng)
-            if error.kind == "circuit_open" and call.waits_for_breaker(agent):
-                delay = max(delay, ex.breakers.retry_after(target))
+            delay = self._delay(call, error, local, agent, target)
+            if policy.retry_if is not None or policy.deadline is not None:
+                self._check_retry(call, error, message, local, delay, first_start)
             await call.retrying(local, delay, message)
             await anyio.sleep(delay)
+
+    def _delay(
+        self, call: Call, error: ActionError, local: int, agent: Agent | None, target: str | None
+    ) -> float:
+        """Seconds before the next attempt (at least until an open breaker may close)."""
+        ex = self._ex
+        delay = call.policy.delay(local, ex.rng)
+        if error.kind == "circuit_open" and call.waits_for_breaker(agent):
+            delay = max(delay, ex.breakers.retry_after(target))
+        return delay
+
+    def _check_retry(
+        self, call: Call, error: ActionError, message: str, local: int, delay: float, start: float
+    ) -> None:
+        """Give up (`call.give_up` raises) if `retry_if` or the deadline refuse a retry."""
+        refused = self._refused(call.policy, error, local, delay, start)
+        if refused is not None:
+            call.give_up(f"{message} (not retried: {refused})", error)
+
+    def _refused(
+        self, policy: RetryPolicy, error: ActionError, local: int, delay: float, start: float
+    ) -> str | None:
+        """Why `retry_if` or the retry `deadline` refuse another attempt (None: retry)."""
+        if policy.deadline is not None and time.monotonic() + delay - start > policy.deadline:
+            return f"retry deadline of {policy.deadline:g}s"
+        if policy.retry_if is None:
+            return None
+        from wfctl.expressions import ExpressionError, truthy
+        from wfctl.records import error_info
+
+        ex = self._ex
+        output = ex.masker.mask_data(error.output)
+        info = error_info(ex.masker.mask(str(error)), error.kind, output).as_dict()
+        ctx = ex.context(None, output=output, error=info, attempt=local)
+        try:
+            holds = truthy(policy.retry_if.evaluate(ctx))
+        except ExpressionError as exc:
+            return f"retry_if: {exc.message}"
+        return None if holds else f"retry_if is false: {policy.retry_if.source}"
 
     async def _call_once(
         self,

@@ -26,7 +26,7 @@ from wfctl.engine.scheduler import Scheduler
 from wfctl.engine.scopes import Scope, ScopedStepsView
 from wfctl.engine.slots import PrioritySlots, Ticket
 from wfctl.events import CircuitChanged, EventBus, StepStateChanged, VarsChanged, now
-from wfctl.model import Step
+from wfctl.model import Step, WorkflowState
 from wfctl.records import ApprovalDecision, ApprovalHandler, ApprovalRequest, StepRecord
 from wfctl.secrets import Masker
 
@@ -117,7 +117,7 @@ class Executor:
         self.tickets: dict[str, Ticket] = {}
         self.actions = ActionCatalog()
         self.attempts = AttemptLoop(self, backend or default_backend())
-        self._workflow_view = {
+        self._workflow_view: dict[str, Any] = {
             "id": self.workflow.workflow_id,
             "name": self.workflow.name,
             "version": self.workflow.version,
@@ -135,6 +135,13 @@ class Executor:
         from wfctl.engine.resume import restore
 
         restore(self, replayed)
+        # on_exit steps run again at the end of every process that ends the run: what
+        # they did last time (and a failure of theirs) is not carried over.
+        hooks = [s.step_id for s in self.workflow.on_exit]
+        for step_id in hooks:
+            self.records[step_id] = StepRecord(step_id)
+        if self.fatal is not None and any(self.fatal.startswith(f"step '{h}'") for h in hooks):
+            self.fatal = None
 
     def approval_due(self, step_id: str) -> bool:
         """Can a waiting approval step be decided now (a decision, or its window closed)?"""
@@ -153,6 +160,23 @@ class Executor:
         from wfctl.engine.handlers import mark_not_started
 
         mark_not_started(self, why)
+
+    async def run_exit_hooks(
+        self, status: WorkflowState, error: str | None
+    ) -> tuple[WorkflowState, str | None]:
+        """Run the on_exit steps; a failing one fails a run that had completed."""
+        if not self.workflow.on_exit:
+            return status, error
+        from wfctl.engine.handlers import run_exit_hooks
+
+        failed = await run_exit_hooks(self, status.value)
+        if failed is not None and status is WorkflowState.COMPLETED:
+            return WorkflowState.FAILED, failed
+        return status, error
+
+    def set_outcome(self, status: str, failures: list[dict[str, Any]]) -> None:
+        """What on_exit steps see as `workflow.status` and `workflow.failures`."""
+        self._workflow_view = {**self._workflow_view, "status": status, "failures": failures}
 
     def mark_unused_handlers(self) -> None:
         """Handler steps nobody invoked: skipped."""

@@ -82,6 +82,10 @@ def _cancelled(ex: Executor, record: StepRecord) -> None:
 
 def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
     """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
+    if step.file_outputs:
+        from wfctl.engine.file_outputs import with_files
+
+        output = with_files(ex, step, output)
     masked = ex.masker.mask_data(output)
     updates = _set_values(step, output) if ex.actions.sets_vars(step.action) else {}
     ctx = (
@@ -137,11 +141,10 @@ async def fail(ex: Executor, step: Step, record: StepRecord, message: str, kind:
         # still one attempt, so the report says what happened and when.
         started = record.started_at or record.ended_at
         record.attempts.append(Attempt(1, started, record.ended_at, record.error, kind))
-    ex.emit_state(step.step_id)
+    ex.emit_state(step.step_id, output=record.output)
     if step.error_handlers:
-        from wfctl.engine.handlers import run_handler
+        from wfctl.engine.handlers import handle_error
 
-        error_ctx = {"step_id": step.step_id, "message": record.error, "kind": kind}
-        for handler in step.error_handlers:
-            await run_handler(ex, handler, step.step_id, "error_handler", error_ctx)
+        if await handle_error(ex, step, record):
+            return  # recovered: completed after all
     ex.mark_fatal(step, record)

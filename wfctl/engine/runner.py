@@ -280,6 +280,7 @@ async def _outcome(executor: Executor, opts: RunOptions) -> tuple[WorkflowState,
 
         await run_breach_handlers(executor, status, opts.sla_breaches)
     if status is not WorkflowState.WAITING_APPROVAL:
+        status, error = await executor.run_exit_hooks(status, error)
         executor.mark_unused_handlers()
     return status, error
 

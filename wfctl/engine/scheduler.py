@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,9 @@ from wfctl.engine.lifecycle import execute
 from wfctl.engine.scopes import Scope, scoped_step
 from wfctl.engine.step_call import invoke
 from wfctl.engine.steps import SLOTTED
+from wfctl.expressions import ExpressionError, truthy
 from wfctl.model import Step, StepStatus, TriggerRule
-from wfctl.records import StepRecord
+from wfctl.records import StepRecord, status_flags
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
@@ -116,7 +118,12 @@ class Scheduler:
         record = ex.records[step_id]
         if record.status is StepStatus.WAITING:
             return True  # an approval step coming back for its decision
-        reason = self._skip_reason(ex.workflow.all_steps[step_id])
+        step = ex.workflow.all_steps[step_id]
+        try:
+            reason = self._skip_reason(step)
+        except ExpressionError as exc:
+            _depends_failed(ex, step, record, exc.message)
+            return False
         if reason is None:
             return True
         record.status = StepStatus.SKIPPED
@@ -126,10 +133,14 @@ class Scheduler:
 
     def _skip_reason(self, step: Step) -> str | None:
         ex = self._ex
-        if ex.fatal is not None and step.trigger_rule is not TriggerRule.ALL_DONE:
+        # `depends` decides alone, also after a failure (it may be what it waits for).
+        waits_for_all = step.trigger_rule is TriggerRule.ALL_DONE or step.depends is not None
+        if ex.fatal is not None and not waits_for_all:
             return f"run failed ({ex.fatal})"
         if step.step_id in ex.not_taken and step.step_id not in ex.chosen:
             return ex.not_taken[step.step_id]
+        if step.depends is not None:
+            return _depends(ex, step)
         if not step.dependencies:
             return None
         deps = [ex.records[d] for d in step.dependencies if d in ex.records]
@@ -341,12 +352,35 @@ def _none_failed(deps: list[Any]) -> str | None:
 
 def _one_success(deps: list[Any]) -> str | None:
     if deps and not any(r.status is StepStatus.COMPLETED for r in deps):
+        if not any(r.status is StepStatus.FAILED for r in deps):
+            # Every one skipped: say so (`skip_reason: upstream_skipped`).
+            skipped = ", ".join(r.step_id for r in deps)
+            return f"upstream skipped: {skipped} (no upstream step succeeded)"
         return "no upstream step succeeded"
     return None
 
 
 def _all_done(deps: list[Any]) -> str | None:
     return None
+
+
+def _depends(ex: Executor, step: Step) -> str | None:
+    """Skip unless the step's `depends` holds over its dependencies' results."""
+    assert step.depends is not None
+    flags = {d: status_flags(ex.records[d]) for d in step.dependencies if d in ex.records}
+    if truthy(step.depends.evaluate(flags)):
+        return None
+    return f"depends is false: {step.depends.source}"
+
+
+def _depends_failed(ex: Executor, step: Step, record: Any, message: str) -> None:
+    """A `depends` that cannot be evaluated fails its step (it never started)."""
+    record.status = StepStatus.FAILED
+    record.ended_at = record.started_at = time.time()
+    record.error = f"depends: {message}"
+    record.error_kind = "validation"
+    ex.emit_state(step.step_id)
+    ex.mark_fatal(step, record)
 
 
 #: Why a trigger rule skips a step, given its dependencies' records (None: it may run).

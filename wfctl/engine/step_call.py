@@ -7,6 +7,7 @@ record and announced; a final failure raises :class:`StepFailed`.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from wfctl.engine.slots import Ticket
 
 __all__ = ["StepCall", "breaker_target", "invoke", "resolve_call"]
+
+_TAIL_LINES = 1000  # output lines kept of an attempt that may be stopped
 
 
 def invoke(
@@ -68,6 +71,7 @@ class StepCall:
         "_record",
         "_resolved",
         "_step",
+        "_tail",
         "_ticket",
         "ctx",
         "policy",
@@ -96,6 +100,7 @@ class StepCall:
         self._ticket: Ticket | None = None
         self._attempt: Attempt | None = None
         self._react = step.step_type is StepType.REACT
+        self._tail: deque[str] | None = None  # this attempt's last output lines
 
     def resolve(self, local: int) -> Resolved:
         resolved = self._resolved
@@ -127,6 +132,7 @@ class StepCall:
         self._ticket = ticket
         # Time queued for a slot is not running time (durations, SLAs, the report).
         record.slot_wait += time.monotonic() - waited_from
+        self._tail = None
         attempt = self._attempt = Attempt(number=self._number, started_at=time.time())
         record.attempts.append(attempt)
         if record.started_at is None:
@@ -154,6 +160,19 @@ class StepCall:
     def _on_line(self, line: str) -> None:
         ex = self._ex
         ex.bus.emit(StepOutputLine(ex.run_id, now(), self._step.step_id, line))
+        # Kept for an attempt that is stopped before it can return its output (a timeout,
+        # Ctrl-C): what it printed is then its output.
+        tail = self._tail
+        if tail is None:
+            tail = self._tail = deque(maxlen=_TAIL_LINES)
+        tail.append(line)
+
+    def _keep_tail(self) -> None:
+        """A stopped attempt's output: the lines it printed (both streams, in order)."""
+        tail = self._tail
+        if tail:
+            text = "\n".join(tail) + "\n"
+            self._record.output = {"stdout": text, "stderr": "", "exit_code": None, "json": None}
 
     def _on_error_line(self, line: str) -> None:
         ex = self._ex
@@ -162,6 +181,7 @@ class StepCall:
     def abort(self) -> None:
         if self._attempt is not None and self._attempt.ended_at is None:
             self._attempt.ended_at = time.time()
+            self._keep_tail()  # stopped (a timeout, Ctrl-C) or failed without an output
         self._free()
 
     def _free(self) -> None:
@@ -183,8 +203,9 @@ class StepCall:
 
     def failed(self, error: ActionError, message: str) -> None:
         self.abort()
-        if self._react and error.output is not None:
-            # The transcript of an answer that failed output_schema, for the report.
+        if error.output is not None:
+            # What the failed attempt produced (a shell step's stdout, stderr, exit_code; a
+            # react answer that failed output_schema): in the report and `steps.<id>.output`.
             self._record.output = self._ex.masker.mask_data(error.output)
         if self._attempt is not None:
             self._attempt.error = message

@@ -131,6 +131,21 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
         "An expression exceeds a resource limit on constants alone (a huge `range()`, power "
         "or repetition).",
     ),
+    (
+        "depends-trigger-rule",
+        (_SE,),
+        "A step has both `depends` and `trigger_rule`; `depends` decides alone.",
+    ),
+    (
+        "recover-misuse",
+        (_SE,),
+        "`recover` on a step no error_handlers list names, or recover_output without it.",
+    ),
+    (
+        "exit-step",
+        (_SE,),
+        "An on_exit step with dependencies, of a type other than action, or depended on.",
+    ),
 )
 
 #: Code name -> Code, in the order the table in docs/FORMAT.md lists them.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from wfctl import graph
 from wfctl.expressions import compile_expression, compile_value
+from wfctl.format.schema import node as schema_node
 from wfctl.model.defaults import defaults
 from wfctl.model.enums import StepType, TriggerRule
 from wfctl.model.matrix import expand_matrix
@@ -20,6 +21,7 @@ from wfctl.model.steps import (
     Branch,
     Call,
     ConditionalBody,
+    FileOutput,
     ForEachBody,
     LoopBody,
     ParallelBody,
@@ -28,6 +30,7 @@ from wfctl.model.steps import (
     Step,
 )
 from wfctl.model.workflow import Agent, Workflow
+from wfctl.validate._depends import depends_refs
 
 if TYPE_CHECKING:
     from wfctl.document.loader import LoadedDocument
@@ -36,6 +39,14 @@ if TYPE_CHECKING:
 __all__ = ["build_workflow"]
 
 Raw = Mapping[str, Any]
+# The defaults of one `outputs:` entry (an inline object of the schema, not a $def).
+_FILE_OUTPUT_DEFAULTS: Mapping[str, Any] = {
+    name: prop["default"]
+    for name, prop in schema_node("/$defs/step/properties/outputs/additionalProperties")[
+        "properties"
+    ].items()
+    if "default" in prop
+}
 
 
 def build_workflow(doc: LoadedDocument) -> Workflow:
@@ -43,6 +54,9 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
     data = doc.data
     builder = _StepBuilder(doc, retry_policy_from(data.get("retry_policy", {})))
     top = tuple(builder.step(raw, ("steps", i), None) for i, raw in enumerate(data["steps"]))
+    on_exit = tuple(
+        builder.step(raw, ("on_exit", i), None) for i, raw in enumerate(data.get("on_exit", []))
+    )
     d = {**defaults(), **data}
     return Workflow(
         workflow_id=data["workflow_id"],
@@ -68,6 +82,7 @@ def build_workflow(doc: LoadedDocument) -> Workflow:
         on_sla_breach=tuple(d["on_sla_breach"]),
         executor=str(d["executor"]),
         templates=_templates(top),
+        on_exit=on_exit,
     )
 
 
@@ -90,7 +105,8 @@ def edges_of(steps: list[Raw], container: str | None = None) -> Iterator[graph.S
         yield graph.StepEdges(
             step_id=step["step_id"],
             container=container,
-            dependencies=tuple(step.get("dependencies", [])),
+            # `depends` names its dependencies: desugared into them.
+            dependencies=(*step.get("dependencies", []), *depends_refs(step.get("depends"))),
             next_steps=(
                 *step.get("next_steps", []),
                 *(t for b in branches for t in b.get("next_steps", [])),
@@ -116,7 +132,7 @@ class _StepBuilder:
         self.doc = doc
         self.base_retry = base_retry
         self.defaults = defaults("step")
-        edges = list(edges_of(doc.data["steps"]))
+        edges = list(edges_of([*doc.data["steps"], *doc.data.get("on_exit", [])]))
         self.deps = graph.desugar(edges)
         self.handlers = graph.invoked_steps(edges)
         self.all_steps: dict[str, Step] = {}
@@ -144,6 +160,12 @@ class _StepBuilder:
             container=container,
             line=self.doc.source_map.value_pos(path)[0],
             resources=_frozen(raw.get("resources", {})),
+            depends=_expr(raw.get("depends")),
+            recover=bool(r["recover"]),
+            recover_output=compile_value(raw["recover_output"])
+            if "recover_output" in raw
+            else None,
+            file_outputs=_file_outputs(raw.get("outputs")),
         )
         self.all_steps[step.step_id] = step
         return step
@@ -257,6 +279,22 @@ _BODIES: Mapping[StepType, Callable[[_StepBuilder, Raw, tuple[Any, ...]], Body]]
     StepType.HUMAN_APPROVAL: _approval,
     StepType.REACT: _react,
 }
+
+
+def _file_outputs(raw: Mapping[str, Raw] | None) -> Mapping[str, FileOutput] | None:
+    if not raw:
+        return None
+    d = _FILE_OUTPUT_DEFAULTS
+    return MappingProxyType(
+        {
+            name: FileOutput(
+                compile_value(spec["path"]),
+                int(spec.get("max_bytes", d["max_bytes"])),
+                str(spec.get("format", d["format"])),
+            )
+            for name, spec in raw.items()
+        }
+    )
 
 
 def _expr(source: str | None) -> Expression | None:

@@ -12,6 +12,8 @@ from wfctl.model.enums import Backoff
 if TYPE_CHECKING:
     import random
 
+    from wfctl.expressions import Expression
+
 __all__ = [
     "ERROR_KINDS",
     "CircuitBreakerPolicy",
@@ -37,6 +39,11 @@ class RetryPolicy:
     retry_on: frozenset[str] = ERROR_KINDS
     continue_on_failure: bool = False
     parallel_failure_threshold: float = 1.0
+    # Retry only when this holds for the failed attempt (`output`, `error`, `attempt`).
+    retry_if: Expression | None = None
+    # No attempt starts later than this many seconds after the first one started.
+    deadline: float | None = None
+    backoff_factor: float = 2.0
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
@@ -46,8 +53,9 @@ class RetryPolicy:
             case Backoff.LINEAR:
                 growth = float(attempt)
             case Backoff.EXPONENTIAL:
-                # Capped exponent: 2**1100 as a float overflows; max_delay caps it anyway.
-                growth = 2.0 ** min(attempt - 1, 1000)
+                # Capped exponent: 2**1100 as a float overflows (so would 10**310; the
+                # schema caps the factor at 10); max_delay caps the delay anyway.
+                growth = self.backoff_factor ** min(attempt - 1, 300)
         base = min(self.initial_delay * growth, self.max_delay)
         # Full jitter (AWS architecture blog): spreads retries of many steps apart.
         return rng.uniform(0, base) if self.jitter else base
@@ -66,6 +74,9 @@ class RetryPolicy:
             "retry_on": sorted(self.retry_on),
             "continue_on_failure": self.continue_on_failure,
             "parallel_failure_threshold": self.parallel_failure_threshold,
+            "retry_if": self.retry_if.source if self.retry_if is not None else None,
+            "deadline": self.deadline,
+            "backoff_factor": self.backoff_factor,
         }
 
 
@@ -81,7 +92,19 @@ def retry_policy_from(data: Mapping[str, Any]) -> RetryPolicy:
         retry_on=frozenset(d["retry_on"]),
         continue_on_failure=bool(d["continue_on_failure"]),
         parallel_failure_threshold=float(d["parallel_failure_threshold"]),
+        retry_if=_retry_if(d.get("retry_if")),
+        deadline=float(d["deadline"]) if d.get("deadline") is not None else None,
+        backoff_factor=float(d["backoff_factor"]),
     )
+
+
+def _retry_if(source: str | None) -> Expression | None:
+    if source is None:
+        return None
+    # Imported only when a policy has one: Jinja is not needed to read most workflows.
+    from wfctl.expressions import compile_expression
+
+    return compile_expression(source)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ __all__ = [
     "Branch",
     "Call",
     "ConditionalBody",
+    "FileOutput",
     "ForEachBody",
     "LoopBody",
     "ParallelBody",
@@ -35,6 +36,15 @@ class Call:
     action: str | None  # None: routed to an agent by `agent_capability`
     with_: CompiledValue
     agent_capability: str | None = None
+
+
+@dataclass(frozen=True)
+class FileOutput:
+    """A file a step writes, read when it succeeds (`outputs:`)."""
+
+    path: CompiledValue  # a template
+    max_bytes: int
+    format: str  # "text" | "json"
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,11 @@ class Step:
     line: int
     # Ray resources per attempt (executor `ray`); read by the Ray backend only.
     resources: Mapping[str, float] = field(default_factory=dict)
+    # -- results (issue 12): defaults keep every other constructor working
+    depends: Expression | None = None  # over dependency statuses; replaces trigger_rule
+    recover: bool = False  # as an error handler, succeeding un-fails the step it handles
+    recover_output: CompiledValue | None = None  # the recovered step's output (None: ours)
+    file_outputs: Mapping[str, FileOutput] | None = None  # `outputs:` (None: none declared)
 
     @property
     def call(self) -> Call | None:

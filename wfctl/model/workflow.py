@@ -51,6 +51,7 @@ class Workflow:
     #: Steps inside group loop bodies: run per iteration under iteration ids
     #: (:mod:`wfctl.model.scopes`), never under their own.
     templates: frozenset[str] = frozenset()
+    on_exit: tuple[Step, ...] = ()  # run after everything else, whatever the outcome
 
     def children(self, container: str | None) -> tuple[Step, ...]:
         """The steps of one level: top level (None) or a container step's children."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from wfctl import __version__
 from wfctl.model.scopes import parent_of, template_of
+from wfctl.records import skip_kind
 
 if TYPE_CHECKING:
     from wfctl.model import Step, Workflow
@@ -97,6 +98,8 @@ def _step(r: StepRecord, meta: StepMeta, tail: dict[str, Any] | None) -> dict[st
         "error": r.error,
         "error_kind": r.error_kind,
         "skipped_reason": r.reason if r.status.value == "skipped" else None,
+        "skip_kind": skip_kind(r.reason) if r.status.value == "skipped" else None,
+        "recovered": r.recovered,
         "agent": r.agent,
         "agent_reason": r.agent_reason,
         "slot_wait": round(r.slot_wait, 6),

@@ -55,6 +55,7 @@ class Context:
     handlers: set[str] = field(default_factory=set)
     tool_steps: set[str] = field(default_factory=set)  # named by react tools (also handlers)
     on_cycle: set[str] = field(default_factory=set)  # set by the cycle rule
+    exit_steps: set[str] = field(default_factory=set)  # the workflow's `on_exit` steps
 
     # -- reporting -------------------------------------------------------
     def report(
@@ -164,10 +165,13 @@ def _branch_targets(data: dict[str, Any]) -> list[str]:
 
 
 def _edges(info: StepInfo) -> graph.StepEdges:
+    from wfctl.validate._depends import depends_refs
+
     return graph.StepEdges(
         info.step_id,
         info.container,
-        tuple(str_list(info.data.get("dependencies"))),
+        # The steps `depends` names are dependencies too (desugared as in the model).
+        (*str_list(info.data.get("dependencies")), *depends_refs(info.data.get("depends"))),
         tuple(_branch_targets(info.data)),
     )
 

@@ -7,6 +7,7 @@ there is an expression to check: it brings Jinja).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -25,6 +26,8 @@ __all__ = ["BASE_NAMES", "WORKFLOW_ATTRS", "Site", "check_expressions", "step_si
 BASE_NAMES: Final = frozenset({"inputs", "vars", "steps", "workflow", "secrets"})
 # What `workflow` holds at run time (the executor's workflow view).
 WORKFLOW_ATTRS: Final = frozenset({"id", "name", "version", "run_id"})
+# What `workflow` holds besides, in an on_exit step.
+EXIT_ATTRS: Final = frozenset({"status", "failures"})
 # An agent's `with` is rendered in the context of whichever step it serves.
 _AGENT_NAMES: Final = frozenset({"input", "loop", "error"})
 # Mappings whose values are bare expressions, and the names each adds.
@@ -45,6 +48,7 @@ class Site:
     source: str
     bare: bool  # a bare expression (`when`), not a `{{ }}` template
     names: frozenset[str]  # names visible here besides BASE_NAMES
+    workflow_attrs: frozenset[str] = frozenset()  # `workflow.` attributes besides the usual
 
 
 def _names_of(ctx: Context, info: StepInfo) -> frozenset[str]:
@@ -107,6 +111,9 @@ def step_sites(ctx: Context, info: StepInfo) -> list[Site]:
     sites = [*_condition_sites(info, base), *_mapping_sites(info, base)]
     if "with" in info.data:
         sites.extend(template_sites(info.data["with"], (*info.path, "with"), base | {"input"}))
+    if info.step_id in ctx.exit_steps:
+        # What only an on_exit step sees: the run's outcome.
+        sites = [dataclasses.replace(s, workflow_attrs=EXIT_ATTRS) for s in sites]
     return sites
 
 
@@ -144,7 +151,8 @@ class _Expressions:
         self.secret_names = sorted(secrets) if isinstance(secrets, dict) else []
 
     def step(self, info: StepInfo) -> None:
-        is_handler = info.step_id in self.ctx.handlers
+        # An on_exit step, like a handler, runs after the steps it may read.
+        is_handler = info.step_id in self.ctx.handlers or info.step_id in self.ctx.exit_steps
         shell = info.data.get("action") == "shell"
         for site in step_sites(self.ctx, info):
             found = self.analyse(site)
@@ -206,13 +214,14 @@ class _Expressions:
     def check_names(self, site: Site, found: Analysis) -> None:
         from wfctl.expressions.analysis import name_offset, workflow_attr_offset
 
-        for attr in sorted(found.workflow_attrs - WORKFLOW_ATTRS):
+        known_attrs = WORKFLOW_ATTRS | site.workflow_attrs
+        for attr in sorted(found.workflow_attrs - known_attrs):
             self.ctx.report(
                 site.path,
                 "unknown-name",
                 f"workflow has no attribute '{attr}'",
-                did_you_mean(attr, WORKFLOW_ATTRS)
-                or f"known: {', '.join(f'workflow.{a}' for a in sorted(WORKFLOW_ATTRS))}",
+                did_you_mean(attr, known_attrs)
+                or f"known: {', '.join(f'workflow.{a}' for a in sorted(known_attrs))}",
                 pos=self.ctx.locate(
                     site.path, site.source, workflow_attr_offset(site.source, attr)
                 ),

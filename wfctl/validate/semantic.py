@@ -6,7 +6,8 @@ a value of the wrong shape is skipped, never trusted.
 The driver collects the steps into a shared `Context`, then runs each rule of `RULES` in
 order (the order of the diagnostics follows it). Each rule lives in the module of its
 subject: `_rules_ids`, `_rules_graph` (on `wfctl.graph`), `_rules_expressions` (on
-`wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`, `_rules_containers`.
+`wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`, `_rules_containers`,
+`_rules_results` (depends, recover, retry_if, on_exit).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from wfctl.validate._rules_ids import (
     check_references,
     check_sla_steps,
 )
+from wfctl.validate._rules_results import check_results
 from wfctl.validate._rules_schemas import check_inputs
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ RULES: Final[tuple[Rule, ...]] = (
     check_expressions,
     check_actions_and_agents,
     check_inputs,
+    check_results,
 )
 
 
@@ -59,6 +62,9 @@ def semantic_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
     ctx = Context(doc)
     collect_steps(ctx, doc.data.get("steps"), ("steps",), None)
     ctx.handlers.update(str_list(doc.data.get("on_sla_breach")))  # run only when invoked
+    before = set(ctx.steps)
+    collect_steps(ctx, doc.data.get("on_exit"), ("on_exit",), None)
+    ctx.exit_steps = set(ctx.steps) - before
     for rule in RULES:
         rule(ctx)
     return ctx.out

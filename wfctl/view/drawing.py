@@ -100,6 +100,10 @@ def to_mermaid(workflow: Workflow) -> str:
             lines.append(f"{indent}{ids[src]} {arrow} {ids[dst]}")
 
     emit(workflow.steps, "  ")
+    if workflow.on_exit:
+        lines.append('  subgraph on_exit["on exit: last, in order, whatever the outcome"]')
+        emit(workflow.on_exit, "    ")
+        lines.append("  end")
     for src, dst, label in _handler_edges(workflow):
         lines.append(f'  {ids[src]} -.->|"{label}"| {ids[dst]}')
     return "\n".join(lines) + "\n"
@@ -151,6 +155,11 @@ def to_dot(workflow: Workflow) -> str:
             lines.append(f"{indent}{q(src)} -> {q(dst)}{attr};")
 
     emit(workflow.steps, "  ")
+    if workflow.on_exit:
+        lines.append(f"  subgraph {q('cluster_on_exit')} {{")
+        lines.append(f"    label={q('on exit: last, in order, whatever the outcome')};")
+        emit(workflow.on_exit, "    ")
+        lines.append("  }")
     for src, dst, label in _handler_edges(workflow):
         lines.append(f"  {q(src)} -> {q(dst)} [style=dashed, label={q(label)}];")
     lines.append("}")
@@ -196,6 +205,10 @@ def to_tree(workflow: Workflow) -> object:
                 node(parent, step, None)
 
     add(tree, workflow.steps)
+    if workflow.on_exit:
+        hooks = tree.add("[dim]on exit (last, in order, whatever the outcome)[/]")
+        for step in workflow.on_exit:
+            hooks.add(escape(_label(step).replace("\n", " · ")))
     if workflow.handlers:
         handlers = tree.add("[dim]handlers (run on error / rollback)[/]")
         for h in sorted(workflow.handlers):
