@@ -19,7 +19,7 @@ from wfctl.cli._options import RunOptions
 from wfctl.cli._output import err
 from wfctl.cli.exit_codes import ExitCode, for_state
 from wfctl.events import EventBus
-from wfctl.format.printable import printable
+from wfctl.format.printable import printable, without_colours
 from wfctl.model.inputs import InputError
 
 if TYPE_CHECKING:
@@ -116,27 +116,33 @@ async def _tick_sla(metrics: MetricsCollector) -> None:
 async def _watched(call: _engine.EngineCall, views: _Views) -> RunResult:
     """The engine run, with signals handled and SLA time checked while it runs."""
     from wfctl.cli._signals import watch_signals
+    from wfctl.expressions import watching_signals
 
     # Installed before anything slow (the LangGraph import): a signal that arrives early
     # still cancels the run cleanly and gets its report written.
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(watch_signals, signals, call.cancel)
-            sla = call.workflow.sla_targets
-            if sla.max_duration is not None or sla.step_max_duration:
-                tg.start_soon(_tick_sla, views.metrics)
-            # One run per process: what the imports built lives to the end. Frozen, the
-            # collector stops walking it again and again while thousands of steps run.
-            _engine.load_engine()
-            gc.freeze()
-            if views.live is not None:
-                views.live.start()
-            try:
-                result = await _engine.run_engine(call)
-            finally:
+        # Noted at delivery too: a long evaluation stops on a signal asyncio has not read.
+        stop_watching = watching_signals()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch_signals, signals, call.cancel)
+                sla = call.workflow.sla_targets
+                if sla.max_duration is not None or sla.step_max_duration:
+                    tg.start_soon(_tick_sla, views.metrics)
+                # One run per process: what the imports built lives to the end. Frozen, the
+                # collector stops walking it again and again while thousands of steps run.
+                _engine.load_engine()
+                gc.freeze()
                 if views.live is not None:
-                    views.live.stop()
-                tg.cancel_scope.cancel()
+                    views.live.start()
+                try:
+                    result = await _engine.run_engine(call)
+                finally:
+                    if views.live is not None:
+                        views.live.stop()
+                    tg.cancel_scope.cancel()
+        finally:
+            stop_watching()
     return result
 
 
@@ -261,12 +267,11 @@ def _summary(result: RunResult, report: dict[str, Any], path: Path, out: IO[str]
         )
     if result.waiting_for:
         out.write(f"  then continue with: wfctl resume {result.run_id}\n")
-    from wfctl.report.tail import plain_text
     from wfctl.view.plain import failure_tails
 
     error = report.get("error")
     if error and result.status.value != "waiting_approval":
-        out.write(f"  {printable(plain_text(str(error)))}\n")
+        out.write(f"  {without_colours(str(error))}\n")  # may quote the workflow's own text
 
     for line in failure_tails(report):
         out.write(line + "\n")

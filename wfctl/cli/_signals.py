@@ -11,6 +11,7 @@ import anyio
 
 from wfctl.cli._output import err
 from wfctl.cli.exit_codes import ExitCode
+from wfctl.expressions import signal_handled
 
 
 def _exit_now() -> None:
@@ -31,3 +32,5 @@ async def watch_signals(signals: AsyncIterator[int], cancel: anyio.Event) -> Non
         name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         err(f"\ninterrupted ({name}): cancelling running steps (Ctrl-C again to exit at once)")
         cancel.set()
+        # Evaluations begun from now on (exit hooks, rollbacks) are not interrupted.
+        signal_handled()

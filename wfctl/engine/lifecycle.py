@@ -12,7 +12,7 @@ from wfctl.engine.attempts import StepFailed
 from wfctl.engine.step_call import invoke
 from wfctl.engine.steps import RUNNERS, SLOTTED
 from wfctl.events import MetricRecorded, now
-from wfctl.expressions import ExpressionError, truthy
+from wfctl.expressions import ExpressionError, signal_pending, truthy
 from wfctl.model import Step, StepStatus, StepType
 from wfctl.records import Attempt, StepRecord
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
 
 __all__ = ["complete", "execute", "fail"]
+
+_SIGNAL_GRACE = 5.0  # seconds an interrupted evaluation waits for the run to cancel it
 
 
 async def execute(ex: Executor, step: Step) -> None:
@@ -41,8 +43,23 @@ async def execute(ex: Executor, step: Step) -> None:
     except StepFailed as exc:
         await fail(ex, step, record, str(exc), exc.kind)
     except ExpressionError as exc:
+        if exc.kind == "limit" and signal_pending():
+            await _await_cancellation(ex, record)
         await fail(ex, step, record, f"expression error: {exc.message}", _kind(exc))
     except anyio.get_cancelled_exc_class():  # evaluated only when something propagates
+        with anyio.CancelScope(shield=True):
+            _cancelled(ex, record)
+        raise
+
+
+async def _await_cancellation(ex: Executor, record: StepRecord) -> None:
+    """Ctrl-C/SIGTERM stopped an evaluation before the run had read the signal: the run's
+    cancellation is on its way, so be cancelled by it like any running step (bounded, in
+    case nothing acts on the signal)."""
+    try:
+        with anyio.move_on_after(_SIGNAL_GRACE):
+            await anyio.sleep_forever()
+    except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             _cancelled(ex, record)
         raise

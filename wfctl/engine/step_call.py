@@ -100,7 +100,7 @@ class StepCall:
         self._ticket: Ticket | None = None
         self._attempt: Attempt | None = None
         self._react = step.step_type is StepType.REACT
-        self._tail: deque[str] | None = None  # this attempt's last output lines
+        self._tail: deque[tuple[bool, str]] | None = None  # (stderr?, line): last output
 
     def resolve(self, local: int) -> Resolved:
         resolved = self._resolved
@@ -162,21 +162,31 @@ class StepCall:
         ex.bus.emit(StepOutputLine(ex.run_id, now(), self._step.step_id, line))
         # Kept for an attempt that is stopped before it can return its output (a timeout,
         # Ctrl-C): what it printed is then its output.
+        self._keep(False, line)
+
+    def _keep(self, stderr: bool, line: str) -> None:
         tail = self._tail
         if tail is None:
             tail = self._tail = deque(maxlen=_TAIL_LINES)
-        tail.append(line)
+        tail.append((stderr, line))
 
     def _keep_tail(self) -> None:
-        """A stopped attempt's output: the lines it printed (both streams, in order)."""
+        """A stopped attempt's output: the lines it printed, stdout and stderr apart."""
         tail = self._tail
         if tail:
-            text = "\n".join(tail) + "\n"
-            self._record.output = {"stdout": text, "stderr": "", "exit_code": None, "json": None}
+            out = [line for stderr, line in tail if not stderr]
+            err = [line for stderr, line in tail if stderr]
+            self._record.output = {
+                "stdout": "".join(f"{line}\n" for line in out),
+                "stderr": "".join(f"{line}\n" for line in err),
+                "exit_code": None,
+                "json": None,
+            }
 
     def _on_error_line(self, line: str) -> None:
         ex = self._ex
         ex.bus.emit(StepOutputLine(ex.run_id, now(), self._step.step_id, line, "stderr"))
+        self._keep(True, line)
 
     def abort(self) -> None:
         if self._attempt is not None and self._attempt.ended_at is None:

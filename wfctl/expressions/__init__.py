@@ -30,7 +30,13 @@ Modules: ``_parse`` (source to tree), ``_compiled`` (Expression, Template), ``_v
 
 from __future__ import annotations
 
-from wfctl.expressions._budget import MAX_ALLOCATION, MAX_EVALUATION_SECONDS
+from wfctl.expressions._budget import (
+    MAX_ALLOCATION,
+    MAX_EVALUATION_SECONDS,
+    signal_handled,
+    signal_pending,
+    watching_signals,
+)
 from wfctl.expressions._budget import time_limit as evaluation_time_limit
 from wfctl.expressions._compiled import (
     Expression,
@@ -70,5 +76,8 @@ __all__ = [
     "compile_value",
     "evaluation_time_limit",
     "is_template",
+    "signal_handled",
+    "signal_pending",
     "truthy",
+    "watching_signals",
 ]

@@ -77,6 +77,55 @@ class _State:
 _state: Final = _State()
 
 
+class _Signals:
+    """SIGINT/SIGTERM noted at delivery, for the whole run (see :func:`watching_signals`).
+
+    A signal asyncio has queued but not yet handled (it reads its wakeup fd only between
+    callbacks) must still stop an evaluation that began meanwhile; once the run has
+    handled it (`handled`), later evaluations (exit hooks, rollbacks) run normally.
+    """
+
+    received = 0
+    handled = 0
+
+
+def watching_signals() -> Callable[[], None]:
+    """Note SIGINT/SIGTERM as they arrive (wrapping the handlers now installed) until the
+    returned undo is called; main thread only (elsewhere: a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {}
+    for signum in _SIGNALS:
+        old = signal.getsignal(signum)
+        if callable(old):
+            previous[signum] = old
+            signal.signal(signum, _counting(old))
+
+    def undo() -> None:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+    return undo
+
+
+def _counting(old: Callable[..., Any]) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        _Signals.received += 1
+        old(signum, frame)
+
+    return handler
+
+
+def signal_pending() -> bool:
+    """A SIGINT/SIGTERM has arrived that the run has not acted on yet."""
+    return _Signals.received > _Signals.handled
+
+
+def signal_handled() -> None:
+    """The run has acted on every signal so far (its cancellation has begun)."""
+    _Signals.handled = _Signals.received
+
+
 def start() -> None:
     """A new evaluation begins (resets the budget)."""
     state = _state
@@ -113,6 +162,8 @@ def _check(state: _State) -> None:
     """The slow checks: work done, a signal, the clock; then the next checkpoint."""
     if state.interrupted is not None:
         raise LimitExceeded(f"evaluation interrupted ({state.interrupted})")
+    if _Signals.received > _Signals.handled:
+        raise LimitExceeded("evaluation interrupted (a signal)")
     if state.work > MAX_ALLOCATION:
         raise LimitExceeded(
             f"evaluation produced more than {MAX_ALLOCATION:,} characters and items in total"

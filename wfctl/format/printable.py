@@ -10,9 +10,14 @@ written as visible escapes (``\\x1b``, ``\\u202e``) instead.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
-__all__ = ["printable"]
+__all__ = ["printable", "without_colours"]
+
+# Select Graphic Rendition (colours, bold): styling only, so a log may drop it; every other
+# escape sequence (cursor moves, erasing, titles) is left for `printable` to show escaped.
+_SGR: Final = re.compile(r"\x1b\[[0-9;:]*m")
 
 _CONTROLS: Final = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
 _BIDI: Final = [0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
@@ -32,3 +37,9 @@ def printable(text: str, *, lines: bool = False) -> str:
     if text.isprintable():  # the common case, checked in C
         return text
     return text.translate(_ESCAPES_KEEP_LINES if lines else _ESCAPES)
+
+
+def without_colours(text: str) -> str:
+    """`text` without colour codes (a step's coloured error, for a plain log), then
+    :func:`printable`: nothing else is dropped, and nothing raw reaches the terminal."""
+    return printable(_SGR.sub("", text) if "\x1b" in text else text)

@@ -15,9 +15,9 @@ from wfctl.events import (
     StepOutputLine,
     StepStateChanged,
 )
-from wfctl.format.printable import printable
+from wfctl.format.printable import without_colours
 from wfctl.model import StepStatus
-from wfctl.report.tail import TAIL_LINES, OutputTails, plain_text, tail_block
+from wfctl.report.tail import TAIL_LINES, OutputTails, tail_block
 
 _GLYPHS = {
     StepStatus.PENDING: "·",
@@ -54,9 +54,9 @@ class PlainLog:
         line = self.format(event)
         tail = self._tail_of(event) if self._tails is not None else None
         if line is not None:
-            # Errors quote what steps wrote (their colour codes go) and names come from the
-            # workflow (control characters are shown escaped, never passed on to a log).
-            self.out.write(f"{_stamp(event.ts)} {printable(plain_text(line))}\n")
+            # Names and errors may carry escape sequences (a workflow's, a step's): colours
+            # are dropped, anything else is shown escaped, never passed on to a log.
+            self.out.write(f"{_stamp(event.ts)} {without_colours(line)}\n")
             if tail:
                 self.out.writelines(f"{t}\n" for t in tail)
             self.out.flush()
