@@ -59,11 +59,19 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
         _rules_expressions,
         _rules_graph,
         _rules_ids,
+        _rules_numbers,
         _rules_schemas,
     )
     from wfctl.validate.semantic import RULES
 
-    modules = (_rules_ids, _rules_graph, _rules_expressions, _rules_actions, _rules_schemas)
+    modules = (
+        _rules_ids,
+        _rules_graph,
+        _rules_expressions,
+        _rules_actions,
+        _rules_schemas,
+        _rules_numbers,
+    )
     public_checks = {
         fn
         for module in modules

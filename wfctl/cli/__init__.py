@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import typer
 
+from wfctl.cli._output import reserve_std_fds
 from wfctl.cli.app import _Flags, app
 from wfctl.cli.exit_codes import ExitCode
 
@@ -72,6 +73,7 @@ def _dispatch(args: list[str]) -> object:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: maps every outcome to a documented exit code."""
     args = sys.argv[1:] if argv is None else argv
+    reserve_std_fds()
     _Flags.debug = "--debug" in args or os.environ.get("WFCTL_DEBUG", "") not in ("", "0")
     code = _dispatch(args)
     sys.exit(int(code) if isinstance(code, int) else ExitCode.OK)

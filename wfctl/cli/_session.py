@@ -4,10 +4,10 @@ the report and the exit code. `wfctl run` and `wfctl resume` both end here."""
 from __future__ import annotations
 
 import gc
-import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ import anyio
 
 from wfctl.cli import _engine
 from wfctl.cli._options import RunOptions
-from wfctl.cli._output import err
+from wfctl.cli._output import err, guard_stdout
 from wfctl.cli.exit_codes import ExitCode, for_state
 from wfctl.events import EventBus
 from wfctl.model.inputs import InputError
@@ -131,6 +131,7 @@ async def run_session(
     decisions: dict[str, Any] | None = None,
 ) -> int:
     """Run (or resume) `workflow` as the CLI does; the exit code."""
+    guard_stdout()  # a broken stdout must not stop the run before its report
     views = _views(opts, workflow)
     approvals = dict(decisions or {})
     approvals.update({s: _engine.approval(True, by="--approve") for s in opts.approve})
@@ -167,7 +168,7 @@ def _finish(
     store: StateStore,
 ) -> int:
     """Write the report (and JUnit), record the run's end, print the summary; the exit code."""
-    from wfctl.report.build import build_report, write_json_atomic
+    from wfctl.report.build import build_report
 
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in inputs.items()}
     code = for_state(result.status.value)
@@ -182,13 +183,30 @@ def _finish(
         if opts.report
         else opts.state_path() / "reports" / f"{result.run_id}.json"
     )
-    write_json_atomic(report_path, report)
     store.set_status(result.run_id, result.status.value, result.error, report_path=str(report_path))
-    if opts.junit:
-        from wfctl.report.junit import write_junit
-
-        write_junit(Path(opts.junit), report)
+    code = _write_outputs(opts, report, report_path) or code
     _print_outcome(opts, code, result, report, report_path, views.log_stream)
+    return code
+
+
+def _write_outputs(opts: RunOptions, report: dict[str, Any], report_path: Path) -> ExitCode | None:
+    """Write the report and the JUnit file; exit 2 if one could not be written."""
+    from wfctl.format.output_file import OutputPathError
+    from wfctl.report.build import write_json_atomic
+    from wfctl.report.junit import write_junit
+
+    writers: list[tuple[Callable[[Path, dict[str, Any]], None], Path]] = [
+        (write_json_atomic, report_path)
+    ]
+    if opts.junit:
+        writers.append((write_junit, Path(opts.junit)))
+    code = None
+    for write, path in writers:
+        try:
+            write(path, report)
+        except OutputPathError as exc:
+            err(f"error: {exc}")
+            code = ExitCode.INVALID
     return code
 
 
@@ -201,8 +219,9 @@ def _print_outcome(
     log_stream: IO[str],
 ) -> None:
     if opts.json_output:
-        json.dump(report, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        from wfctl.report.build import report_json
+
+        sys.stdout.write(report_json(report))
     elif not opts.quiet or code != ExitCode.OK:
         _summary(result, report, path, log_stream)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -25,19 +23,10 @@ from wfctl.cli.exit_codes import ExitCode
 
 def _check_output_path(path: str | None, option: str) -> str | None:
     """Why a report path cannot be written, found before anything runs."""
-    if path is None:
-        return None
-    target = Path(path)
-    if target.is_dir():
-        return f"{option} {path} is a directory; give a file name"
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        return f"{option} {path}: {parent} is not a directory"
-    if parent.exists() and not os.access(parent, os.W_OK):
-        return f"{option} {path}: cannot write in {parent}"
-    return None
+    from wfctl.format.output_file import output_problem
+
+    problem = None if path is None else output_problem(path)
+    return None if problem is None else f"{option} {problem}"
 
 
 def missing_extra(workflow: Any) -> str | None:

@@ -9,6 +9,7 @@ from wfctl.engine.attempts import StepFailed
 from wfctl.engine.step_call import invoke
 from wfctl.events import HandlerRan, now
 from wfctl.expressions import ExpressionError
+from wfctl.format.json_safe import json_problem, json_safe_copy
 from wfctl.model import StepStatus
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ async def run_handler(
         if handler.output_mapping:
             ctx = ex.context(handler, output=record.output, **extra_ctx)
             updates.update({n: expr.evaluate(ctx) for n, expr in handler.output_mapping.items()})
+        problem = json_problem(record.output, "output") or json_problem(updates, "vars")
+        if problem is not None:
+            record.output = json_safe_copy(record.output)
+            raise StepFailed(problem, "validation")
         ex.store_vars(handler_id, updates)
         record.status = StepStatus.COMPLETED
         record.error = None

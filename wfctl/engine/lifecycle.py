@@ -13,6 +13,7 @@ from wfctl.engine.step_call import invoke
 from wfctl.engine.steps import RUNNERS, SLOTTED
 from wfctl.events import MetricRecorded, now
 from wfctl.expressions import ExpressionError, truthy
+from wfctl.format.json_safe import json_problem, json_safe_copy
 from wfctl.model import Step, StepStatus, StepType
 from wfctl.records import Attempt, StepRecord
 
@@ -86,6 +87,12 @@ def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
         except ExpressionError as exc:
             record.output = masked
             raise StepFailed(f"output_mapping.{name}: {exc.message}", "validation") from None
+    # Numbers that JSON, SQLite and the checkpointer cannot hold fail the step here, not
+    # the run later (and not every resume after it).
+    problem = json_problem(masked, "output") or json_problem(updates, "vars")
+    if problem is not None:
+        record.output = json_safe_copy(masked)
+        raise StepFailed(problem, "validation")
     record.output = masked
     record.status = StepStatus.COMPLETED
     record.ended_at = time.time()

@@ -39,5 +39,6 @@ def write_junit(path: Path, report: dict[str, Any]) -> None:
         _testcase(suite, workflow_id, step_id, s)
     root = ET.Element("testsuites")
     root.append(suite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    from wfctl.format.output_file import write_output
+
+    write_output(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))

@@ -25,6 +25,7 @@ from wfctl.validate._rules_ids import (
     check_references,
     check_sla_steps,
 )
+from wfctl.validate._rules_numbers import check_numbers
 from wfctl.validate._rules_schemas import check_inputs
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ RULES: Final[tuple[Rule, ...]] = (
     check_expressions,
     check_actions_and_agents,
     check_inputs,
+    check_numbers,
 )
 
 
