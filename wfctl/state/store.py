@@ -7,9 +7,11 @@ checkpoints live in the same file (their own tables, written by the checkpointer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,6 +104,9 @@ class StateStore:
                 raise StoreError(f"no wfctl state in {self.directory} (nothing has run here yet)")
             # Checkpoints hold step outputs in plain text: keep the directory private.
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private_file(self.path)
+        if create:
+            make_private(self.directory, self.path)
         self.conn = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -189,6 +194,8 @@ class StateStore:
         )
 
     def run(self, run_id: str) -> RunRow | None:
+        if not run_id.strip():
+            return None  # an empty id is a prefix of every run: never a choice
         row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             # Let people type a unique prefix of a long run id.
@@ -202,6 +209,13 @@ class StateStore:
     def runs(
         self, workflow: str | None = None, status: str | None = None, limit: int = 20
     ) -> list[RunRow]:
+        """The newest `limit` runs, filtered on the stored status."""
+        rows = self.iter_runs(workflow, status)
+        return [row for _, row in zip(range(limit), rows, strict=False)]
+
+    def iter_runs(self, workflow: str | None = None, status: str | None = None) -> Iterator[RunRow]:
+        """Runs newest first, filtered in SQL (so an old match is found however many newer
+        runs there are), read lazily: stop iterating when enough were taken."""
         sql = "SELECT * FROM runs WHERE 1=1"
         params: list[Any] = []
         if workflow:
@@ -210,9 +224,9 @@ class StateStore:
         if status:
             sql += " AND status = ?"
             params.append(status)
-        sql += " ORDER BY started_at DESC LIMIT ?"
-        params.append(limit)
-        return [_row(r) for r in self.conn.execute(sql, params).fetchall()]
+        sql += " ORDER BY started_at DESC"
+        for r in self.conn.execute(sql, params):
+            yield _row(r)
 
     # -- journal ------------------------------------------------------------
     def next_seq(self, run_id: str) -> int:
@@ -274,6 +288,32 @@ class StateStore:
                 (run_id,),
             )
         }
+
+
+def _private_file(path: Path) -> None:
+    # SQLite gives the -wal and -shm files the database file's mode: create it 0600.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+# What makes each path too open: the database files when anyone else may read them
+# (outputs in plain text), the directory when anyone else may write in it (and so swap
+# the database); a readable directory of private files is the user's own choice.
+_TOO_OPEN: Final = {"file": 0o077, "directory": 0o022}
+
+
+def make_private(directory: Path, db: Path) -> None:
+    """Take group and other access away from a state directory and its database files
+    that this user owns (left 0777 or 0644 by an older wfctl or by hand); paths that
+    belong to someone else are theirs to set."""
+    paths = [(directory, "directory")] + [
+        (db.with_name(db.name + suffix), "file") for suffix in ("", "-wal", "-shm")
+    ]
+    for path, kind in paths:
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            if st.st_uid == os.geteuid() and st.st_mode & _TOO_OPEN[kind]:
+                path.chmod(stat.S_IMODE(st.st_mode) & 0o700)
 
 
 def _row(row: tuple[Any, ...]) -> RunRow:
