@@ -38,8 +38,29 @@ def _broken_pipe() -> int:
     return ExitCode.OK
 
 
+def _store_error(exc: BaseException) -> BaseException | None:
+    """The state store's error in `exc` (or in an exception group of it), if any."""
+    store = sys.modules.get("wfctl.state.store")
+    if store is None:
+        return None
+    if isinstance(exc, store.StoreError):
+        found: BaseException = exc
+        return found
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            nested = _store_error(inner)
+            if nested is not None:
+                return nested
+    return None
+
+
 def _internal_error(exc: Exception) -> int:
-    """A bug: one line and a hint, or the whole traceback with --debug."""
+    """A bug: one line and a hint, or the whole traceback with --debug. A state file
+    that cannot be read or written (damaged, disk full) is not a bug: one line, exit 70."""
+    found = _store_error(exc)
+    if found is not None and not _Flags.debug:
+        typer.echo(f"error: {found}", err=True)
+        return ExitCode.INTERNAL
     if _Flags.debug:
         import traceback
 

@@ -17,6 +17,7 @@ import anyio
 from wfctl.cli import _engine
 from wfctl.cli._options import RunOptions
 from wfctl.cli._output import err, guard_stdout
+from wfctl.cli._signals import journal_failed, stop_on_store_failure
 from wfctl.cli.exit_codes import ExitCode, for_state
 from wfctl.events import EventBus
 from wfctl.model.inputs import InputError
@@ -155,7 +156,15 @@ async def run_session(
         workdir=opts.workdir,
         resume=replayed,
     )
-    result = await _watched(call, views)
+    failures = stop_on_store_failure(store, call.cancel)
+    try:
+        result = await _watched(call, views)
+    except Exception:
+        if not failures:
+            raise
+        return journal_failed(failures[0], run_id)
+    if failures:
+        return journal_failed(failures[0], run_id)
     return _finish(opts, workflow, inputs, result, views, store)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from wfctl import __version__
-from wfctl.cli import approve, graph, report, resume, run, runs, schema, show, validate
+from wfctl.cli import approve, doctor, graph, report, resume, run, runs, schema, show, validate
 from wfctl.cli.exit_codes import ExitCode, epilog
 
 EXIT_CODES_HELP = epilog()
@@ -60,3 +60,4 @@ app.command(epilog=EXIT_CODES_HELP)(resume.resume)
 app.command()(approve.approve)
 app.command()(runs.runs)
 app.command()(show.show)
+app.command()(doctor.doctor)

@@ -103,6 +103,8 @@ def runs_command(
         return ExitCode.INVALID
     try:
         _print(_select(store, workflow, status, limit), as_json)
+        for problem in store.skipped:
+            err(f"warning: {problem}; that run is not listed (see: wfctl doctor)")
         return ExitCode.OK
     finally:
         store.close()

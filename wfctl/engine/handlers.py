@@ -9,7 +9,6 @@ from wfctl.engine.attempts import StepFailed
 from wfctl.engine.step_call import invoke
 from wfctl.events import HandlerRan, now
 from wfctl.expressions import ExpressionError
-from wfctl.format.json_safe import json_problem, json_safe_copy
 from wfctl.model import StepStatus
 
 if TYPE_CHECKING:
@@ -28,6 +27,8 @@ async def run_handler(
     record.started_at = record.started_at or time.time()
     extra_ctx = {"error": error} if error else {}
     result: dict[str, Any] = {"step_id": handler_id, "for_step": for_step, "purpose": purpose}
+    from wfctl.engine.lifecycle import check_storable
+
     try:
         output = await invoke(ex, handler, record, ex.step_input(handler), {}, extra_ctx)
         record.output = ex.masker.mask_data(output)
@@ -37,10 +38,7 @@ async def run_handler(
         if handler.output_mapping:
             ctx = ex.context(handler, output=record.output, **extra_ctx)
             updates.update({n: expr.evaluate(ctx) for n, expr in handler.output_mapping.items()})
-        problem = json_problem(record.output, "output") or json_problem(updates, "vars")
-        if problem is not None:
-            record.output = json_safe_copy(record.output)
-            raise StepFailed(problem, "validation")
+        check_storable(record, record.output, updates)
         ex.store_vars(handler_id, updates)
         record.status = StepStatus.COMPLETED
         record.error = None
