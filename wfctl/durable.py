@@ -85,6 +85,7 @@ async def resume_run(
         if not lock.acquire():
             raise ResumeRefused(f"run {row.run_id} is being run by another wfctl process now")
         try:
+            _stop_orphans(row.run_id)
             replayed, decisions = journaled_state(store, row, workflow)
             base = options or RunOptions()
             resumed = replace(
@@ -99,6 +100,13 @@ async def resume_run(
             return await run_workflow(workflow, given, resumed)
         finally:
             lock.release()
+
+
+def _stop_orphans(run_id: str) -> None:
+    # The lock is ours: whoever ran the run before is dead; its steps' processes may not be.
+    from wfctl.engine.orphans import stop_orphans
+
+    stop_orphans(run_id)
 
 
 def journaled_state(
