@@ -79,13 +79,24 @@ def _views(opts: RunOptions, workflow: Any) -> _Views:
     return _Views(bus, metrics, live, log_stream)
 
 
-def _approval_handler(opts: RunOptions, live: LiveTable | None) -> Any:
-    """A prompt on the terminal for approval steps, when there is someone to ask."""
+def _approval_handler(
+    opts: RunOptions, live: LiveTable | None, store: StateStore, run_id: str
+) -> Any:
+    """Decisions from the journal (`wfctl approve` from any terminal), and a prompt on
+    the terminal for approval steps when there is someone to ask."""
+    from wfctl.durable import IdentityError, JournalDecisions, approver_identity, trusted_root
+
     if opts.no_input or opts.json_output or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return None
+        return JournalDecisions(store, run_id)
     from wfctl.view.prompt import TerminalApprover
 
-    return TerminalApprover(live)
+    try:
+        identity = approver_identity()
+    except IdentityError as exc:
+        err(f"warning: {exc}; no approval prompt (decide with wfctl approve)")
+        return JournalDecisions(store, run_id)
+    prompt = TerminalApprover(live, identity, enforce=not trusted_root())
+    return JournalDecisions(store, run_id, prompt)
 
 
 async def _tick_sla(metrics: MetricsCollector) -> None:
@@ -151,7 +162,7 @@ async def run_session(
         cancel=anyio.Event(),
         env=env,
         approvals=approvals,
-        approval_handler=_approval_handler(opts, views.live),
+        approval_handler=_approval_handler(opts, views.live, store, run_id),
         max_parallel=opts.max_parallel,
         workdir=opts.workdir,
         resume=replayed,

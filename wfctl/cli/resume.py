@@ -94,6 +94,12 @@ def _resume_locked(store: StateStore, row: RunRow, opts: RunOptions, force: bool
     workflow = _usable_workflow(row, force)
     if workflow is None:
         return ExitCode.INVALID
+    from wfctl.durable import changed_plan_problem
+
+    changed = changed_plan_problem(store, row, workflow)
+    if changed:
+        err(f"error: {changed}")
+        return ExitCode.INVALID
     resolved = _inputs(row, workflow, opts)
     if resolved is None:
         return ExitCode.INVALID

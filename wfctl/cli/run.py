@@ -66,7 +66,24 @@ def _preflight(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
     if unknown:
         err(f"error: --approve names unknown step {', '.join(unknown)}")
         return None
+    refused = _approve_problem(opts, workflow)
+    if refused:
+        err(f"error: --approve: {refused}; nothing was run")
+        return None
     return resolved
+
+
+def _approve_problem(opts: RunOptions, workflow: Any) -> str | None:
+    """Why the user may not pre-approve one of the --approve steps (not an approver)."""
+    if not opts.approve:
+        return None
+    from wfctl.durable import IdentityError, approver_identity, approver_problem
+
+    try:
+        who = approver_identity()
+    except IdentityError as exc:
+        return str(exc)
+    return next(filter(None, (approver_problem(workflow, s, who) for s in opts.approve)), None)
 
 
 def _start(opts: RunOptions, workflow: Any, resolved: dict[str, Any]) -> int:
