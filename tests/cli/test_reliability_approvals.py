@@ -45,7 +45,7 @@ steps:
     action: shell
     with:
       command: >-
-        for i in $(seq 1 400); do [ -e markers/deploy ] && exit 0; sleep 0.05; done; exit 1
+        for i in $(seq 1 1200); do [ -e markers/deploy ] && exit 0; sleep 0.05; done; exit 1
 """
 
 

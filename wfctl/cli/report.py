@@ -13,6 +13,8 @@ from wfctl.cli._output import fail_usage, table_console
 # A 100,000-step report is ~100 MB; more than this is not a report (`/dev/zero`).
 MAX_REPORT_BYTES = 1 << 30
 _CHUNK = 1 << 20
+# The bytes a JSON text can start with (one value, after whitespace and a BOM).
+_JSON_STARTS = frozenset(bytes([c]) for c in b'{["-0123456789tfn')
 
 
 def _read_bounded(path: str) -> bytes:
@@ -22,8 +24,8 @@ def _read_bounded(path: str) -> bytes:
     size = 0
     with Path(path).open("rb") as fh:
         while chunk := fh.read(_CHUNK):
-            if not chunks and not chunk.lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{"):
-                fail_usage(f"{path} is not a JSON report: it does not start with '{{'")
+            if not chunks and chunk.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] not in _JSON_STARTS:
+                fail_usage(f"{path} is not a JSON report: it does not start like JSON")
             size += len(chunk)
             if size > MAX_REPORT_BYTES:
                 fail_usage(f"{path} is not a JSON report: larger than {MAX_REPORT_BYTES >> 20} MiB")
