@@ -4,6 +4,7 @@ run (what `wfctl approve` and `wfctl resume` do, without the terminal)."""
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -20,12 +21,20 @@ if TYPE_CHECKING:
     from wfctl.state.store import RunRow, StateStore
 
 __all__ = [
+    "IDENTITY_COMMAND_VAR",
+    "IdentityError",
+    "JournalDecisions",
     "ResumeRefused",
     "RunNotFound",
     "approve_run",
+    "approver_identity",
+    "approver_problem",
+    "changed_plan_problem",
+    "impersonation_problem",
     "journaled_state",
     "resume_run",
     "stored_inputs",
+    "trusted_root",
 ]
 
 
@@ -81,10 +90,14 @@ async def resume_run(
         workflow = load_workflow(row.file)
         if workflow.sha256 != row.sha256 and not force:
             raise ResumeRefused(f"{row.file} changed since run {row.run_id} started")
+        changed = changed_plan_problem(store, row, workflow)
+        if changed:
+            raise ResumeRefused(changed)
         lock = RunLock(store.directory, row.run_id)
         if not lock.acquire():
             raise ResumeRefused(f"run {row.run_id} is being run by another wfctl process now")
         try:
+            _stop_orphans(row.run_id)
             replayed, decisions = journaled_state(store, row, workflow)
             base = options or RunOptions()
             resumed = replace(
@@ -99,6 +112,114 @@ async def resume_run(
             return await run_workflow(workflow, given, resumed)
         finally:
             lock.release()
+
+
+def _stop_orphans(run_id: str) -> None:
+    # The lock is ours: whoever ran the run before is dead; its steps' processes may not be.
+    from wfctl.engine.orphans import stop_orphans
+
+    stop_orphans(run_id)
+
+
+# The hook for a real identity: a command printing who is deciding (from an SSO session,
+# a signed token, ...); without it the OS user decides.
+IDENTITY_COMMAND_VAR = "WFCTL_IDENTITY_COMMAND"
+
+
+class IdentityError(RunNotFound):
+    """Who is deciding cannot be told (the identity command failed)."""
+
+
+def approver_identity() -> str:
+    """Who is deciding an approval: the first line $WFCTL_IDENTITY_COMMAND prints, else
+    the OS user. Raises IdentityError when the command fails."""
+    import shlex
+    import subprocess
+
+    command = os.environ.get(IDENTITY_COMMAND_VAR, "").strip()
+    if not command:
+        return getpass.getuser()
+    try:
+        done = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise IdentityError(f"${IDENTITY_COMMAND_VAR} ({command}) failed: {exc}") from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise IdentityError(
+            f"${IDENTITY_COMMAND_VAR} ({command}) exited {done.returncode} without an identity"
+        )
+    return lines[0].strip()
+
+
+def trusted_root() -> bool:
+    """Root without an identity command: it can write the state file anyway, so its
+    decisions are not checked against approvers (with the command, they are)."""
+    return os.geteuid() == 0 and not os.environ.get(IDENTITY_COMMAND_VAR, "").strip()
+
+
+def impersonation_problem(by: str | None, identity: str) -> str | None:
+    """Why `identity` may not record a decision as `by` (None: it may). A decision is
+    recorded as whoever makes it; only root without an identity command (who can write
+    the state file anyway) may record one on someone's behalf."""
+    if by is None or by == identity or trusted_root():
+        return None
+    return (
+        f"--by {by}: you are '{identity}', and a decision is recorded as whoever makes it "
+        "(see the README, approvals: trust model)"
+    )
+
+
+def approver_problem(workflow: Workflow, step_id: str, who: str) -> str | None:
+    """Why `who` is not among the approvers of `step_id` (None when it may decide)."""
+    step = workflow.all_steps.get(step_id)
+    approvers = None if step is None else _static_approvers(step)
+    if approvers is None or who in approvers or trusted_root():
+        return None
+    return f"'{who}' is not an approver of '{step_id}' (approvers: {', '.join(approvers)})"
+
+
+class JournalDecisions:
+    """The approval handler of a live journaled run: a decision recorded by `wfctl approve`
+    from any terminal reaches the run (`poll`, read from the journal's approvals); a
+    terminal prompt, when there is one, is asked too."""
+
+    def __init__(self, store: StateStore, run_id: str, prompt: Any = None) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.prompt = prompt
+
+    async def __call__(self, request: Any) -> ApprovalDecision | None:
+        """The prompt's answer (None without a prompt: the run watches the journal)."""
+        if self.prompt is None:
+            return None
+        answer: ApprovalDecision | None = await self.prompt(request)
+        return answer
+
+    def poll(self, step_id: str) -> ApprovalDecision | None:
+        """A decision recorded for `step_id` since the run began, if any."""
+        found = self.store.approvals(self.run_id).get(step_id)
+        if found is None:
+            return None
+        ok, by, comment = found
+        return ApprovalDecision(ok, by=by, comment=comment)
+
+
+def changed_plan_problem(store: StateStore, row: RunRow, workflow: Workflow) -> str | None:
+    """Why a changed workflow cannot continue the run (`--force`): steps the journal knows
+    are gone from it (renamed or removed), so what they did or wait for cannot be told."""
+    if workflow.sha256 == row.sha256:
+        return None
+    started = next((e for _, e in store.events(row.run_id) if e.get("kind") == "run_started"), None)
+    known = list(started.get("step_ids") or []) if started else []
+    gone = [s for s in known if s not in workflow.all_steps]
+    if not gone:
+        return None
+    return (
+        f"{row.file} no longer has step(s) {', '.join(gone)} of run {row.run_id} (renamed or "
+        "removed); resuming would skip or re-decide them silently. Start a new run instead"
+    )
 
 
 def journaled_state(

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import typer
 
+from wfctl.cli._output import reserve_std_fds
 from wfctl.cli.app import _Flags, app
 from wfctl.cli.exit_codes import ExitCode
 
@@ -37,8 +38,29 @@ def _broken_pipe() -> int:
     return ExitCode.OK
 
 
+def _store_error(exc: BaseException) -> BaseException | None:
+    """The state store's error in `exc` (or in an exception group of it), if any."""
+    store = sys.modules.get("wfctl.state.store")
+    if store is None:
+        return None
+    if isinstance(exc, store.StoreError):
+        found: BaseException = exc
+        return found
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            nested = _store_error(inner)
+            if nested is not None:
+                return nested
+    return None
+
+
 def _internal_error(exc: Exception) -> int:
-    """A bug: one line and a hint, or the whole traceback with --debug."""
+    """A bug: one line and a hint, or the whole traceback with --debug. A state file
+    that cannot be read or written (damaged, disk full) is not a bug: one line, exit 70."""
+    found = _store_error(exc)
+    if found is not None and not _Flags.debug:
+        typer.echo(f"error: {found}", err=True)
+        return ExitCode.INTERNAL
     if _Flags.debug:
         import traceback
 
@@ -72,6 +94,7 @@ def _dispatch(args: list[str]) -> object:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: maps every outcome to a documented exit code."""
     args = sys.argv[1:] if argv is None else argv
+    reserve_std_fds()
     _Flags.debug = "--debug" in args or os.environ.get("WFCTL_DEBUG", "") not in ("", "0")
     code = _dispatch(args)
     sys.exit(int(code) if isinstance(code, int) else ExitCode.OK)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -72,3 +74,74 @@ def load_or_report(
     except OSError as exc:
         err(f"error: cannot read {file}: {exc.strerror}")
     return None
+
+
+class GuardedStream:
+    """stdout that cannot stop a run: once writing fails (`| head -1` left, `/dev/full`,
+    a closed descriptor) the rest is discarded, one line on stderr says so, and the run
+    goes on to write its report and exit as its result says."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.broken: str | None = None
+
+    def write(self, text: str) -> int:
+        """Write `text`, or drop it once the stream is broken."""
+        if self.broken is None:
+            try:
+                return int(self._stream.write(text))
+            except (OSError, ValueError) as exc:
+                self._break(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush, or nothing once the stream is broken."""
+        if self.broken is None:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError) as exc:
+                self._break(exc)
+
+    def isatty(self) -> bool:
+        """False once broken (no live table on a stream that is gone)."""
+        return self.broken is None and bool(self._stream.isatty())
+
+    def _break(self, exc: BaseException) -> None:
+        self.broken = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        err(f"warning: stdout is unusable ({self.broken}); the run goes on, see its report")
+        # Python flushes stdout again at exit and fails with status 120: from now on fd 1
+        # is /dev/null, and what was buffered for it is dropped.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        self._stream = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def guard_stdout() -> GuardedStream:
+    """Make `sys.stdout` a GuardedStream (a closed stdout becomes one already broken)."""
+    current = sys.stdout
+    if isinstance(current, GuardedStream):
+        return current
+    guarded = GuardedStream(current or Path(os.devnull).open("w", encoding="utf-8"))  # noqa: SIM115
+    if current is None:
+        guarded.broken = "closed"
+    sys.stdout = guarded
+    return guarded
+
+
+def reserve_std_fds() -> None:
+    """Put /dev/null on a closed stdin, stdout or stderr (`wfctl run ... >&-`): else the
+    next file opened (the state database) would get that number, and a child process
+    writing to its inherited stdout would write into it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)

@@ -4,10 +4,10 @@ the report and the exit code. `wfctl run` and `wfctl resume` both end here."""
 from __future__ import annotations
 
 import gc
-import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -16,7 +16,8 @@ import anyio
 
 from wfctl.cli import _engine
 from wfctl.cli._options import RunOptions
-from wfctl.cli._output import err
+from wfctl.cli._output import err, guard_stdout
+from wfctl.cli._signals import journal_failed, stop_on_store_failure
 from wfctl.cli.exit_codes import ExitCode, for_state
 from wfctl.events import EventBus
 from wfctl.format.printable import printable, without_colours
@@ -97,13 +98,24 @@ def _views(opts: RunOptions, workflow: Any, inputs: dict[str, Any], env: dict[st
     return _Views(bus, metrics, live, log_stream, observers, out if json_log else log_stream)
 
 
-def _approval_handler(opts: RunOptions, live: LiveTable | None) -> Any:
-    """A prompt on the terminal for approval steps, when there is someone to ask."""
+def _approval_handler(
+    opts: RunOptions, live: LiveTable | None, store: StateStore, run_id: str
+) -> Any:
+    """Decisions from the journal (`wfctl approve` from any terminal), and a prompt on
+    the terminal for approval steps when there is someone to ask."""
+    from wfctl.durable import IdentityError, JournalDecisions, approver_identity, trusted_root
+
     if opts.no_input or opts.json_output or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return None
+        return JournalDecisions(store, run_id)
     from wfctl.view.prompt import TerminalApprover
 
-    return TerminalApprover(live)
+    try:
+        identity = approver_identity()
+    except IdentityError as exc:
+        err(f"warning: {exc}; no approval prompt (decide with wfctl approve)")
+        return JournalDecisions(store, run_id)
+    prompt = TerminalApprover(live, identity, enforce=not trusted_root())
+    return JournalDecisions(store, run_id, prompt)
 
 
 async def _tick_sla(metrics: MetricsCollector) -> None:
@@ -165,6 +177,7 @@ async def run_session(
     decisions: dict[str, Any] | None = None,
 ) -> int:
     """Run (or resume) `workflow` as the CLI does; the exit code."""
+    guard_stdout()  # a broken stdout must not stop the run before its report
     env = {**os.environ, **opts.extra_env}
     views = _views(opts, workflow, inputs, env)
     approvals = dict(decisions or {})
@@ -189,14 +202,22 @@ async def run_session(
         cancel=anyio.Event(),
         env=env,
         approvals=approvals,
-        approval_handler=_approval_handler(opts, views.live),
+        approval_handler=_approval_handler(opts, views.live, store, run_id),
         max_parallel=opts.max_parallel,
         workdir=opts.workdir,
         resume=replayed,
         sla_breaches=_sla_breaches(workflow, views.metrics),
         backend=backend,
     )
-    result = await _watched(call, views)
+    failures = stop_on_store_failure(store, call.cancel)
+    try:
+        result = await _watched(call, views)
+    except Exception:
+        if not failures:
+            raise
+        return journal_failed(failures[0], run_id)
+    if failures:
+        return journal_failed(failures[0], run_id)
     return _finish(opts, workflow, inputs, result, views, store)
 
 
@@ -209,7 +230,7 @@ def _finish(
     store: StateStore,
 ) -> int:
     """Write the report (and JUnit), record the run's end, print the summary; the exit code."""
-    from wfctl.report.build import build_report, write_json_atomic
+    from wfctl.report.build import build_report
     from wfctl.report.tail import failed_tails
 
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in inputs.items()}
@@ -229,14 +250,31 @@ def _finish(
         if opts.report
         else opts.state_path() / "reports" / f"{result.run_id}.json"
     )
-    write_json_atomic(report_path, report)
     store.set_status(result.run_id, result.status.value, result.error, report_path=str(report_path))
-    if opts.junit:
-        from wfctl.report.junit import write_junit
-
-        write_junit(Path(opts.junit), report)
+    code = _write_outputs(opts, report, report_path) or code
     views.observers.finish(report, lambda message: err(f"warning: {message}"))
     _print_outcome(opts, code, result, report, report_path, views.summary_stream)
+    return code
+
+
+def _write_outputs(opts: RunOptions, report: dict[str, Any], report_path: Path) -> ExitCode | None:
+    """Write the report and the JUnit file; exit 2 if one could not be written."""
+    from wfctl.format.output_file import OutputPathError
+    from wfctl.report.build import write_json_atomic
+    from wfctl.report.junit import write_junit
+
+    writers: list[tuple[Callable[[Path, dict[str, Any]], None], Path]] = [
+        (write_json_atomic, report_path)
+    ]
+    if opts.junit:
+        writers.append((write_junit, Path(opts.junit)))
+    code = None
+    for write, path in writers:
+        try:
+            write(path, report)
+        except OutputPathError as exc:
+            err(f"error: {exc}")
+            code = ExitCode.INVALID
     return code
 
 
@@ -249,8 +287,9 @@ def _print_outcome(
     log_stream: IO[str],
 ) -> None:
     if opts.json_output:
-        json.dump(report, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        from wfctl.report.build import report_json
+
+        sys.stdout.write(report_json(report))
     elif not opts.quiet or code != ExitCode.OK:
         _summary(result, report, path, log_stream)
 

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 
@@ -34,3 +35,27 @@ async def watch_signals(signals: AsyncIterator[int], cancel: anyio.Event) -> Non
         cancel.set()
         # Evaluations begun from now on (exit hooks, rollbacks) are not interrupted.
         signal_handled()
+
+
+def stop_on_store_failure(store: Any, cancel: anyio.Event) -> list[Exception]:
+    """Stop the run when the state file cannot be written (disk full, I/O error): what
+    is not journaled cannot be resumed, so nothing more should run. The failures seen."""
+    failures: list[Exception] = []
+
+    def failed(error: Exception) -> None:
+        if not failures:
+            err(f"error: {error}; stopping the run")
+        failures.append(error)
+        cancel.set()
+
+    store.on_write_error = failed
+    return failures
+
+
+def journal_failed(error: Exception, run_id: str) -> int:
+    """The end of a run stopped by a state file it could not write: how to go on."""
+    err(
+        f"error: {error}. Every step the journal recorded as completed is kept; "
+        f"make space, then continue with: wfctl resume {run_id}"
+    )
+    return ExitCode.INTERNAL

@@ -11,7 +11,19 @@ from typing import Annotated
 import typer
 
 from wfctl import __version__
-from wfctl.cli import approve, graph, init, report, resume, run, runs, schema, show, validate
+from wfctl.cli import (
+    approve,
+    doctor,
+    graph,
+    init,
+    report,
+    resume,
+    run,
+    runs,
+    schema,
+    show,
+    validate,
+)
 from wfctl.cli.exit_codes import ExitCode, epilog
 
 EXIT_CODES_HELP = epilog()
@@ -61,3 +73,4 @@ app.command(epilog=EXIT_CODES_HELP)(resume.resume)
 app.command()(approve.approve)
 app.command()(runs.runs)
 app.command()(show.show)
+app.command()(doctor.doctor)

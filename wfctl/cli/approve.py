@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -18,11 +17,16 @@ def approve_command(
     directory: Path, run_id: str, step_id: str, reject: bool, comment: str, by: str | None
 ) -> int:
     """Record an approval decision for a waiting human_approval step, from any terminal."""
-    from wfctl.durable import RunNotFound, approve_run
+    from wfctl.durable import RunNotFound, approve_run, approver_identity, impersonation_problem
     from wfctl.records import ApprovalDecision
+    from wfctl.state.lock import RunLock
 
-    who = by or getpass.getuser()
     try:
+        identity = approver_identity()
+        problem = impersonation_problem(by, identity)
+        if problem:
+            raise RunNotFound(problem)
+        who = by or identity
         full_id = approve_run(
             directory, run_id, step_id, ApprovalDecision(not reject, who, comment)
         )
@@ -30,7 +34,10 @@ def approve_command(
         err(f"error: {exc}")
         return ExitCode.INVALID
     verdict = "rejected" if reject else "approved"
-    print(f"{step_id} {verdict} by {who}; continue the run with: wfctl resume {full_id}")
+    if RunLock(directory, full_id).held_elsewhere():
+        print(f"{step_id} {verdict} by {who}; the live run takes it up now")
+    else:
+        print(f"{step_id} {verdict} by {who}; continue the run with: wfctl resume {full_id}")
     return ExitCode.OK
 
 
@@ -41,7 +48,14 @@ def approve(
     ],
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approving.")] = False,
     comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
-    by: Annotated[str | None, typer.Option("--by", help="Who decides [current user].")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Who decides [you: the OS user, or what $WFCTL_IDENTITY_COMMAND prints];"
+            " only yourself, unless you are root.",
+        ),
+    ] = None,
     state: StateDirOption = None,
 ) -> None:
     """Record an approval decision; then `wfctl resume RUN_ID` continues the run."""

@@ -76,6 +76,19 @@ def _inputs(row: RunRow, workflow: Any, opts: RunOptions) -> dict[str, Any] | No
         return None
 
 
+def _stop_orphans(run_id: str) -> None:
+    """Stop the step processes a killed owner left running (no second copy beside them)."""
+    from wfctl.engine.orphans import stop_orphans
+
+    stopped = stop_orphans(run_id)
+    if stopped:
+        steps = ", ".join(sorted({o.step_id for o in stopped}))
+        err(
+            f"stopped {len(stopped)} process(es) of step(s) {steps} that the earlier, "
+            f"dead owner of run {run_id} left running"
+        )
+
+
 def _resume_locked(store: StateStore, row: RunRow, opts: RunOptions, force: bool) -> int:
     import anyio
 
@@ -88,9 +101,16 @@ def _resume_locked(store: StateStore, row: RunRow, opts: RunOptions, force: bool
     workflow = _usable_workflow(row, force)
     if workflow is None:
         return ExitCode.INVALID
+    from wfctl.durable import changed_plan_problem
+
+    changed = changed_plan_problem(store, row, workflow)
+    if changed:
+        err(f"error: {changed}")
+        return ExitCode.INVALID
     resolved = _inputs(row, workflow, opts)
     if resolved is None:
         return ExitCode.INVALID
+    _stop_orphans(row.run_id)
     replayed, decisions = journaled_state(store, row, workflow)
     # Relative paths in the workflow meant the directory the run started in.
     resumed = replace(

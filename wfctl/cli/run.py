@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -41,19 +40,10 @@ class Engine(StrEnum):
 
 def _check_output_path(path: str | None, option: str) -> str | None:
     """Why a report path cannot be written, found before anything runs."""
-    if path is None:
-        return None
-    target = Path(path)
-    if target.is_dir():
-        return f"{option} {path} is a directory; give a file name"
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        return f"{option} {path}: {parent} is not a directory"
-    if parent.exists() and not os.access(parent, os.W_OK):
-        return f"{option} {path}: cannot write in {parent}"
-    return None
+    from wfctl.format.output_file import output_problem
+
+    problem = None if path is None else output_problem(path)
+    return None if problem is None else f"{option} {problem}"
 
 
 def missing_extra(workflow: Any) -> str | None:
@@ -102,7 +92,24 @@ def _preflight(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
     if unknown:
         err(f"error: --approve names unknown step {', '.join(unknown)}")
         return None
+    refused = _approve_problem(opts, workflow)
+    if refused:
+        err(f"error: --approve: {refused}; nothing was run")
+        return None
     return resolved
+
+
+def _approve_problem(opts: RunOptions, workflow: Any) -> str | None:
+    """Why the user may not pre-approve one of the --approve steps (not an approver)."""
+    if not opts.approve:
+        return None
+    from wfctl.durable import IdentityError, approver_identity, approver_problem
+
+    try:
+        who = approver_identity()
+    except IdentityError as exc:
+        return str(exc)
+    return next(filter(None, (approver_problem(workflow, s, who) for s in opts.approve)), None)
 
 
 def _start(opts: RunOptions, workflow: Any, resolved: dict[str, Any]) -> int:

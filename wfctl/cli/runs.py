@@ -24,12 +24,18 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+# A shown status the store does not hold: an "interrupted" run is stored as running.
+_STORED_AS = {"interrupted": "running"}
+
+
 def _select(store: StateStore, workflow: str | None, status: str | None, limit: int) -> Listed:
-    """The newest `limit` runs; `status` filters on the shown (effective) status."""
+    """The newest `limit` runs; `status` filters on the shown (effective) status, in SQL
+    first, so an old match is found however many newer runs there are."""
     from wfctl.state.lock import effective_status
 
     listed: Listed = []
-    for row in store.runs(workflow=workflow, status=None, limit=max(limit * 5, limit)):
+    stored = _STORED_AS.get(status, status) if status else None
+    for row in store.iter_runs(workflow=workflow, status=stored):
         shown = effective_status(store.directory, row)
         if status and shown != status:
             continue
@@ -97,6 +103,8 @@ def runs_command(
         return ExitCode.INVALID
     try:
         _print(_select(store, workflow, status, limit), as_json)
+        for problem in store.skipped:
+            err(f"warning: {problem}; that run is not listed (see: wfctl doctor)")
         return ExitCode.OK
     finally:
         store.close()

@@ -37,6 +37,8 @@ async def run_handler(
     record = ex.records[handler_id]
     extra_ctx = {"error": error} if error else {}
     result: dict[str, Any] = {"step_id": handler_id, "for_step": for_step, "purpose": purpose}
+    from wfctl.engine.lifecycle import check_storable
+
     try:
         if handler.when is not None and not truthy(
             handler.when.evaluate(ex.context(handler, **extra_ctx))
@@ -46,7 +48,9 @@ async def run_handler(
         record.started_at = record.started_at or time.time()
         output = await invoke(ex, handler, record, ex.step_input(handler), {}, extra_ctx)
         record.output = ex.masker.mask_data(output)
-        ex.store_vars(handler_id, _updates(ex, handler, output, record.output, extra_ctx))
+        updates = _updates(ex, handler, output, record.output, extra_ctx)
+        check_storable(record, record.output, updates)
+        ex.store_vars(handler_id, updates)
         record.status = StepStatus.COMPLETED
         record.error = None
         result.update(status="completed", output=record.output)

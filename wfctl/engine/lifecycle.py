@@ -13,13 +13,14 @@ from wfctl.engine.step_call import invoke
 from wfctl.engine.steps import RUNNERS, SLOTTED
 from wfctl.events import MetricRecorded, now
 from wfctl.expressions import ExpressionError, signal_pending, truthy
+from wfctl.format.json_safe import json_problem, json_safe_copy
 from wfctl.model import Step, StepStatus, StepType
 from wfctl.records import Attempt, StepRecord
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
 
-__all__ = ["complete", "execute", "fail"]
+__all__ = ["check_storable", "complete", "execute", "fail"]
 
 _SIGNAL_GRACE = 5.0  # seconds an interrupted evaluation waits for the run to cancel it
 
@@ -116,6 +117,7 @@ def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
         except ExpressionError as exc:
             record.output = masked
             raise StepFailed(f"output_mapping.{name}: {exc.message}", _kind(exc)) from None
+    check_storable(record, masked, updates)
     record.output = masked
     record.status = StepStatus.COMPLETED
     record.ended_at = time.time()
@@ -126,6 +128,15 @@ def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
         _metrics(ex, step, record, ctx)
     ex.store_vars(step.step_id, updates)
     ex.emit_state(step.step_id, output=record.output)
+
+
+def check_storable(record: StepRecord, output: Any, updates: dict[str, Any]) -> None:
+    """Numbers that JSON, SQLite and the checkpointer cannot hold fail the step here, not
+    the run later (and not every resume after it): StepFailed naming where they are."""
+    problem = json_problem(output, "output") or json_problem(updates, "vars")
+    if problem is not None:
+        record.output = json_safe_copy(output)
+        raise StepFailed(problem, "validation")
 
 
 def _set_values(step: Step, output: Any) -> dict[str, Any]:

@@ -56,7 +56,11 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
     ("unsupported-tag", (_D,), "A YAML tag other than the standard ones it agrees with."),
     ("too-deep", (_D,), "Nesting (aliases included) is deeper than 64 levels."),
     ("alias-limit", (_D,), "Too many aliases, a too large alias expansion, or a recursive alias."),
-    ("number-too-large", (_D,), "An integer has too many digits to convert."),
+    (
+        "number-too-large",
+        (_D,),
+        "An integer has too many digits to convert, or does not fit in 64 bits.",
+    ),
     (
         "yaml-ambiguous-bool",
         (_D,),

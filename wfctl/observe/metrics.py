@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, generate_latest, push_to_gateway
 
 __all__ = ["METRICS", "export_metrics", "registry_for"]
 
@@ -113,11 +113,13 @@ def export_metrics(
     run's outcome stands), passed to `warn`."""
     registry = registry_for(report, ended)
     if metrics_file is not None:
+        from wfctl.format.output_file import OutputPathError, write_output
+
         try:
-            # Writes a temporary file beside it and renames it over: a scraper never
-            # reads half a file.
-            write_to_textfile(str(Path(metrics_file)), registry)
-        except OSError as exc:
+            # Like every output file: a temporary file renamed over a regular file (a
+            # scraper never reads half a file), a symlink or FIFO refused.
+            write_output(Path(metrics_file), generate_latest(registry))
+        except (OSError, OutputPathError) as exc:
             warn(f"could not write metrics to {metrics_file}: {exc}")
     if push_gateway is not None:
         try:

@@ -9,9 +9,7 @@ the file is replaced in one step so a CI job never reads half of it.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,17 +122,9 @@ def junit_bytes(suites: Sequence[Suite]) -> bytes:
 
 
 def write_suites(path: Path, suites: Sequence[Suite]) -> None:
-    """Write `suites` to `path` as one JUnit XML file (atomically when it is a file)."""
-    data = junit_bytes(suites)
+    """Write `suites` to `path` as one JUnit XML file (`write_output`: atomically to a
+    regular file, through to /dev/stdout; a symlink or FIFO refused)."""
+    from wfctl.format.output_file import write_output
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not path.is_file():  # /dev/stdout, a FIFO: write, never replace
-        path.write_bytes(data)
-        return
-    fd, tmp = tempfile.mkstemp(prefix=".junit-", suffix=".xml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_output(path, junit_bytes(suites))

@@ -10,8 +10,6 @@ code, the SLA targets) is None there.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -199,15 +197,33 @@ def build_report(
     return assemble(facts)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so a reader never sees half a file (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=path.parent)
+_encode = json.JSONEncoder(allow_nan=False, default=str, separators=(", ", ": ")).encode
+
+
+def _member(key: str, value: Any) -> str:
+    # Each step on a line of its own: readable, diffable, and every piece goes through
+    # the C encoder (`indent=` forces the pure-Python one, 3.5x slower: PITFALLS.md).
+    if key == "steps" and isinstance(value, dict) and value:
+        inner = ",\n".join(f"    {_encode(k)}: {_encode(v)}" for k, v in value.items())
+        return f"  {_encode(key)}: {{\n{inner}\n  }}"
+    return f"  {_encode(key)}: {_encode(value)}"
+
+
+def report_json(data: Mapping[str, Any]) -> str:
+    """The report as JSON text: one line per top-level field and per step; strict JSON
+    (a number JSON cannot hold, NaN or Infinity, is written as its text instead)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.write("\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        body = ",\n".join(_member(k, v) for k, v in data.items())
+    except ValueError:
+        from wfctl.format.json_safe import json_safe_copy
+
+        body = ",\n".join(_member(k, json_safe_copy(v)) for k, v in data.items())
+    return "{\n" + body + "\n}\n"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write the report so a reader never sees half a file (temp file + rename), onto a
+    regular file only (see wfctl.format.output_file). Raises OutputPathError."""
+    from wfctl.format.output_file import write_output
+
+    write_output(path, report_json(data))

@@ -10,7 +10,7 @@ import json
 
 from wfctl.events import Event, RunFinished, StepStateChanged
 from wfctl.model import StepStatus
-from wfctl.state.store import MAX_BATCH, StateStore
+from wfctl.state.store import MAX_BATCH, StateStore, StoreError
 
 # One encoder for every event: json.dumps(default=...) builds a new one per call.
 _encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
@@ -58,6 +58,16 @@ class Journal:
         pending, self._pending = self._pending, []
         if not pending:
             return
+        try:
+            self._write(pending)
+        except StoreError:
+            if self.store.on_write_error is None:
+                raise  # nobody was told: the caller must see it
+            # Told already (the run is stopping): these events are lost, loudly.
+            return
+        self.seq += len(pending)
+
+    def _write(self, pending: list[Event]) -> None:
         first = pending[0]
         if len(pending) == 1:
             self.store.append_event(
@@ -71,4 +81,3 @@ class Journal:
         else:
             data = _encode([e.to_json() for e in pending])
             self.store.append_batch(self.run_id, self.seq, first.ts, data)
-        self.seq += len(pending)

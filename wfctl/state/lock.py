@@ -20,7 +20,7 @@ class RunLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> bool:
-        fh = self.path.open("a+")
+        fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

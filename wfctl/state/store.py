@@ -7,11 +7,13 @@ checkpoints live in the same file (their own tables, written by the checkpointer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +104,13 @@ class StateStore:
                 raise StoreError(f"no wfctl state in {self.directory} (nothing has run here yet)")
             # Checkpoints hold step outputs in plain text: keep the directory private.
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private_file(self.path)
+        if create:
+            make_private(self.directory, self.path)
         self.conn = self._connect()
+        # Told of every failed write before it raises (the CLI stops the run on it).
+        self.on_write_error: Callable[[StoreError], None] | None = None
+        self.skipped: list[str] = []  # damaged index rows iter_runs passed over
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -145,8 +153,28 @@ class StateStore:
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         try:
             self.conn.execute(sql, params)
+        except (sqlite3.DatabaseError, OverflowError) as exc:
+            error = StoreError(f"cannot write {self.path}: {exc}")
+            if self.on_write_error is not None:
+                self.on_write_error(error)
+            raise error from None
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """SQLite's errors while reading `what` as one StoreError naming the file."""
+        try:
+            yield
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write {self.path}: {exc}") from None
+            raise StoreError(
+                f"{self.path} is damaged: {exc} (reading {what}); "
+                "`wfctl doctor` checks the whole file"
+            ) from None
+
+    def _decode(self, data: str, what: str) -> Any:
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(f"{self.path}: {what} is damaged (not JSON: {exc})") from None
 
     # -- runs -------------------------------------------------------------
     def create_run(
@@ -189,19 +217,29 @@ class StateStore:
         )
 
     def run(self, run_id: str) -> RunRow | None:
-        row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            # Let people type a unique prefix of a long run id.
-            rows = self.conn.execute(
-                "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 2",
-                (run_id.replace("%", "\\%").replace("_", "\\_") + "%",),
-            ).fetchall()
-            row = rows[0] if len(rows) == 1 else None
-        return _row(row) if row else None
+        if not run_id.strip():
+            return None  # an empty id is a prefix of every run: never a choice
+        with self._reading("the run index"):
+            row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                # Let people type a unique prefix of a long run id.
+                rows = self.conn.execute(
+                    "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' LIMIT 2",
+                    (run_id.replace("%", "\\%").replace("_", "\\_") + "%",),
+                ).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        return self._row(row) if row else None
 
     def runs(
         self, workflow: str | None = None, status: str | None = None, limit: int = 20
     ) -> list[RunRow]:
+        """The newest `limit` runs, filtered on the stored status."""
+        rows = self.iter_runs(workflow, status)
+        return [row for _, row in zip(range(limit), rows, strict=False)]
+
+    def iter_runs(self, workflow: str | None = None, status: str | None = None) -> Iterator[RunRow]:
+        """Runs newest first, filtered in SQL (so an old match is found however many newer
+        runs there are), read lazily: stop iterating when enough were taken."""
         sql = "SELECT * FROM runs WHERE 1=1"
         params: list[Any] = []
         if workflow:
@@ -210,20 +248,28 @@ class StateStore:
         if status:
             sql += " AND status = ?"
             params.append(status)
-        sql += " ORDER BY started_at DESC LIMIT ?"
-        params.append(limit)
-        return [_row(r) for r in self.conn.execute(sql, params).fetchall()]
+        sql += " ORDER BY started_at DESC"
+        with self._reading("the run index"):
+            for r in self.conn.execute(sql, params):
+                try:
+                    yield self._row(r)
+                except StoreError as exc:
+                    # One damaged row must not hide every other run.
+                    self.skipped.append(str(exc))
 
     # -- journal ------------------------------------------------------------
     def next_seq(self, run_id: str) -> int:
-        row = self.conn.execute(
-            "SELECT seq, kind, data FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
-            (run_id,),
-        ).fetchone()
+        with self._reading(f"the journal of run {run_id}"):
+            row = self.conn.execute(
+                "SELECT seq, kind, data FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
         if row is None:
             return 1
         seq, kind, data = row
-        return int(seq) + (len(json.loads(data)) if kind == BATCH_KIND else 1)
+        if kind != BATCH_KIND:
+            return int(seq) + 1
+        return int(seq) + len(self._decode(data, f"run {run_id}'s journal row {seq}"))
 
     def append_event(
         self, run_id: str, seq: int, ts: float, kind: str, step_id: str | None, data: str
@@ -245,16 +291,21 @@ class StateStore:
 
     def events(self, run_id: str, after: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
         """(seq, event) of a run after `after`, in order; batch rows are unpacked."""
-        for seq, kind, data in self.conn.execute(
-            "SELECT seq, kind, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
-            (run_id, after - MAX_BATCH),
-        ):
-            if kind == BATCH_KIND:
-                for offset, event in enumerate(json.loads(data)):
-                    if seq + offset > after:
-                        yield int(seq) + offset, event
-            elif seq > after:
-                yield int(seq), json.loads(data)
+        with self._reading(f"the journal of run {run_id}"):
+            rows = self.conn.execute(
+                "SELECT seq, kind, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (run_id, after - MAX_BATCH),
+            )
+            for seq, kind, data in rows:
+                what = f"run {run_id}'s journal row {seq}"
+                if kind == BATCH_KIND:
+                    for offset, event in enumerate(
+                        _events_of(self._decode(data, what), what, self)
+                    ):
+                        if seq + offset > after:
+                            yield int(seq) + offset, event
+                elif seq > after:
+                    yield int(seq), _events_of([self._decode(data, what)], what, self)[0]
 
     # -- approvals ----------------------------------------------------------
     def record_approval(
@@ -267,30 +318,64 @@ class StateStore:
         )
 
     def approvals(self, run_id: str) -> dict[str, tuple[bool, str, str]]:
-        return {
-            step: (bool(ok), by, comment)
-            for step, ok, by, comment in self.conn.execute(
-                "SELECT step_id, approved, by, comment FROM approvals WHERE run_id = ?",
-                (run_id,),
-            )
-        }
+        with self._reading(f"the approvals of run {run_id}"):
+            return {
+                step: (bool(ok), by, comment)
+                for step, ok, by, comment in self.conn.execute(
+                    "SELECT step_id, approved, by, comment FROM approvals WHERE run_id = ?",
+                    (run_id,),
+                )
+            }
+
+    def _row(self, row: tuple[Any, ...]) -> RunRow:
+        what = f"the index row of run {row[0]}"
+        return RunRow(
+            run_id=row[0],
+            workflow_id=row[1],
+            workflow_name=row[2],
+            file=row[3],
+            sha256=row[4],
+            status=row[5],
+            started_at=row[6],
+            ended_at=row[7],
+            inputs=self._decode(row[8], what),
+            options=self._decode(row[9], what),
+            report_path=row[10],
+            error=row[11],
+        )
 
 
-def _row(row: tuple[Any, ...]) -> RunRow:
-    return RunRow(
-        run_id=row[0],
-        workflow_id=row[1],
-        workflow_name=row[2],
-        file=row[3],
-        sha256=row[4],
-        status=row[5],
-        started_at=row[6],
-        ended_at=row[7],
-        inputs=json.loads(row[8]),
-        options=json.loads(row[9]),
-        report_path=row[10],
-        error=row[11],
-    )
+def _private_file(path: Path) -> None:
+    # SQLite gives the -wal and -shm files the database file's mode: create it 0600.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+# What makes each path too open: the database files when anyone else may read them
+# (outputs in plain text), the directory when anyone else may write in it (and so swap
+# the database); a readable directory of private files is the user's own choice.
+_TOO_OPEN: Final = {"file": 0o077, "directory": 0o022}
+
+
+def make_private(directory: Path, db: Path) -> None:
+    """Take group and other access away from a state directory and its database files
+    that this user owns (left 0777 or 0644 by an older wfctl or by hand); paths that
+    belong to someone else are theirs to set."""
+    paths = [(directory, "directory")] + [
+        (db.with_name(db.name + suffix), "file") for suffix in ("", "-wal", "-shm")
+    ]
+    for path, kind in paths:
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            if st.st_uid == os.geteuid() and st.st_mode & _TOO_OPEN[kind]:
+                path.chmod(stat.S_IMODE(st.st_mode) & 0o700)
+
+
+def _events_of(decoded: Any, what: str, store: StateStore) -> list[dict[str, Any]]:
+    """A journal row's events (JSON objects), or a StoreError naming the row."""
+    if isinstance(decoded, list) and all(isinstance(e, dict) for e in decoded):
+        return decoded
+    raise StoreError(f"{store.path}: {what} is damaged (not journal events)")
 
 
 def open_store(directory: Path, create: bool = True) -> StateStore:

@@ -27,6 +27,7 @@ from wfctl.validate._rules_ids import (
     check_references,
     check_sla_steps,
 )
+from wfctl.validate._rules_numbers import check_numbers
 from wfctl.validate._rules_results import check_results
 from wfctl.validate._rules_schemas import check_inputs
 
@@ -52,6 +53,7 @@ RULES: Final[tuple[Rule, ...]] = (
     check_actions_and_agents,
     check_inputs,
     check_results,
+    check_numbers,
 )
 
 

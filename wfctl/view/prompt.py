@@ -15,13 +15,23 @@ if TYPE_CHECKING:
 class TerminalApprover:
     """An approval handler: one prompt at a time; the live table pauses while it asks."""
 
-    def __init__(self, live: Any = None) -> None:
+    def __init__(self, live: Any = None, identity: str | None = None, enforce: bool = True) -> None:
         self.live = live
+        self.identity = identity or getpass.getuser()  # who answers at this terminal
+        self.enforce = enforce  # only an approver is asked (see wfctl.durable.trusted_root)
         self._lock = anyio.Lock()
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalDecision | None:
         from wfctl.records import ApprovalDecision
 
+        if self.enforce and request.approvers and self.identity not in request.approvers:
+            # Not this user's decision: say so, and leave it to an approver.
+            sys.stderr.write(
+                f"\n⏸ step '{request.step_id}' waits for one of {', '.join(request.approvers)}"
+                f" (you are {self.identity}): wfctl approve {request.run_id} {request.step_id}\n"
+            )
+            sys.stderr.flush()
+            return None
         async with self._lock:
             if self.live is not None:
                 self.live.pause()
@@ -33,7 +43,7 @@ class TerminalApprover:
         if answer is None:
             return None
         approved, comment = answer
-        return ApprovalDecision(approved, by=getpass.getuser(), comment=comment)
+        return ApprovalDecision(approved, by=self.identity, comment=comment)
 
     @staticmethod
     def _ask(request: ApprovalRequest) -> tuple[bool, str] | None:
