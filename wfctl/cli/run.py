@@ -68,23 +68,29 @@ def _inputs_or_none(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
         return None
 
 
-def _preflight(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
-    """The resolved inputs, or None after printing why nothing can run."""
-    problem = (
+def _output_problem(opts: RunOptions) -> str | None:
+    return (
         _check_output_path(opts.report, "--report")
         or _check_output_path(opts.junit, "--junit")
         or _check_output_path(opts.observe.metrics_file, "--metrics-file")
     )
+
+
+def _otel_problem(opts: RunOptions) -> str | None:
+    if not opts.observe.otel:
+        return None
+    from wfctl.observe.settings import otel_missing
+
+    problem = otel_missing()
+    return f"--otel: {problem}" if problem else None
+
+
+def _preflight(opts: RunOptions, workflow: Any) -> dict[str, Any] | None:
+    """The resolved inputs, or None after printing why nothing can run."""
+    problem = _output_problem(opts) or _otel_problem(opts)
     if problem:
         err(f"error: {problem}; nothing was run")
         return None
-    if opts.observe.otel:
-        from wfctl.observe.settings import otel_missing
-
-        problem = otel_missing()
-        if problem:
-            err(f"error: --otel: {problem}; nothing was run")
-            return None
     resolved = _inputs_or_none(opts, workflow)
     if resolved is None:
         return None

@@ -44,13 +44,19 @@ async def execute(ex: Executor, step: Step) -> None:
     except StepFailed as exc:
         await fail(ex, step, record, str(exc), exc.kind)
     except ExpressionError as exc:
-        if exc.kind == "limit" and signal_pending():
-            await _await_cancellation(ex, record)
-        await fail(ex, step, record, f"expression error: {exc.message}", _kind(exc))
+        await _expression_failed(ex, step, record, exc)
     except anyio.get_cancelled_exc_class():  # evaluated only when something propagates
         with anyio.CancelScope(shield=True):
             _cancelled(ex, record)
         raise
+
+
+async def _expression_failed(
+    ex: Executor, step: Step, record: StepRecord, exc: ExpressionError
+) -> None:
+    if exc.kind == "limit" and signal_pending():
+        await _await_cancellation(ex, record)
+    await fail(ex, step, record, f"expression error: {exc.message}", _kind(exc))
 
 
 async def _await_cancellation(ex: Executor, record: StepRecord) -> None:
