@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["pattern_problem", "pattern_search", "user_validator"]
+__all__ = ["compiled_pattern", "pattern_problem", "pattern_search", "user_validator"]
 
 #: RE2's memory budget per compiled pattern (bytes); a bigger automaton is an error.
 _RE2_MAX_MEM = 8 << 20
@@ -43,6 +43,11 @@ def _compiled(pattern: str) -> tuple[Callable[[str], Any] | None, str | None]:
         return None, text
     except (TypeError, ValueError, OverflowError) as exc:
         return None, str(exc)
+
+
+def compiled_pattern(pattern: str) -> Callable[[str], Any] | None:
+    """RE2's search for `pattern`, or None if RE2 cannot run it in linear time."""
+    return _compiled(pattern)[0]
 
 
 def pattern_problem(pattern: str) -> str | None:

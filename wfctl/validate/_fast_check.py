@@ -252,7 +252,13 @@ class _Compiler:
         return lambda value: not isinstance(value, str) or len(value) <= arg
 
     def _kw_pattern(self, arg: Any, _schema: Any) -> _Check:
-        search = re.compile(arg).search
+        # RE2, in linear time (a user's `^(a+)+$` must not hang validation); a pattern RE2
+        # refuses goes to jsonschema, which reports it.
+        from wfctl.format.user_schema import compiled_pattern
+
+        search = compiled_pattern(arg) if isinstance(arg, str) else None
+        if search is None:
+            raise _Unsupported("pattern")
         return lambda value: not isinstance(value, str) or search(value) is not None
 
     # -- arrays ------------------------------------------------------------
