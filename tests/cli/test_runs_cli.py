@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "durable"))
 
+from cli_helpers import parse_utc
 from durable_helpers import (
     DURABLE,
     STEP_DEADLINE,
@@ -98,6 +99,10 @@ def test_runs_json_lists_every_run_newest_first(history: dict[str, Any]) -> None
         assert row["duration"] is not None and row["duration"] >= 0
         assert (history["root"] / row["report"]).is_file()
         assert Path(row["file"]).name == f"{row['workflow_id']}.yaml"
+        # ISO 8601 UTC like the report's own times, and the same instant as the report's.
+        started = parse_utc(row["started_at"])
+        report = json.loads((history["root"] / row["report"]).read_text("utf-8"))
+        assert abs((parse_utc(report["started_at"]) - started).total_seconds()) < 1.0
 
 
 def test_runs_filters_by_workflow_and_status(history: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -174,8 +175,9 @@ def run_from_cli(opts: RunOptions) -> int:
     if opts.dry_run:
         from wfctl.cli._dry_run import dry_run
 
-        dry_run(workflow, sys.stdout)
-        return ExitCode.OK
+        env = {**os.environ, **opts.extra_env}
+        planned = dry_run(workflow, sys.stdout, env, as_json=opts.json_output)
+        return ExitCode.OK if planned else ExitCode.INVALID
     missing = missing_extra(workflow)
     if missing:
         err(f"error: {opts.file}: {missing}; nothing was run")

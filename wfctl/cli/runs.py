@@ -21,7 +21,13 @@ Listed = list[tuple["RunRow", str]]  # a run's row and the status to show for it
 
 
 def _when(ts: float) -> str:
+    """For people: the table's start time, to the second."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _iso(ts: float) -> str:
+    """For scripts: ISO 8601 in UTC, as the report writes its times."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 # A shown status the store does not hold: an "interrupted" run is stored as running.
@@ -54,7 +60,7 @@ def _as_json(listed: Listed) -> str:
                 "workflow_name": r.workflow_name,
                 "file": r.file,
                 "status": s,
-                "started_at": _when(r.started_at),
+                "started_at": _iso(r.started_at),
                 "duration": r.duration,
                 "report": r.report_path,
                 "error": r.error,
