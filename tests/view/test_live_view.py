@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -479,3 +480,23 @@ def test_a_loop_row_shows_its_round_not_an_attempt_count() -> None:
     feed(table, [state("poll", StepStatus.COMPLETED, t + 3, attempt=3, duration=3.0)])
     done = row_of(frame(table, console), "poll")
     assert "↻3" in done and "3/1" not in done
+
+
+def test_a_narrow_terminal_keeps_status_time_and_the_whole_run_id() -> None:
+    """At 40 columns the step column narrows first: status and time stay on every row,
+    and the run id moves to a line of its own instead of being cut."""
+    wf, events = small_run()
+    run_id = "20261207T025758Z-052911d0"
+    events = [replace(e, run_id=run_id) if isinstance(e, RunStarted) else e for e in events]
+    console = term(width=40)
+    table = LiveTable(wf, io.StringIO(), console=console)
+    feed(table, events)
+    lines = frame(table, console)
+    assert all(len(ln) <= 40 for ln in lines), lines
+    assert f"run {run_id}" in lines
+    assert "Demo workflow" in lines[0] and "failed" in lines[0]
+    fetch = next(ln for ln in lines if ln.startswith("✔ fetch"))
+    assert "completed" in fetch and "2/3" in fetch and "1.8s" in fetch
+    # A child's id is cut (with an ellipsis) before its status or time would be.
+    right = next(ln for ln in lines if ln.startswith("✘   rig…"))
+    assert "failed" in right and "0.5s" in right

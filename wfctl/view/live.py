@@ -269,7 +269,7 @@ class LiveTable:
         return Group(*lines)
 
     def _header(self, width: int, now: float) -> list[Text]:
-        lines = [self._title(now), self._counts_line(), self._progress(width)]
+        lines = [*self._title(now, width), self._counts_line(), self._progress(width)]
         if self.run_error:
             lines.append(Text(clean_line(self.run_error, last=False), style="red", end="\n"))
         lines.extend(self._breaker_lines())
@@ -277,10 +277,19 @@ class LiveTable:
             line.truncate(width, overflow="ellipsis")
         return lines
 
-    def _title(self, now: float) -> Text:
+    def _title(self, now: float, width: int) -> list[Text]:
+        """The title line; the run id on a line of its own when both do not fit (it is
+        what `resume` and `show` take: never cut)."""
+        title = self._title_line(now, with_run_id=True)
+        if self.run_id is None or title.cell_len <= width:
+            return [title]
+        own = Text(f"run {self.run_id}", style="dim", no_wrap=True, end="\n")
+        return [self._title_line(now, with_run_id=False), own]
+
+    def _title_line(self, now: float, with_run_id: bool) -> Text:
         title = Text(no_wrap=True, overflow="ellipsis", end="\n")
         title.append(printable(self.workflow.name), style="bold")
-        if self.run_id is not None:
+        if with_run_id and self.run_id is not None:
             title.append(f"  run {self.run_id}", style="dim")
         if self.started_at is None:
             title.append("  starting…", style="dim")

@@ -99,6 +99,19 @@ def name_width_for(rows: Iterable[RowDict]) -> int:
     return max(4, min(widest, _MAX_NAME_WIDTH))
 
 
+#: Everything on a row but the step id and the detail: glyph, gaps, status, try, time.
+_FIXED_WIDTH = 2 + 2 + _STATUS_WIDTH + 1 + _ATTEMPT_WIDTH + 1 + _TIME_WIDTH + 2
+_MIN_NAME_WIDTH = 6
+_MIN_DETAIL_WIDTH = 8
+
+
+def fit_name_width(width: int, name_width: int) -> int:
+    """The step column for a `width`-column terminal: narrowed (ids cut with an ellipsis)
+    before the status, time or detail columns are pushed off a narrow screen."""
+    room = width - _FIXED_WIDTH - _MIN_DETAIL_WIDTH
+    return max(_MIN_NAME_WIDTH, min(name_width, room))
+
+
 def _cell(text: str, width: int, *, right: bool = False) -> str:
     if cell_len(text) > width:
         return set_cell_size(text[: max(0, width - 1)], width - 1) + "…"
@@ -108,6 +121,7 @@ def _cell(text: str, width: int, *, right: bool = False) -> str:
 
 def column_header(width: int, name_width: int) -> Text:
     """The dim column titles above the rows, aligned with `render_rows`."""
+    name_width = fit_name_width(width, name_width)
     text = (
         "  "
         + _cell("step", name_width)
@@ -199,6 +213,7 @@ def render_rows(
     """
     if name_width is None:
         name_width = name_width_for(rows)
+    name_width = fit_name_width(width, name_width)
     return [_render_row(row, width, name_width, spinner) for row in rows]
 
 
