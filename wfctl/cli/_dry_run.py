@@ -54,10 +54,6 @@ def _tools(workflow: Any) -> set[str]:
     }
 
 
-def _missing_secrets(workflow: Any, env: Mapping[str, str]) -> list[str]:
-    return sorted(var for var in workflow.secrets.values() if var not in env)
-
-
 def _as_data(workflow: Any, entries: list[tuple[Any, int, str | None]]) -> dict[str, Any]:
     tools = _tools(workflow)
     return {
@@ -104,7 +100,7 @@ def dry_run(workflow: Any, out: IO[str], env: Mapping[str, str], as_json: bool =
     in `env`, as the run itself would stop."""
     from wfctl.compile.plan import compile_plan
 
-    missing = _missing_secrets(workflow, env)
+    missing = workflow.missing_secrets(env)
     if missing:
         from wfctl.cli._output import err
 

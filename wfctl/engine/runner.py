@@ -52,7 +52,7 @@ def new_run_id() -> str:
 
 def read_secrets(workflow: Workflow, env: Mapping[str, str]) -> dict[str, str]:
     """Secret values from the environment; a missing one is a usage error (exit 2)."""
-    missing = [var for var in workflow.secrets.values() if var not in env]
+    missing = workflow.missing_secrets(env)
     if missing:
         raise InputError(
             "missing secret environment variable"

@@ -53,6 +53,10 @@ class Workflow:
     templates: frozenset[str] = frozenset()
     on_exit: tuple[Step, ...] = ()  # run after everything else, whatever the outcome
 
+    def missing_secrets(self, env: Mapping[str, str]) -> list[str]:
+        """The environment variables of the workflow's secrets that `env` lacks."""
+        return [var for var in self.secrets.values() if var not in env]
+
     def children(self, container: str | None) -> tuple[Step, ...]:
         """The steps of one level: top level (None) or a container step's children."""
         if container is None:

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from wfctl.format.extras import install_hint
+
 __all__ = ["LogFormat", "ObserveSettings", "otel_missing", "tracing_requested"]
 
-OTEL_HINT = "pip install 'wfctl[otel]' (pipx: pipx inject wfctl 'wfctl[otel]')"
+OTEL_HINT = install_hint("otel")
 
 
 class LogFormat(StrEnum):

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wfctl.actions.base import Action, ActionContext, ActionError
+from wfctl.format.extras import install_hint
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
@@ -39,7 +40,7 @@ __all__ = [
 
 #: The names `executor:`, `--executor` and `WFCTL_EXECUTOR` take.
 EXECUTORS = ("local", "ray")
-RAY_MISSING = "the ray executor needs Ray: pip install 'wfctl[ray]'"
+RAY_MISSING = "the ray executor needs Ray: " + install_hint("ray")
 
 
 class BackendUnavailable(Exception):
