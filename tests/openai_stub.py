@@ -2,7 +2,9 @@
 
 It answers ``POST /v1/chat/completions`` (non-streaming) by replaying a script: each
 request takes the next scripted reply (the last one repeats when the script runs out),
-and every request body is recorded so tests can check what the model was sent.
+and every request body is recorded so tests can check what the model was sent. A reply's
+``_status``, ``_headers`` and ``_lines`` (NDJSON streamed instead of one JSON body) shape
+the HTTP response; the other providers' fakes (provider_stubs.py) script the same server.
 """
 
 from __future__ import annotations
@@ -86,10 +88,17 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(self.path, headers, json.loads(raw or b"{}"))
         reply = self.server.next_reply(request)
         code = int(reply.get("_status", 200))
-        payload = {k: v for k, v in reply.items() if k != "_status"}
-        data = json.dumps(payload).encode()
+        lines = reply.get("_lines")  # a streamed reply: NDJSON, one object a line
+        payload = {k: v for k, v in reply.items() if not k.startswith("_")}
+        if lines is not None:
+            data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+        else:
+            data = json.dumps(payload).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        kind = "application/x-ndjson" if lines is not None else "application/json"
+        self.send_header("Content-Type", kind)
+        for name, value in dict(reply.get("_headers") or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -97,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class StubServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    #: The path the client's base URL ends with (the OpenAI SDK adds /chat/completions).
+    url_suffix = "/v1"
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -107,7 +119,7 @@ class StubServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.server_address[1]}{self.url_suffix}"
 
     def script(self, *replies: Reply) -> None:
         """Replies for the next requests, in order (the last one repeats)."""
@@ -130,9 +142,9 @@ class StubServer(ThreadingHTTPServer):
                 return self._script.pop(0) if len(self._script) > 1 else self._script[0]
         return responder(request)
 
-    def chat_requests(self) -> list[Request]:
+    def chat_requests(self, path: str = "/chat/completions") -> list[Request]:
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+            return [r for r in self.requests if r.path.endswith(path)]
 
 
 @contextmanager

@@ -133,7 +133,7 @@ def test_action_error() -> None:
     assert ActionError("m").kind == "error"
     assert {
         "error", "timeout", "exit_code", "http_status", "connection", "validation",
-        "circuit_open", "cancelled", "worker_lost",
+        "circuit_open", "cancelled", "worker_lost", "overloaded", "rate_limited",
     } == ERROR_KINDS  # fmt: skip
 
 

@@ -258,17 +258,25 @@ def test_http_500_from_the_model_is_retried_per_the_retry_policy(stub: StubServe
     assert len(out.retries("r")) == 1
 
 
-def test_http_500_not_in_retry_on_fails(stub: StubServer) -> None:
-    stub.script(status(500))
+@pytest.mark.parametrize(
+    ("code", "retry_on", "kind"),
+    [(500, "timeout", "http_status"), (429, "http_status", "rate_limited")],
+)
+def test_an_http_error_not_in_retry_on_fails(
+    stub: StubServer, code: int, retry_on: str, kind: str
+) -> None:
+    """429 has a kind of its own (`rate_limited`): `retry_on: [http_status]` skips it."""
+    stub.script(status(code))
     out = go(
         react(
             "      prompt: go\n",
-            step_extra="    retry_policy: {max_attempts: 3, retry_on: [timeout]}\n",
+            step_extra=f"    retry_policy: {{max_attempts: 3, retry_on: [{retry_on}]}}\n",
         )
     )
     record = out.record("r")
     assert record.status is StepStatus.FAILED
-    assert record.error_kind == "http_status"
+    assert record.error_kind == kind
+    assert f"HTTP {code}" in (record.error or "")
     assert len(stub.chat_requests()) == 1
 
 

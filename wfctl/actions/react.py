@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wfctl.actions._chat_models import DEFAULT_ENV, error_for, open_chat_model, split_model
 from wfctl.actions.base import ActionContext, ActionError, Capability, ToolCaller
 from wfctl.format.extras import install_hint
 from wfctl.secrets import Masker
@@ -34,15 +35,6 @@ __all__ = [
 
 EXTRA_HINT = "react steps need the agents extra: " + install_hint("agents")
 
-# The provider's own variables when the workflow names none (LangChain reads the same).
-_DEFAULT_ENV: dict[str, tuple[str | None, str | None]] = {
-    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    "azure_openai": ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT"),
-    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-    "ollama": (None, "OLLAMA_HOST"),
-}
-# Clients that retry on their own unless told not to; our retry policy governs instead.
-_HAS_MAX_RETRIES = frozenset({"openai", "azure_openai", "anthropic", "mistralai", "groq"})
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", re.S)
 
 
@@ -72,31 +64,6 @@ def parse_answer(text: str) -> Any:
         raise ValueError(f"the final answer is not JSON: {exc}") from None
 
 
-def _provider(model: str) -> tuple[str | None, str]:
-    provider, sep, name = model.partition(":")
-    return (provider, name) if sep else (None, model)
-
-
-def _error_for(exc: BaseException) -> ActionError | None:
-    """Map a model client's exception to our error kinds (None: not a client error)."""
-    try:
-        import openai
-    except ImportError:  # pragma: no cover - another provider without openai installed
-        return None
-    if isinstance(exc, openai.APITimeoutError):
-        return ActionError(f"model request timed out: {exc}", kind="timeout")
-    if isinstance(exc, openai.APIConnectionError):
-        return ActionError(f"model unreachable: {exc}", kind="connection")
-    if isinstance(exc, openai.APIStatusError):
-        retryable = exc.status_code >= 500 or exc.status_code in (408, 409, 429)
-        return ActionError(
-            f"model returned HTTP {exc.status_code}: {exc.message}",
-            kind="http_status",
-            retryable=retryable,
-        )
-    return None
-
-
 class ReactAction:
     """The react step's action: one attempt of the conversation. Its tools come in
     ``args["tools"]`` (name, description, parameters) and run through
@@ -115,8 +82,8 @@ class ReactAction:
 
     @staticmethod
     def _env_names(args: Mapping[str, Any]) -> tuple[str | None, str | None]:
-        provider, _ = _provider(str(args.get("model") or ""))
-        key_env, url_env = _DEFAULT_ENV.get(provider or "", (None, None))
+        provider, _ = split_model(str(args.get("model") or ""))
+        key_env, url_env = DEFAULT_ENV.get(provider or "", (None, None))
         return args.get("api_key_env") or key_env, args.get("base_url_env") or url_env
 
     async def run(self, args: Mapping[str, Any], actx: ActionContext) -> Any:
@@ -148,11 +115,11 @@ class ReactAction:
         tools = [
             self._make_tool(spec, tool_calls, actx, masker, say, StructuredTool) for spec in specs
         ]
-        kwargs, http_client = _client_kwargs(_provider(model_id)[0], api_key, base_url)
+        retries = _int(args.get("provider_retries", 0), "provider_retries", least=0)
+        client = open_chat_model(model_id, api_key, base_url, retries)
         try:
-            model = _chat_model(model_id, kwargs)
             agent = create_agent(
-                model,
+                client.model,
                 tools,
                 system_prompt=_system(args, output_schema),
                 # Its own saver: inside a checkpointed graph (--engine langgraph) it would
@@ -164,8 +131,7 @@ class ReactAction:
                 agent, [HumanMessage(str(args["prompt"]))], max_iterations, tool_calls, say
             )
         finally:
-            if http_client is not None:
-                await http_client.aclose()
+            await client.aclose()
         output = self._output(messages, tool_calls, model_id, output_schema, masker)
         say(
             f"final answer after {output['iterations']} iterations, "
@@ -306,44 +272,6 @@ def _system(args: Mapping[str, Any], output_schema: Any) -> str | None:
     return system or None
 
 
-def _client_kwargs(
-    provider: str | None, api_key: str | None, base_url: str | None
-) -> tuple[dict[str, Any], Any]:
-    """The chat model's keyword arguments, and the HTTP client to close after the attempt."""
-    kwargs: dict[str, Any] = {}
-    if api_key:
-        kwargs["api_key"] = api_key
-    if base_url:
-        kwargs["base_url"] = base_url
-    if provider in _HAS_MAX_RETRIES:
-        kwargs["max_retries"] = 0
-    http_client = None
-    if provider in ("openai", "azure_openai"):
-        import httpx
-
-        # Our own client, closed after the attempt: langchain-openai would otherwise cache
-        # one per base URL, bound to an event loop that a later run no longer has.
-        http_client = kwargs["http_async_client"] = httpx.AsyncClient()
-    return kwargs, http_client
-
-
-def _chat_model(model_id: str, kwargs: dict[str, Any]) -> Any:
-    from langchain.chat_models import init_chat_model
-
-    try:
-        return init_chat_model(model_id, **kwargs)
-    except ImportError as exc:
-        raise ActionError(
-            f"model {model_id!r}: {exc} (install the provider's LangChain package)",
-            kind="error",
-            retryable=False,
-        ) from None
-    except ValueError as exc:
-        raise ActionError(
-            f"model {model_id!r}: {exc}", kind="validation", retryable=False
-        ) from None
-
-
 async def _converse(
     agent: Any,
     messages: list[Any],
@@ -388,7 +316,7 @@ async def _invoke_agent(agent: Any, messages: list[Any], left: int, max_iteratio
     except ActionError:
         raise
     except Exception as exc:
-        mapped = _error_for(exc)
+        mapped = error_for(exc)
         if mapped is None:
             raise
         raise mapped from None
@@ -427,14 +355,16 @@ def _runaway(n: int) -> ActionError:
     )
 
 
-def _int(value: Any, name: str) -> int:
+def _int(value: Any, name: str, least: int = 1) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        number = 0
-    if number < 1 or str(number) != str(value).strip():
+        number = least - 1
+    if number < least or str(number) != str(value).strip():
         raise ActionError(
-            f"{name} must be an integer >= 1 (got {value!r})", kind="validation", retryable=False
+            f"{name} must be an integer >= {least} (got {value!r})",
+            kind="validation",
+            retryable=False,
         )
     return number
 

@@ -13,8 +13,15 @@ def _what(s: Any) -> str:
     return (
         s.action
         or (f"agent:{s.agent_capability}" if s.agent_capability else "")
-        or (s.body.model or "" if isinstance(s.body, ReactBody) else "")
+        or (_react(s.body) if isinstance(s.body, ReactBody) else "")
     )
+
+
+def _react(body: ReactBody) -> str:
+    """The model, and how often its client retries by itself (0: the retry policy decides)."""
+    raw = body.with_.value
+    retries = raw.get("provider_retries", 0) if isinstance(raw, Mapping) else 0
+    return f"{body.model or ''}, provider_retries {retries}".lstrip(", ")
 
 
 def _line(s: Any, wave: int, indent: str) -> str:

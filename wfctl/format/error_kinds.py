@@ -17,6 +17,8 @@ class ErrorKind(StrEnum):
     EXIT_CODE = "exit_code"  # a shell command exited non-zero
     HTTP_STATUS = "http_status"  # an HTTP response outside `expect_status`
     CONNECTION = "connection"  # could not reach the other side
+    OVERLOADED = "overloaded"  # a model provider said it is overloaded (HTTP 529)
+    RATE_LIMITED = "rate_limited"  # a model provider said slow down (HTTP 429)
     VALIDATION = "validation"  # bad input: retrying cannot help
     CIRCUIT_OPEN = "circuit_open"  # the target's circuit breaker is open
     CANCELLED = "cancelled"  # Ctrl-C, SIGTERM or a sibling's failure stopped it
