@@ -4,6 +4,7 @@ the real langchain-anthropic and langchain-ollama clients make the requests."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -264,6 +265,16 @@ def test_a_bad_model_from_inputs_fails_clearly(
     assert len(out.step["attempts"]) == 1
     assert message in out.step["error"]
     assert "Traceback" not in out.run.stderr
+
+
+def test_a_provider_whose_package_is_missing_says_what_to_install(tmp_path: Path) -> None:
+    pytest.importorskip("langchain")
+    if importlib.util.find_spec("langchain_groq") is not None:
+        pytest.skip("langchain-groq is installed here")
+    out = run_workflow(tmp_path, {}, "provider=groq", max_attempts=3)
+    assert out.run.rc == 1
+    assert len(out.step["attempts"]) == 1
+    assert "pip install langchain-groq" in out.step["error"]
 
 
 def test_validate_accepts_a_templated_model_and_rejects_one_without_provider(
