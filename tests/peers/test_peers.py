@@ -10,8 +10,13 @@ step ends before the next one starts), `last` (the step that ended last).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +73,29 @@ def check_order(steps: dict[str, Any], order: list[str], last: str | None) -> No
         assert max(ended.values()) == ended[last], (last, ended)
 
 
+@contextlib.contextmanager
+def serving(status: int) -> Iterator[str]:
+    """A server on 127.0.0.1 answering every GET with `status`; yields its base URL."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def cli_value(value: Any) -> str:
     """A value as `-i` takes it: string inputs verbatim, others as JSON."""
     return value if isinstance(value, str) else json.dumps(value)
@@ -84,17 +112,24 @@ def test_a_peer_workflow_has_its_documented_outcome(path: Path, tmp_path: Path) 
     checked = cli(["validate", str(workflow)], tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    inputs = [
-        arg for k, v in expect.get("inputs", {}).items() for arg in ("-i", f"{k}={cli_value(v)}")
-    ]
-    args = ["run", "--no-live", "-q", "--report", "report.json", *inputs, str(workflow)]
-    ran = cli(args, tmp_path, WFCTL_HOME=str(tmp_path / ".wfctl"))
+    given = dict(expect.get("inputs", {}))
+    with contextlib.ExitStack() as stack:
+        if "serve" in expect:
+            given["base_url"] = stack.enter_context(serving(expect["serve"]))
+        ran = run(workflow, given, tmp_path)
     assert ran.returncode == expect["exit_code"], ran.stdout + ran.stderr
     report = load_report(tmp_path / "report.json")
     assert report["status"] == expect["status"]
     check_steps(report["steps"], expect.get("steps", {}))
     assert_subset(report["vars"], expect.get("vars", {}), "vars")
     check_order(report["steps"], expect.get("order", []), expect.get("last"))
+
+
+def run(workflow: Path, given: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`wfctl run` of `workflow` in `tmp_path`, its report in report.json."""
+    inputs = [arg for k, v in given.items() for arg in ("-i", f"{k}={cli_value(v)}")]
+    args = ["run", "--no-live", "-q", "--report", "report.json", *inputs, str(workflow)]
+    return cli(args, tmp_path, WFCTL_HOME=str(tmp_path / ".wfctl"))
 
 
 def test_there_are_at_least_twelve_peers_from_three_suites() -> None:
