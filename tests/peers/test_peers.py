@@ -14,8 +14,6 @@ import contextlib
 import itertools
 import json
 import subprocess
-import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_helpers import cli, load_report
+from loopback import serving
 
 PEERS = Path(__file__).resolve().parent.parent / "data" / "peers"
 FILES = sorted(PEERS.glob("*.yaml"))
@@ -73,9 +72,8 @@ def check_order(steps: dict[str, Any], order: list[str], last: str | None) -> No
         assert max(ended.values()) == ended[last], (last, ended)
 
 
-@contextlib.contextmanager
-def serving(status: int) -> Iterator[str]:
-    """A server on 127.0.0.1 answering every GET with `status`; yields its base URL."""
+def answering(status: int) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1 (not yet serving) answering every GET with `status`."""
 
     class Answer(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -86,14 +84,7 @@ def serving(status: int) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return ThreadingHTTPServer(("127.0.0.1", 0), Answer)
 
 
 def cli_value(value: Any) -> str:
@@ -115,7 +106,8 @@ def test_a_peer_workflow_has_its_documented_outcome(path: Path, tmp_path: Path) 
     given = dict(expect.get("inputs", {}))
     with contextlib.ExitStack() as stack:
         if "serve" in expect:
-            given["base_url"] = stack.enter_context(serving(expect["serve"]))
+            server = stack.enter_context(serving(answering(expect["serve"])))
+            given["base_url"] = f"http://127.0.0.1:{server.server_address[1]}"
         ran = run(workflow, given, tmp_path)
     assert ran.returncode == expect["exit_code"], ran.stdout + ran.stderr
     report = load_report(tmp_path / "report.json")
