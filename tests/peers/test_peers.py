@@ -5,7 +5,9 @@ real CLI and checked against the outcome its peer documents.
 Each file carries its expectation next to the workflow, in a `# expect:` comment block (YAML):
 `inputs` (given with -i), `exit_code`, `status` (of the run), `steps` (id -> status, or a
 mapping of report fields, `output` compared as a subset), `vars` (subset), `order` (each
-step ends before the next one starts), `last` (the step that ended last).
+step ends before the next one starts), `last` (the step that ended last), `serve` (an HTTP
+status that a server on 127.0.0.1 answers every GET with; its URL is given as input
+`base_url`: the peer's remote endpoint made local).
 """
 
 from __future__ import annotations
