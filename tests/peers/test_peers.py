@@ -7,7 +7,8 @@ Each file carries its expectation next to the workflow, in a `# expect:` comment
 mapping of report fields, `output` compared as a subset), `vars` (subset), `order` (each
 step ends before the next one starts), `last` (the step that ended last), `serve` (an HTTP
 status that a server on 127.0.0.1 answers every GET with; its URL is given as input
-`base_url`: the peer's remote endpoint made local).
+`base_url`: the peer's remote endpoint made local), `max_running` (records matching a regular
+expression -> how many of them ran at once at most: the peer's concurrency limit).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import subprocess
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,6 +76,21 @@ def check_order(steps: dict[str, Any], order: list[str], last: str | None) -> No
         assert max(ended.values()) == ended[last], (last, ended)
 
 
+def most_at_once(steps: dict[str, Any], pattern: str) -> int:
+    """The most records matching `pattern` that were running at the same time."""
+    edges = sorted(
+        edge
+        for sid, s in steps.items()
+        if re.fullmatch(pattern, sid) and s["started_at"]
+        for edge in ((s["started_at"], 1), (s["ended_at"], -1))
+    )  # at equal times the end (-1) sorts first: a slot handed over is not an overlap
+    running = peak = 0
+    for _, delta in edges:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
 def answering(status: int) -> ThreadingHTTPServer:
     """A server on 127.0.0.1 (not yet serving) answering every GET with `status`."""
 
@@ -117,6 +134,8 @@ def test_a_peer_workflow_has_its_documented_outcome(path: Path, tmp_path: Path) 
     check_steps(report["steps"], expect.get("steps", {}))
     assert_subset(report["vars"], expect.get("vars", {}), "vars")
     check_order(report["steps"], expect.get("order", []), expect.get("last"))
+    for pattern, limit in expect.get("max_running", {}).items():
+        assert most_at_once(report["steps"], pattern) == limit, pattern
 
 
 def run(workflow: Path, given: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
