@@ -47,6 +47,10 @@ class Scope:
         for template in _walk(body):
             names[template.step_id] = scoped_id(prefix, template.step_id)
         context = {"loop": frame, "matrix": frame["item"]} if matrix else {"loop": frame}
+        if outer is not None:
+            # Inside a sub-workflow its own `inputs` and `vars` stay in view.
+            inherited = {k: outer.context[k] for k in ("inputs", "vars") if k in outer.context}
+            context = {**inherited, **context}
         return cls(prefix, frame, names, context)
 
     def sid(self, template_id: str) -> str:

@@ -35,8 +35,11 @@ def is_scoped(step_id: str) -> bool:
 def template_of(step_id: str) -> str:
     """The step of the file a record id stands for: ``each[2].fetch`` -> ``fetch``,
     ``each[2]`` -> ``each`` (an iteration stands for its loop step)."""
-    last = step_id.rsplit(".", 1)[-1]
-    return last.split("[", 1)[0]
+    # A sub-workflow's steps have dotted ids of their own (``deploy.build``): only the
+    # part after the innermost iteration is the template.
+    if step_id.endswith("]"):
+        return template_of(step_id[: step_id.rindex("[")])
+    return step_id.rsplit("].", 1)[-1]
 
 
 def parent_of(step_id: str) -> str | None:
