@@ -98,7 +98,8 @@ def subflow_body(builder: _StepBuilder, r: Mapping[str, Any], path: tuple[Any, .
             {name: compile_value(v) for name, v in data.get("outputs", {}).items()}
         ),
         steps=steps,
-        local_ids=MappingProxyType({s: f"{call_id}.{s}" for s in child.all_steps}),
+        # The child's own ids (its calls' steps, dotted already, are not its names).
+        local_ids=MappingProxyType({s: f"{call_id}.{s}" for s in child.all_steps if "." not in s}),
     )
 
 
