@@ -5,7 +5,6 @@ its tag to markers/<step>), and the run completes."""
 from __future__ import annotations
 
 import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -14,17 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "durable"))
 
 from durable_helpers import (
-    STEP_DEADLINE,
     journal_events,
     kill_processes_of_run,
     load_report,
     no_traceback,
     only_run,
-    output_of,
     report_path_from,
+    sigkill_once,
     start,
-    stop,
-    wait_for,
     wfctl,
 )
 
@@ -40,15 +36,7 @@ def _kill_while_held(tmp_path: Path, workflow: str) -> tuple[str, set[str]]:
     """Run `workflow` until its held gate step starts, SIGKILL it; (run id, completed)."""
     shutil.copytree(DATA, tmp_path, dirs_exist_ok=True)
     (tmp_path / "markers").mkdir()
-    proc = start(["run", workflow, "--no-live"], tmp_path)
-    try:
-        waiting = tmp_path / "markers" / "waiting"
-        wait_for(lambda: waiting.exists() or proc.poll() is not None, STEP_DEADLINE, "the gate")
-        assert proc.poll() is None, f"the run ended before the kill: {output_of(proc)}"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        stop(proc)
+    sigkill_once(start(["run", workflow, "--no-live"], tmp_path), tmp_path / "markers" / "waiting")
     run_id = str(only_run(tmp_path)["run_id"])
     kill_processes_of_run(run_id)  # the held gate's shell outlives its killed parent
     (tmp_path / "markers" / "killed").touch()
