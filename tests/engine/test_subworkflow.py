@@ -86,3 +86,19 @@ def test_the_langgraph_engine_runs_a_call_too(tmp_path: Path) -> None:
     assert code == 0, out
     assert steps["announce"]["output"]["stdout"] == "released https://prod.eu/v1-2\n"
     assert steps["deploy.build"]["parent"] == "deploy"
+
+
+def test_the_sub_workflow_examples_run_green_through_the_cli(tmp_path: Path) -> None:
+    examples = Path(__file__).parents[2] / "workflows"
+    for name in ("release-matrix.yaml", "ingest-sources.yaml"):
+        res = cli(["run", str(examples / name), "--no-live", "--report", f"{name}.json"], tmp_path)
+        assert res.returncode == 0, (name, res.stdout, res.stderr)
+    release = load_report(tmp_path / "release-matrix.yaml.json")["steps"]
+    assert release["publish"]["output"]["stdout"].split()[1:] == [
+        f"wfctl-demo-1.0.0-{os}-py{py}.whl" for os in ("linux", "macos") for py in ("3.11", "3.12")
+    ]
+    assert release["notify_failure"]["status"] == "skipped"
+    assert release["build[3].cell.clean_workspace"]["status"] == "completed"  # child's on_exit
+    ingest = load_report(tmp_path / "ingest-sources.yaml.json")["steps"]
+    assert ingest["merge"]["output"]["stdout"] == "merged 1060 rows\n"
+    assert ingest["sources[2].ingest"]["output"] == {"table": "analytics.events", "rows": 900}

@@ -94,8 +94,7 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
     (
         "subflow-input",
         (_SE,),
-        "A call's `with:` names an unknown input of the sub-workflow, misses a required "
-        "one, or gives a literal of the wrong type.",
+        "A call's `with:` misfits the child's inputs: unknown, missing, type.",
     ),
     ("loop-body", (_SE,), "An approval, handler or tool step inside a loop's `steps:` body."),
     ("matrix", (_SE,), "A matrix's include or exclude entry that is not a mapping of values."),
