@@ -102,3 +102,16 @@ def test_the_sub_workflow_examples_run_green_through_the_cli(tmp_path: Path) -> 
     ingest = load_report(tmp_path / "ingest-sources.yaml.json")["steps"]
     assert ingest["merge"]["output"]["stdout"] == "merged 1060 rows\n"
     assert ingest["sources[2].ingest"]["output"] == {"table": "analytics.events", "rows": 900}
+
+
+def test_graph_draws_a_call_as_a_box_around_the_childs_steps(tmp_path: Path) -> None:
+    shutil.copytree(DATA, tmp_path, dirs_exist_ok=True)
+    mermaid = cli(["graph", "release.yaml", "-f", "mermaid"], tmp_path).stdout.splitlines()
+    start = mermaid.index('  subgraph s4["deploy (uses ./lib/deploy.yaml)"]')
+    inside = mermaid[start + 1 : mermaid.index("  end", start)]
+    assert '    s1["deploy.build<br/>shell"]' in inside and "    s1 --> s2" in inside
+    dot = cli(["graph", "release.yaml", "-f", "dot"], tmp_path).stdout
+    cluster = dot.split('subgraph "cluster_deploy" {', 1)[1].split("\n  }", 1)[0]
+    assert 'label="deploy (uses ./lib/deploy.yaml)";' in cluster
+    assert '"deploy.build" -> "deploy.push";' in cluster
+    assert 'lhead="cluster_deploy"' in dot  # prep's edge ends at the call's box
