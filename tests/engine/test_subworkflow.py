@@ -115,3 +115,15 @@ def test_graph_draws_a_call_as_a_box_around_the_childs_steps(tmp_path: Path) -> 
     assert 'label="deploy (uses ./lib/deploy.yaml)";' in cluster
     assert '"deploy.build" -> "deploy.push";' in cluster
     assert 'lhead="cluster_deploy"' in dot  # prep's edge ends at the call's box
+
+
+def test_the_calls_timeout_stops_the_child(tmp_path: Path) -> None:
+    code, out, steps = _run(tmp_path, "timeout.yaml")
+    assert code == 1, out
+    assert steps["call"]["error"] == "sub-workflow timed out after 1s"
+    assert steps["call"]["error_kind"] == "timeout"
+    # The held child step was stopped with it (it would sleep 30 s), and nothing after ran.
+    assert steps["call.gate"]["status"] == "failed"
+    assert steps["call.gate"]["duration"] < 10
+    assert steps["call.last"]["status"] != "completed"
+    assert steps["never"]["status"] == "skipped"
