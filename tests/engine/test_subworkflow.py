@@ -127,3 +127,10 @@ def test_the_calls_timeout_stops_the_child(tmp_path: Path) -> None:
     assert steps["call.gate"]["duration"] < 10
     assert steps["call.last"]["status"] != "completed"
     assert steps["never"]["status"] == "skipped"
+
+
+def test_a_group_loop_inside_the_child_names_the_childs_own_steps(tmp_path: Path) -> None:
+    code, out, steps = _run(tmp_path, "loop_call.yaml")
+    assert code == 0, out
+    assert steps["call"]["output"] == {"last": "got 10"}
+    assert steps["call.each[0].call.b"]["output"]["stdout"] == "got 5\n"
