@@ -5,6 +5,7 @@
     python bench/run.py --only overhead --runs 5
     python bench/run.py --no-prefect    # without Prefect (its start-up alone takes ~10 s)
     python bench/run.py --only live     # the live table's cost (issue 4)
+    python bench/run.py --only subflows # a 100-cell matrix of sub-workflow calls (issue 12)
 
 Every scenario runs all the systems it compares in the same process, round after round,
 alternating their order; ratios are taken within a round and then the median is shown.
@@ -35,6 +36,7 @@ from scenarios import (
     ray_scenario,
     scale,
     scarce_slots,
+    subflows,
     subprocess_steps,
 )
 from scenarios.common import Row, fmt_seconds, median, render_table
@@ -43,9 +45,10 @@ from scenarios.wfctl_runs import warm_up
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "RESULTS.md"
 SCENARIOS = (
-    "critical", "overhead", "subprocess", "scarce", "startup", "memory", "live", "scale", "ray"
+    "critical", "overhead", "subprocess", "scarce", "startup", "memory", "live", "scale", "ray",
+    "subflows",
 )  # fmt: skip
-IN_PROCESS = {"critical", "overhead", "subprocess", "scarce"}  # need the warm-up
+IN_PROCESS = {"critical", "overhead", "subprocess", "scarce", "subflows"}  # need the warm-up
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -185,6 +188,10 @@ async def _run_all(args: argparse.Namespace) -> list[Row]:
         steps, size = (20, 20) if args.quick else (500, 50)
         job = ray_scenario.scenario(steps, size, args.seed, args.repeat, 0.1 if args.quick else 1)
         rows += await _stage("ray", job)
+    if "subflows" in args.only:
+        # A 100-cell matrix of 3-step sub-workflows (issue 12): makespan and per-step cost.
+        job = subflows.scenario(100, args.repeat, 0.02 if args.quick else 0.1)
+        rows += await _stage("sub-workflows", job)
     peer = prefect_peer.started_peer()
     if peer is not None and len(peer.settle_seconds) > 1:
         waits = peer.settle_seconds[1:]

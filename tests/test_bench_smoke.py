@@ -74,6 +74,7 @@ def test_bench_quick_run_prints_the_table() -> None:
         "wfctl run, 100 steps fan-out (journal on)",
         "wfctl validate <100-step file>",
         "live view, 20 no-op steps",
+        "100-cell matrix of 3-step sub-workflows",
         "Prefect",  # the "not run" row
         "Targets met:",
     ):

@@ -63,6 +63,7 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
         _rules_numbers,
         _rules_results,
         _rules_schemas,
+        _rules_subflows,
     )
     from wfctl.validate.semantic import RULES
 
@@ -75,6 +76,7 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
         _rules_containers,
         _rules_results,
         _rules_numbers,
+        _rules_subflows,
     )
     public_checks = {
         fn

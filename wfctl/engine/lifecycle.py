@@ -88,6 +88,10 @@ def _skip(ex: Executor, record: StepRecord, reason: str) -> None:
     record.status = StepStatus.SKIPPED
     record.reason = reason
     ex.emit_state(record.step_id)
+    if ex.steps[record.step_id].step_type is StepType.WORKFLOW:
+        from wfctl.engine.steps.subworkflow import skip_inside
+
+        skip_inside(ex, ex.steps[record.step_id])
 
 
 def _cancelled(ex: Executor, record: StepRecord) -> None:

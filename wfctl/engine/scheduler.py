@@ -19,8 +19,9 @@ from wfctl.engine.lifecycle import execute
 from wfctl.engine.scopes import Scope, scoped_step
 from wfctl.engine.step_call import invoke
 from wfctl.engine.steps import SLOTTED
+from wfctl.engine.steps.subworkflow import skip_inside
 from wfctl.expressions import ExpressionError, truthy
-from wfctl.model import Step, StepStatus, TriggerRule
+from wfctl.model import Step, StepStatus, StepType, TriggerRule
 from wfctl.records import StepRecord, status_flags
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ class Scheduler:
         record.status = StepStatus.SKIPPED
         record.reason = reason
         ex.emit_state(step_id)
+        if step.step_type is StepType.WORKFLOW:
+            skip_inside(ex, step)  # its child's steps with it
         return False
 
     def _skip_reason(self, step: Step) -> str | None:

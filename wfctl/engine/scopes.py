@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wfctl.model import Branch, ConditionalBody, Step
-from wfctl.model.scopes import scoped_id
+from wfctl.model.scopes import scoped_id, template_of
 from wfctl.records import StepRecord
 
 __all__ = ["Scope", "ScopedStepsView", "scoped_step"]
@@ -47,11 +47,24 @@ class Scope:
         for template in _walk(body):
             names[template.step_id] = scoped_id(prefix, template.step_id)
         context = {"loop": frame, "matrix": frame["item"]} if matrix else {"loop": frame}
+        if outer is not None:
+            context = {**_inherited(outer, names), **context}
         return cls(prefix, frame, names, context)
 
     def sid(self, template_id: str) -> str:
         """The record id of a template step in this iteration."""
         return self.names.get(template_id, template_id)
+
+
+def _inherited(outer: Scope, names: Mapping[str, str]) -> dict[str, Any]:
+    """Inside a sub-workflow: its own `inputs` and `vars` stay in view, and its own step
+    ids name this iteration's copies (or the records they named outside the body)."""
+    inherited = {k: outer.context[k] for k in ("inputs", "vars") if k in outer.context}
+    view = outer.context.get("steps")
+    if isinstance(view, ScopedStepsView):
+        own = {local: names.get(template_of(rec), rec) for local, rec in view.names.items()}
+        inherited["steps"] = ScopedStepsView(view.records, own)
+    return inherited
 
 
 def _walk(steps: tuple[Step, ...]) -> Iterator[Step]:
@@ -87,6 +100,15 @@ class ScopedStepsView(Mapping[str, Any]):
     def __init__(self, records: Mapping[str, StepRecord], names: Mapping[str, str]) -> None:
         self._records = records
         self._names = names
+
+    @property
+    def names(self) -> Mapping[str, str]:
+        """The names it resolves first (name -> record id)."""
+        return self._names
+
+    @property
+    def records(self) -> Mapping[str, StepRecord]:
+        return self._records
 
     def __getitem__(self, key: str) -> Any:
         return self._records[self._names.get(key, key)].view()

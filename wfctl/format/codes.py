@@ -88,6 +88,14 @@ _ENTRIES: Final[tuple[tuple[str, tuple[Stage, ...], str], ...]] = (
     ("duplicate-step-id", (_SE,), "Two steps have the same step_id (nested steps included)."),
     ("self-dependency", (_SE,), "A step depends on itself or lists itself as a next step."),
     ("unknown-step", (_SE,), "A step id that names no step (dependencies, handlers, branches)."),
+    ("subflow-not-found", (_SE,), "A `uses:` names a sub-workflow file that does not exist."),
+    ("subflow-invalid", (_SE,), "A sub-workflow file has problems (listed at its own lines)."),
+    ("subflow-cycle", (_SE,), "Sub-workflow calls lead back to a file through another file."),
+    (
+        "subflow-input",
+        (_SE,),
+        "A call's `with:` misfits the child's inputs: unknown, missing, type.",
+    ),
     ("loop-body", (_SE,), "An approval, handler or tool step inside a loop's `steps:` body."),
     ("matrix", (_SE,), "A matrix's include or exclude entry that is not a mapping of values."),
     (

@@ -30,6 +30,7 @@ from wfctl.model.steps import (
     ReactBody,
     ReactTool,
     Step,
+    SubflowBody,
 )
 from wfctl.model.workflow import Agent, Workflow
 
@@ -57,6 +58,7 @@ __all__ = [
     "Step",
     "StepStatus",
     "StepType",
+    "SubflowBody",
     "TriggerRule",
     "Workflow",
     "WorkflowState",

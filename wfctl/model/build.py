@@ -128,8 +128,18 @@ def _group(raw: Raw) -> list[Raw]:
 
 
 class _StepBuilder:
-    def __init__(self, doc: LoadedDocument, base_retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        doc: LoadedDocument,
+        base_retry: RetryPolicy,
+        chain: tuple[str, ...] = (),
+        docs: dict[str, LoadedDocument] | None = None,
+    ) -> None:
         self.doc = doc
+        # Sub-workflows (wfctl.model.subflow): the files calling this one, outermost
+        # first, and the child files loaded so far (each read once per build).
+        self.chain = chain
+        self.docs: dict[str, LoadedDocument] = {} if docs is None else docs
         self.base_retry = base_retry
         self.defaults = defaults("step")
         edges = list(edges_of([*doc.data["steps"], *doc.data.get("on_exit", [])]))
@@ -139,7 +149,8 @@ class _StepBuilder:
 
     def step(self, raw: Raw, path: tuple[Any, ...], container: str | None) -> Step:
         r = {**self.defaults, **raw}
-        step_type = StepType(r["step_type"])
+        # `uses:` makes a step a sub-workflow call (its step_type may be left out).
+        step_type = StepType.WORKFLOW if "uses" in raw else StepType(r["step_type"])
         step = Step(
             step_id=raw["step_id"],
             name=raw.get("name", raw["step_id"]),
@@ -278,7 +289,14 @@ _BODIES: Mapping[StepType, Callable[[_StepBuilder, Raw, tuple[Any, ...]], Body]]
     StepType.LOOP: _loop,
     StepType.HUMAN_APPROVAL: _approval,
     StepType.REACT: _react,
+    StepType.WORKFLOW: lambda builder, r, path: _subflow(builder, r, path),
 }
+
+
+def _subflow(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> Body:
+    from wfctl.model.subflow import subflow_body  # it builds the child with this module
+
+    return subflow_body(builder, r, path)
 
 
 def _file_outputs(raw: Mapping[str, Raw] | None) -> Mapping[str, FileOutput] | None:

@@ -15,6 +15,7 @@ class StepType(StrEnum):
     LOOP = "loop"
     HUMAN_APPROVAL = "human_approval"
     REACT = "react"
+    WORKFLOW = "workflow"  # a sub-workflow call (`uses:`)
 
 
 class StepStatus(StrEnum):

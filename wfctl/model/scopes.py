@@ -14,7 +14,7 @@ with a step written in the file.
 
 from __future__ import annotations
 
-__all__ = ["is_scoped", "iteration_id", "parent_of", "scoped_id", "template_of"]
+__all__ = ["is_scoped", "iteration_id", "local_id", "parent_of", "scoped_id", "template_of"]
 
 
 def iteration_id(loop_id: str, index: int) -> str:
@@ -35,8 +35,16 @@ def is_scoped(step_id: str) -> bool:
 def template_of(step_id: str) -> str:
     """The step of the file a record id stands for: ``each[2].fetch`` -> ``fetch``,
     ``each[2]`` -> ``each`` (an iteration stands for its loop step)."""
-    last = step_id.rsplit(".", 1)[-1]
-    return last.split("[", 1)[0]
+    # A sub-workflow's steps have dotted ids of their own (``deploy.build``): only the
+    # part after the innermost iteration is the template.
+    if step_id.endswith("]"):
+        return template_of(step_id[: step_id.rindex("[")])
+    return step_id.rsplit("].", 1)[-1]
+
+
+def local_id(template: str) -> str:
+    """The id a step has in its own file: ``deploy.build`` (a sub-workflow's) -> ``build``."""
+    return template.rsplit(".", 1)[-1]
 
 
 def parent_of(step_id: str) -> str | None:

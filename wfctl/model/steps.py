@@ -26,6 +26,7 @@ __all__ = [
     "ReactBody",
     "ReactTool",
     "Step",
+    "SubflowBody",
 ]
 
 
@@ -141,6 +142,24 @@ class ReactBody:
     agent_capability: str | None = None
 
 
+@dataclass(frozen=True)
+class SubflowBody:
+    """A call of another workflow (`uses:`): its steps inlined under the call's id
+    (``deploy.build``), run as a nested graph in the child's own `inputs` and `vars`."""
+
+    uses: str  # as written
+    file: str  # the child's file (as displayed)
+    with_: CompiledValue  # the call's arguments, the child's inputs
+    inputs: Mapping[str, Any]  # the child's declared inputs (name -> JSON Schema)
+    variables: Mapping[str, Any]  # the child's global_variables, its `vars`
+    outputs: Mapping[str, CompiledValue]  # the child's `outputs:`, over its steps
+    steps: tuple[Step, ...]  # the child's steps (its on_exit last), ids prefixed
+    #: The child's own step ids -> their inlined ids (what its expressions name).
+    local_ids: Mapping[str, str] = field(default_factory=dict)
+    #: Set past the depth limit of a recursive call: the call fails with this when it runs.
+    too_deep: str | None = None
+
+
 @cache
 def _no_with() -> CompiledValue:
     """An empty compiled `with:` (parallel and conditional steps take none)."""
@@ -149,7 +168,10 @@ def _no_with() -> CompiledValue:
     return compile_value({})
 
 
-Body = Call | ParallelBody | ConditionalBody | LoopBody | ForEachBody | ApprovalBody | ReactBody
+Body = (
+    Call | ParallelBody | ConditionalBody | LoopBody | ForEachBody | ApprovalBody | ReactBody
+    | SubflowBody
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -192,8 +214,8 @@ class Step:
 
     @property
     def children(self) -> tuple[Step, ...]:
-        """The steps nested in this one (a parallel step's), else ()."""
-        return self.body.steps if isinstance(self.body, ParallelBody) else ()
+        """The steps nested in this one (a parallel step's, a sub-workflow's), else ()."""
+        return self.body.steps if isinstance(self.body, ParallelBody | SubflowBody) else ()
 
     @property
     def body_steps(self) -> tuple[Step, ...]:

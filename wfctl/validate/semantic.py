@@ -7,7 +7,7 @@ The driver collects the steps into a shared `Context`, then runs each rule of `R
 order (the order of the diagnostics follows it). Each rule lives in the module of its
 subject: `_rules_ids`, `_rules_graph` (on `wfctl.graph`), `_rules_expressions` (on
 `wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`, `_rules_containers`,
-`_rules_results` (depends, recover, retry_if, on_exit).
+`_rules_results` (depends, recover, retry_if, on_exit), `_rules_subflows` (`uses:`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from wfctl.validate._rules_ids import (
 from wfctl.validate._rules_numbers import check_numbers
 from wfctl.validate._rules_results import check_results
 from wfctl.validate._rules_schemas import check_inputs
+from wfctl.validate._rules_subflows import check_subflows
 
 if TYPE_CHECKING:
     from wfctl.document.loader import LoadedDocument
@@ -54,6 +55,7 @@ RULES: Final[tuple[Rule, ...]] = (
     check_inputs,
     check_results,
     check_numbers,
+    check_subflows,
 )
 
 

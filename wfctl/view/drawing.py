@@ -13,6 +13,7 @@ from wfctl.model import (
     LoopBody,
     Step,
     StepType,
+    SubflowBody,
     Workflow,
 )
 
@@ -40,7 +41,16 @@ def _label(step: Step) -> str:
 
 
 #: Steps drawn as a cluster (a box around their node and children) in DOT.
-_CLUSTERS = frozenset({StepType.PARALLEL, StepType.LOOP})
+_CLUSTERS = frozenset({StepType.PARALLEL, StepType.LOOP, StepType.WORKFLOW})
+#: Containers drawn with their children inside: a parallel group, a sub-workflow call.
+_GROUPS = frozenset({StepType.PARALLEL, StepType.WORKFLOW})
+
+
+def _group_title(step: Step) -> str:
+    """`fan (parallel)`, or `deploy (uses ./lib/deploy.yaml)` for a sub-workflow call."""
+    if isinstance(step.body, SubflowBody):
+        return f"{step.step_id} (uses {step.body.uses})"
+    return f"{step.step_id} (parallel)"
 
 
 def _branches(step: Step) -> tuple[Branch, ...]:
@@ -81,8 +91,8 @@ def to_mermaid(workflow: Workflow) -> str:
     def emit(level: tuple[Step, ...], indent: str) -> None:
         for step in level:
             node = ids[step.step_id]
-            if step.step_type is StepType.PARALLEL:
-                lines.append(f'{indent}subgraph {node}["{esc(step.step_id)} (parallel)"]')
+            if step.step_type in _GROUPS:
+                lines.append(f'{indent}subgraph {node}["{esc(_group_title(step))}"]')
                 emit(step.children, indent + "  ")
                 lines.append(f"{indent}end")
             elif step.step_type is StepType.LOOP:
@@ -125,9 +135,9 @@ def to_dot(workflow: Workflow) -> str:
 
     def emit(level: tuple[Step, ...], indent: str) -> None:
         for step in level:
-            if step.step_type is StepType.PARALLEL:
+            if step.step_type in _GROUPS:
                 lines.append(f"{indent}subgraph {q('cluster_' + step.step_id)} {{")
-                lines.append(f"{indent}  label={q(step.step_id + ' (parallel)')};")
+                lines.append(f"{indent}  label={q(_group_title(step))};")
                 lines.append(f"{indent}  {q(step.step_id)} [shape=point];")
                 emit(step.children, indent + "  ")
                 for child in step.children:

@@ -89,6 +89,17 @@ def wait_for(predicate: Callable[[], bool], deadline: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def sigkill_once(proc: subprocess.Popen[str], ready: Path) -> None:
+    """SIGKILL `proc` once the file `ready` exists (failing if it ended before)."""
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, STEP_DEADLINE, str(ready))
+        assert proc.poll() is None, f"the run ended before the kill: {output_of(proc)}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop(proc)
+
+
 def copy_workflow(name: str, dest: Path, as_name: str | None = None) -> Path:
     """Copy a fixture workflow into dest (plus an empty markers/ directory)."""
     target = dest / (as_name or name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from wfctl.engine.steps import action, approval, conditional, loop, parallel, react
+from wfctl.engine.steps import action, approval, conditional, loop, parallel, react, subworkflow
 from wfctl.model import Step, StepType
 from wfctl.records import StepRecord
 
@@ -27,6 +27,7 @@ RUNNERS: dict[StepType, Runner] = {
     StepType.LOOP: loop.run,
     StepType.HUMAN_APPROVAL: approval.run,
     StepType.REACT: react.run,
+    StepType.WORKFLOW: subworkflow.run,
 }
 
 #: Step types whose work runs through actions, each call holding a concurrency slot.

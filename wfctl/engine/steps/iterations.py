@@ -19,7 +19,7 @@ from wfctl.compile.plan import Container
 from wfctl.engine.attempts import StepFailed
 from wfctl.engine.scopes import Scope
 from wfctl.model import Step, StepStatus
-from wfctl.model.scopes import iteration_id
+from wfctl.model.scopes import iteration_id, local_id
 from wfctl.records import StepRecord
 
 if TYPE_CHECKING:
@@ -57,7 +57,10 @@ async def run_iteration(
 
 
 def _judge(ex: Executor, step: Step, scope: Scope, record: StepRecord) -> Any:
-    outputs = {t.step_id: ex.records[scope.sid(t.step_id)].output for t in step.body_steps}
+    # Keyed by the ids of the file the body is in (a sub-workflow's own, not inlined).
+    outputs = {
+        local_id(t.step_id): ex.records[scope.sid(t.step_id)].output for t in step.body_steps
+    }
     failed = [
         ex.records[scope.sid(t.step_id)]
         for t in step.body_steps

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from wfctl.engine.attempts import StepFailed
 from wfctl.model import Step, StepStatus
-from wfctl.model.scopes import template_of
+from wfctl.model.scopes import local_id, template_of
 from wfctl.records import StepRecord
 
 if TYPE_CHECKING:
@@ -72,7 +72,11 @@ def _summary(children: list[StepRecord], tolerated: set[str]) -> dict[str, Any]:
         "skipped": count[StepStatus.SKIPPED],
         "success_rate": succeeded / done if done else 1.0,
         "children": {
-            template_of(c.step_id): {"status": c.status.value, "output": c.output, "error": c.error}
+            local_id(template_of(c.step_id)): {
+                "status": c.status.value,
+                "output": c.output,
+                "error": c.error,
+            }
             for c in children
         },
     }
