@@ -58,12 +58,16 @@ class LineBox:
 
 
 def new_line_box() -> Any:
-    """A LineBox actor on the driver's own node (so losing a worker node keeps it)."""
+    """A LineBox actor on the driver's own node (so losing a worker node keeps it).
+
+    The affinity is hard: a soft one let Ray place the box on a worker node when the
+    driver's node looked busy, and removing that node then failed every later attempt.
+    """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = ray.get_runtime_context().get_node_id()
     actor = ray.remote(num_cpus=0, max_concurrency=1000)(LineBox)
     return actor.options(
-        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True),
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
         max_restarts=0,
     ).remote()

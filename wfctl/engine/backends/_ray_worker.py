@@ -10,6 +10,7 @@ killed where it runs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Mapping
@@ -111,6 +112,9 @@ def _sender(box: Any, key: str | None) -> Any:
 def _close(box: Any, key: str | None) -> None:
     if box is not None and key is not None:
         import ray
+        from ray import exceptions as rex
 
-        # Waited for: once the task returns, the box has every line.
-        ray.get(box.close.remote(key))
+        # Waited for: once the task returns, the box has every line. A box that is gone
+        # costs only lines, never the attempt's own outcome.
+        with contextlib.suppress(rex.RayError):
+            ray.get(box.close.remote(key))
