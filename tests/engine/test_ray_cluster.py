@@ -256,3 +256,27 @@ def test_no_anyio_worker_thread_leaks(nodes: Nodes) -> None:
         outcome = run(workflow, backend=options_backend)
         assert outcome.record("a").output == "1"
     assert anyio  # imported for the API shape above
+
+
+def test_the_line_box_lives_on_the_drivers_node_while_its_cpus_are_taken(nodes: Nodes) -> None:
+    # A box on a worker node would die with that node and take every later attempt's
+    # lines (and, before the fix, the attempts themselves) with it.
+    from wfctl.engine.backends._ray_lines import new_line_box
+
+    @ray.remote(num_cpus=1, resources={"head_only": 1})
+    def hold(path: str) -> None:
+        while not Path(path).exists():
+            threading.Event().wait(0.05)
+
+    release = Path(os.environ.get("TMPDIR", "/tmp")) / f"wfctl-release-{os.getpid()}"
+    busy = hold.remote(str(release))
+    try:
+        box = new_line_box()
+        where = ray.get(
+            box.__ray_call__.remote(lambda _self: ray.get_runtime_context().get_node_id())
+        )
+        assert where == nodes.ids["head"]
+    finally:
+        release.write_text("")
+        ray.get(busy)
+        release.unlink()
