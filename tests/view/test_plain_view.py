@@ -42,3 +42,22 @@ def test_each_loop_iteration_says_which_round_it_is() -> None:
     )
     running = [e for e in out.state_events("poll") if e.status is StepStatus.RUNNING]
     assert lines(*running) == [f"▶ poll running (iteration {n})" for n in (1, 2, 3)]
+
+
+def test_a_container_says_no_attempt_of_its_own() -> None:
+    out = run(
+        make_workflow(
+            """
+            retry_policy: {max_attempts: 2}
+            steps:
+              - step_id: checks
+                step_type: parallel
+                parallel_steps:
+                  - {step_id: unit, action: noop}
+            """
+        )
+    )
+    running = [
+        e for s in ("checks", "unit") for e in out.state_events(s) if e.status is StepStatus.RUNNING
+    ]
+    assert lines(*running) == ["▶ checks running", "▶ unit running (attempt 1/2)"]

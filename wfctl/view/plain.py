@@ -108,7 +108,8 @@ def _running(e: StepStateChanged) -> str:
     if e.iteration is not None:
         # A loop counts attempts over all its iterations: say which round it is.
         attempt = f" (iteration {e.iteration + 1})"
-    elif e.max_attempts > 1:
+    elif e.max_attempts > 1 and e.attempt >= 1:
+        # A container has no attempts of its own (0): its children's lines count them.
         attempt = f" (attempt {e.attempt}/{e.max_attempts})"
     else:
         attempt = ""
