@@ -15,6 +15,7 @@ from wfctl.actions import registry
 from wfctl.engine.breaker import CircuitBreakers
 from wfctl.events import CircuitChanged, HandlerRan
 from wfctl.model import CircuitBreakerPolicy, StepStatus
+from wfctl.model.policies import MAX_RETRY_DELAY
 
 
 @pytest.fixture(autouse=True)
@@ -341,6 +342,31 @@ def test_breaker_opens_fails_fast_half_opens_and_closes(http_server: Any) -> Non
     # open is emitted right after the second failure, before the third attempt
     opened = next(i for i, e in enumerate(out.events) if isinstance(e, CircuitChanged))
     assert out.index("call", "running", 1) < opened < out.index("call", "running", 2)
+
+
+def test_a_breaker_that_never_resets_waits_a_year_at_most(http_server: Any) -> None:
+    """reset_timeout 1e300 is a valid Duration, but a retry waiting for it would be due
+    past any date (issue 15: exit 70): the wait is clamped to MAX_RETRY_DELAY and the run
+    ends by its own timeout."""
+    out = run(
+        make_workflow(
+            f"""
+            timeout: 1
+            circuit_breaker: {{failure_threshold: 1, reset_timeout: 1.0e300}}
+            steps:
+              - step_id: call
+                action: http
+                with: {{url: "{http_server.url}/flaky/never?n=100"}}
+                retry_policy: {{max_attempts: 3, initial_delay: 0, jitter: false}}
+            """
+        )
+    )
+    assert out.status == "timeout"
+    assert [r.delay for r in out.retries("call")] == [0, MAX_RETRY_DELAY]
+    assert [a.error_kind for a in out.record("call").attempts][:2] == [
+        "http_status",
+        "circuit_open",
+    ]
 
 
 def test_breaker_is_shared_by_steps_calling_the_same_host(http_server: Any) -> None:

@@ -143,6 +143,20 @@ def test_built_defaults_come_from_the_schema() -> None:
     assert isinstance(each, ForEachBody) and each.concurrency == step["loop_concurrency"]
 
 
+def test_a_policy_built_in_python_never_waits_past_the_schemas_bound() -> None:
+    import random
+
+    from wfctl.format import schema
+    from wfctl.model.policies import MAX_RETRY_DELAY
+
+    rng = random.Random(1)
+    huge = RetryPolicy(initial_delay=1e300, max_delay=1e308, backoff_factor=1e300, jitter=False)
+    assert huge.delay(1, rng) == huge.delay(10**6, rng) == MAX_RETRY_DELAY == 31_536_000
+    for field in ("initial_delay", "max_delay"):
+        node = schema.node(f"/$defs/retry_policy/properties/{field}")
+        assert node["maximum"] == MAX_RETRY_DELAY
+
+
 def test_retry_delay_grows_by_backoff_without_overflowing() -> None:
     import random
 

@@ -37,6 +37,7 @@ class EngineCall:
     resume: Replayed | None = None
     sla_breaches: Any = None  # for the workflow's on_sla_breach handlers
     backend: Any = None  # a ready backend (--executor ray); None: local
+    journal_output_limit: int | None = None  # None: the journal's default
 
 
 def load_engine() -> None:
@@ -85,5 +86,6 @@ async def run_engine(call: EngineCall) -> RunResult:
         resume=call.resume,
         sla_breaches=call.sla_breaches,
         backend=call.backend,
+        journal_output_limit=call.journal_output_limit,
     )
     return await run_workflow(call.workflow, call.inputs, options)

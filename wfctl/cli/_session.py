@@ -208,6 +208,7 @@ async def run_session(
         resume=replayed,
         sla_breaches=_sla_breaches(workflow, views.metrics),
         backend=backend,
+        journal_output_limit=opts.journal_output_limit,
     )
     failures = stop_on_store_failure(store, call.cancel)
     try:
@@ -231,14 +232,21 @@ def _finish(
 ) -> int:
     """Write the report (and JUnit), record the run's end, print the summary; the exit code."""
     from wfctl.report.build import build_report
-    from wfctl.report.tail import failed_tails
+    from wfctl.report.tail import failed_tails, truncations
+    from wfctl.state.output_cap import DROPPED_KIND
 
     shown_inputs = {k: ("***" if k in workflow.secret_inputs else v) for k, v in inputs.items()}
     code = for_state(result.status.value)
     # From the journal, and only when a step failed: nothing is kept while the run runs.
     tails = failed_tails((e for _, e in store.events(result.run_id)), result.steps, opts.tail)
     report = build_report(
-        result, workflow, shown_inputs, views.metrics, exit_code=code, tails=tails
+        result,
+        workflow,
+        shown_inputs,
+        views.metrics,
+        exit_code=code,
+        tails=tails,
+        truncated=truncations(store.events_of_kind(result.run_id, DROPPED_KIND)),
     )
     breaches = views.metrics.breaches
     if code == ExitCode.OK and opts.fail_on_sla and breaches:

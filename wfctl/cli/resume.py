@@ -9,6 +9,7 @@ import typer
 
 from wfctl.cli._complete import resumable_run
 from wfctl.cli._executor import ExecutorOption, RayAddressOption
+from wfctl.cli._journal_limit import JournalOutputLimitOption
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
@@ -169,6 +170,7 @@ def resume(
     log_format: LogFormatOption = LogFormat.TEXT,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
+    journal_output_limit: JournalOutputLimitOption = None,
 ) -> None:
     """Continue a run that crashed, was killed, was cancelled or is waiting for approval.
 
@@ -186,5 +188,6 @@ def resume(
         observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
         executor=executor,
         ray_address=ray_address,
+        journal_output_limit=journal_output_limit,
     )
     raise typer.Exit(resume_from_cli(run_id, opts, force=force))

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from wfctl.cli._executor import ExecutorOption, RayAddressOption
+from wfctl.cli._journal_limit import JournalOutputLimitOption
 from wfctl.cli._options import (
     InputsOption,
     JsonOption,
@@ -227,6 +228,7 @@ def run(
     log_format: LogFormatOption = LogFormat.TEXT,
     executor: ExecutorOption = None,
     ray_address: RayAddressOption = None,
+    journal_output_limit: JournalOutputLimitOption = None,
     engine: Annotated[
         Engine | None,
         typer.Option(
@@ -257,6 +259,7 @@ def run(
         observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
         executor=executor,
         ray_address=ray_address,
+        journal_output_limit=journal_output_limit,
         # The engine reads it from the run's environment (`resume`: from the journal).
         extra_env={"WFCTL_ENGINE": engine.value} if engine is not None else {},
     )

@@ -17,6 +17,7 @@ import anyio
 from wfctl.actions.base import Action, ActionContext, ActionError
 from wfctl.engine.backends import ensure_json
 from wfctl.model import Agent, RetryPolicy
+from wfctl.model.policies import MAX_RETRY_DELAY
 
 if TYPE_CHECKING:
     from wfctl.engine.backends import Backend
@@ -129,7 +130,8 @@ class AttemptLoop:
         ex = self._ex
         delay = call.policy.delay(local, ex.rng)
         if error.kind == "circuit_open" and call.waits_for_breaker(agent):
-            delay = max(delay, ex.breakers.retry_after(target))
+            # A breaker's reset_timeout has no upper bound of its own (1e300 is valid).
+            delay = min(max(delay, ex.breakers.retry_after(target)), MAX_RETRY_DELAY)
         return delay
 
     def _check_retry(

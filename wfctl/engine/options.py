@@ -44,6 +44,8 @@ class RunOptions:
     executor: str | None = None  # else a backend by name: local | ray (default: workflow's)
     ray_address: str | None = None  # the ray executor's cluster (default: RAY_ADDRESS)
     engine: str | None = None  # "events" | "langgraph"; default: $WFCTL_ENGINE, else events
+    # Bytes of each step attempt's output lines the journal keeps (the tail); None: 1 MiB.
+    journal_output_limit: int | None = None
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""

@@ -212,7 +212,7 @@ def _journal(
         for s in workflow.all_steps.values()
         if s.action is not None and not catalog.has_outside_effects(s.action)
     )
-    inner.subscribe(Journal(store, run_id, pure))
+    inner.subscribe(Journal(store, run_id, pure, opts.journal_output_limit))
 
 
 async def _drive(executor: Executor, opts: RunOptions, engine: str) -> None:

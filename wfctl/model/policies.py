@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from wfctl.format import schema
 from wfctl.model.defaults import defaults
 from wfctl.model.enums import Backoff
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR_KINDS",
+    "MAX_RETRY_DELAY",
     "CircuitBreakerPolicy",
     "RetryPolicy",
     "SlaTargets",
@@ -25,6 +27,9 @@ __all__ = [
 
 #: `retry_on`'s default: what a policy retries unless told otherwise.
 ERROR_KINDS = frozenset(defaults("retry_policy")["retry_on"])
+#: The longest wait before a retry, in seconds (the schema's bound of `max_delay`): the next
+#: attempt's time must stay a date that can be shown and journaled (1e300 s is not).
+MAX_RETRY_DELAY = float(schema.node("/$defs/retry_policy/properties/max_delay")["maximum"])
 
 
 @dataclass(frozen=True)
@@ -47,18 +52,25 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        # Also bounded for policies built in Python, which the schema never saw.
+        cap = min(self.max_delay, MAX_RETRY_DELAY)
+        try:
+            base = min(self.initial_delay * self._growth(attempt), cap)
+        except OverflowError:  # a factor of 1e300 from Python: far past any cap
+            base = cap if self.initial_delay > 0 else 0.0
+        # Full jitter (AWS architecture blog): spreads retries of many steps apart.
+        return rng.uniform(0, base) if self.jitter else base
+
+    def _growth(self, attempt: int) -> float:
         match self.backoff:
             case Backoff.FIXED:
-                growth = 1.0
+                return 1.0
             case Backoff.LINEAR:
-                growth = float(attempt)
+                return float(attempt)
             case Backoff.EXPONENTIAL:
                 # Capped exponent: 2**1100 as a float overflows (so would 10**310; the
                 # schema caps the factor at 10); max_delay caps the delay anyway.
-                growth = self.backoff_factor ** min(attempt - 1, 300)
-        base = min(self.initial_delay * growth, self.max_delay)
-        # Full jitter (AWS architecture blog): spreads retries of many steps apart.
-        return rng.uniform(0, base) if self.jitter else base
+                return float(self.backoff_factor ** min(attempt - 1, 300))
 
     def merged(self, overrides: Mapping[str, Any]) -> RetryPolicy:
         """This policy with the fields a step sets replaced."""

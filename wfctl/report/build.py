@@ -66,6 +66,8 @@ class RunFacts:
     sla: dict[str, Any] | None = None
     # step id -> the `output_tail` of a failed step (wfctl.report.tail)
     tails: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # step id -> what the journal dropped of its output lines (wfctl.report.tail.truncations)
+    truncated: Mapping[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _attempt(a: Attempt) -> dict[str, Any]:
@@ -81,7 +83,8 @@ def _attempt(a: Attempt) -> dict[str, Any]:
     return out
 
 
-def _step(r: StepRecord, meta: StepMeta, tail: dict[str, Any] | None) -> dict[str, Any]:
+def _step(step_id: str, r: StepRecord, facts: RunFacts) -> dict[str, Any]:
+    meta = facts.steps[step_id]
     return {
         "name": meta.name,
         "step_type": meta.step_type,
@@ -92,7 +95,8 @@ def _step(r: StepRecord, meta: StepMeta, tail: dict[str, Any] | None) -> dict[st
         "duration": r.duration,
         "attempts": [_attempt(a) for a in r.attempts],
         "output": r.output,
-        "output_tail": tail,
+        "output_tail": facts.tails.get(step_id),
+        "output_truncated": facts.truncated.get(step_id),
         "error": r.error,
         "error_kind": r.error_kind,
         "skipped_reason": r.reason if r.status.value == "skipped" else None,
@@ -120,9 +124,7 @@ def assemble(facts: RunFacts) -> dict[str, Any]:
         "started_at": iso(facts.started_at),
         "ended_at": iso(facts.ended_at),
         "duration": facts.duration,
-        "steps": {
-            k: _step(r, facts.steps[k], facts.tails.get(k)) for k, r in facts.records.items()
-        },
+        "steps": {k: _step(k, r, facts) for k, r in facts.records.items()},
         "waiting_for": list(facts.waiting_for),
         "rollbacks": list(facts.rollbacks),
         "vars": facts.vars,
@@ -161,9 +163,11 @@ def build_report(
     metrics: MetricsCollector,
     exit_code: int | None = None,
     tails: Mapping[str, dict[str, Any]] | None = None,
+    truncated: Mapping[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The report document for a finished (or stopped) run; `exit_code` as the CLI decided;
-    `tails` the `output_tail` of failed steps (`wfctl.report.tail.failed_tails`)."""
+    `tails` the `output_tail` of failed steps (`wfctl.report.tail.failed_tails`),
+    `truncated` what the journal dropped of steps' output (`...tail.truncations`)."""
     from wfctl.report.metrics import summarize
 
     summary = summarize(result.steps, metrics.retries, metrics.circuit_trips)
@@ -193,6 +197,7 @@ def build_report(
         vars=result.vars,
         sla=_sla(workflow, metrics),
         tails=tails or {},
+        truncated=truncated or {},
     )
     return assemble(facts)
 

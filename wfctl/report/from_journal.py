@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from wfctl.report.build import RunFacts, StepMeta, assemble
-from wfctl.report.tail import failed_tails
+from wfctl.report.tail import failed_tails, truncations
 
 if TYPE_CHECKING:
     from wfctl.state.store import RunRow, StateStore
@@ -76,5 +76,6 @@ def report_from_journal(store: StateStore, row: RunRow) -> dict[str, Any]:
         waiting_for=tuple(k for k, r in records.items() if r.status.value == "waiting"),
         vars=replayed.vars,
         tails=failed_tails(events, records),
+        truncated=truncations(events),
     )
     return assemble(facts)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from wfctl.model import StepStatus
+from wfctl.state.output_cap import DROPPED_KIND
 
 if TYPE_CHECKING:
     from wfctl.records import StepRecord
@@ -43,6 +44,8 @@ class StepTail:
     stdout: deque[str] = field(init=False)
     stderr: deque[str] = field(init=False)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0))
+    # Lines of each stream the journal dropped from the head (its output cap).
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0))
 
     def __post_init__(self) -> None:
         self.stdout = deque(maxlen=self.size)
@@ -55,7 +58,8 @@ class StepTail:
 
     def to_json(self) -> dict[str, Any]:
         """The report's `output_tail`: the kept lines and each stream's line count."""
-        return {"stdout": list(self.stdout), "stderr": list(self.stderr), "lines": self.counts}
+        lines = {s: n + self.dropped[s] for s, n in self.counts.items()}
+        return {"stdout": list(self.stdout), "stderr": list(self.stderr), "lines": lines}
 
     @property
     def empty(self) -> bool:
@@ -68,17 +72,30 @@ class OutputTails:
     def __init__(self, size: int = TAIL_LINES) -> None:
         self.size = size
         self.steps: dict[str, StepTail] = {}
+        self._attempts: dict[str, int] = {}  # step id -> the attempt its tail is of
 
-    def line(self, step_id: str, line: str, stream: str | None) -> None:
-        """A line a step wrote; `stream` None means stdout (or the step's own words)."""
+    def _tail(self, step_id: str) -> StepTail:
         tail = self.steps.get(step_id)
         if tail is None:
             tail = self.steps[step_id] = StepTail(self.size)
-        tail.add(line, stream or "stdout")
+        return tail
 
-    def restart(self, step_id: str) -> None:
-        """A new attempt of `step_id` began: forget what the earlier one wrote."""
+    def line(self, step_id: str, line: str, stream: str | None) -> None:
+        """A line a step wrote; `stream` None means stdout (or the step's own words)."""
+        self._tail(step_id).add(line, stream or "stdout")
+
+    def restart(self, step_id: str, attempt: int = 0) -> None:
+        """Attempt `attempt` of `step_id` began: forget what the earlier one wrote."""
         self.steps.pop(step_id, None)
+        self._attempts[step_id] = attempt
+
+    def dropped(self, marker: Mapping[str, Any]) -> None:
+        """A `step_output_dropped` journal event: lines of the head the journal let go."""
+        step_id = marker["step_id"]
+        if marker.get("attempt", 0) == self._attempts.get(step_id, 0):
+            stderr = int(marker.get("dropped_stderr_lines") or 0)
+            total = int(marker.get("dropped_lines") or 0)
+            self._tail(step_id).dropped.update(stdout=total - stderr, stderr=stderr)
 
     def feed_journal(self, events: Iterable[Mapping[str, Any]]) -> OutputTails:
         """Fold journal rows (`step_output` and `step_state` running) into the tails."""
@@ -87,7 +104,9 @@ class OutputTails:
                 case "step_output":
                     self.line(e["step_id"], e.get("line", ""), e.get("stream"))
                 case "step_state" if e.get("status") == "running":
-                    self.restart(e["step_id"])
+                    self.restart(e["step_id"], int(e.get("attempt") or 0))
+                case "step_output_dropped":
+                    self.dropped(e)
         return self
 
     def report(self, step_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -112,6 +131,22 @@ def tail_block(step_id: str, tail: Mapping[str, Any], indent: str = "  ") -> lis
         shown.append(f"{indent}{step_id} {stream}{which}:")
         shown += [f"{indent}| {plain_text(line)}" for line in lines]
     return shown
+
+
+def truncations(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """The report's `output_truncated` of each step whose output lines the journal capped:
+    what it dropped of them, every attempt together, from its `step_output_dropped` events
+    (each is cumulative for its attempt: the last one counts)."""
+    last: dict[tuple[str, int], Mapping[str, Any]] = {}
+    for e in events:
+        if e.get("kind") == DROPPED_KIND:
+            last[(e["step_id"], int(e.get("attempt") or 0))] = e
+    out: dict[str, dict[str, int]] = {}
+    for (step_id, _), e in last.items():
+        total = out.setdefault(step_id, {"dropped_lines": 0, "dropped_bytes": 0})
+        total["dropped_lines"] += int(e.get("dropped_lines") or 0)
+        total["dropped_bytes"] += int(e.get("dropped_bytes") or 0)
+    return out
 
 
 def failed_tails(

@@ -10,6 +10,7 @@ import json
 
 from wfctl.events import Event, RunFinished, StepStateChanged
 from wfctl.model import StepStatus
+from wfctl.state.output_cap import DEFAULT_OUTPUT_LIMIT, OutputCap
 from wfctl.state.store import MAX_BATCH, StateStore, StoreError
 
 # One encoder for every event: json.dumps(default=...) builds a new one per call.
@@ -25,17 +26,24 @@ class Journal:
     before it, because the step's side effects follow it. So a killed process has done at
     most one unjournaled attempt per in-flight step; what it only showed in its last tick
     may be missing from the journal. `pure_steps` (steps whose action changes nothing
-    outside the run) need no such barrier.
+    outside the run) need no such barrier. Of each step attempt's output lines, the
+    last `output_limit` bytes are kept (wfctl.state.output_cap).
     """
 
     def __init__(
-        self, store: StateStore, run_id: str, pure_steps: frozenset[str] = frozenset()
+        self,
+        store: StateStore,
+        run_id: str,
+        pure_steps: frozenset[str] = frozenset(),
+        output_limit: int | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.seq = store.next_seq(run_id)  # of the first event not yet written
         self.pure_steps = pure_steps
         self._pending: list[Event] = []
+        # What is kept of each attempt's output lines.
+        self.cap = OutputCap(DEFAULT_OUTPUT_LIMIT if output_limit is None else output_limit)
 
     def __call__(self, event: Event) -> None:
         self._pending.append(event)
@@ -59,25 +67,17 @@ class Journal:
         if not pending:
             return
         try:
-            self._write(pending)
+            used = self._write(pending)
         except StoreError:
             if self.store.on_write_error is None:
                 raise  # nobody was told: the caller must see it
             # Told already (the run is stopping): these events are lost, loudly.
             return
-        self.seq += len(pending)
+        self.seq += used
 
-    def _write(self, pending: list[Event]) -> None:
-        first = pending[0]
-        if len(pending) == 1:
-            self.store.append_event(
-                self.run_id,
-                self.seq,
-                first.ts,
-                first.kind,
-                getattr(first, "step_id", None),
-                _encode(first.to_json()),
-            )
-        else:
-            data = _encode([e.to_json() for e in pending])
-            self.store.append_batch(self.run_id, self.seq, first.ts, data)
+    def _write(self, pending: list[Event]) -> int:
+        """Write `pending`; the number of seqs used."""
+        plan = self.cap.plan(pending, self.seq, Event.to_json)
+        rows = [(seq, ts, kind, step, _encode(data)) for seq, ts, kind, step, data in plan.rows]
+        self.store.write_rows(self.run_id, rows, plan.deleted)
+        return plan.next_seq - self.seq

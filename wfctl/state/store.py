@@ -13,7 +13,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +151,14 @@ class StateStore:
         self.conn.close()
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        try:
+        with self._writing():
             self.conn.execute(sql, params)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """SQLite's errors while writing as one StoreError, told to `on_write_error`."""
+        try:
+            yield
         except (sqlite3.DatabaseError, OverflowError) as exc:
             error = StoreError(f"cannot write {self.path}: {exc}")
             if self.on_write_error is not None:
@@ -288,6 +294,45 @@ class StateStore:
             "INSERT INTO events (run_id, seq, ts, kind, step_id, data) VALUES (?, ?, ?, ?, ?, ?)",
             (run_id, first_seq, ts, BATCH_KIND, None, data),
         )
+
+    def write_rows(
+        self,
+        run_id: str,
+        rows: Sequence[tuple[int, float, str, str | None, str]],
+        deleted: Sequence[int] = (),
+    ) -> None:
+        """Append journal rows (seq, ts, kind, step id, data) and delete the rows at seqs
+        `deleted` (the oldest output lines of a capped step), in one transaction."""
+        insert = (
+            "INSERT INTO events (run_id, seq, ts, kind, step_id, data) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        if len(rows) == 1 and not deleted:  # most flushes: one statement, one commit
+            with self._writing():
+                self.conn.execute(insert, (run_id, *rows[0]))
+            return
+        with self._writing():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(insert, [(run_id, *row) for row in rows])
+                self.conn.executemany(
+                    "DELETE FROM events WHERE run_id = ? AND seq = ?",
+                    [(run_id, seq) for seq in deleted],
+                )
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
+
+    def events_of_kind(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        """A run's events of `kind` that were written as rows of their own (never in a
+        batch row): found without reading the other rows' data."""
+        what = f"run {run_id}'s journal"
+        with self._reading(what):
+            rows = self.conn.execute(
+                "SELECT data FROM events WHERE run_id = ? AND kind = ? ORDER BY seq",
+                (run_id, kind),
+            ).fetchall()
+        return _events_of([self._decode(data, what) for (data,) in rows], what, self)
 
     def events(self, run_id: str, after: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
         """(seq, event) of a run after `after`, in order; batch rows are unpacked."""

@@ -121,8 +121,17 @@ def _completed(e: StepStateChanged) -> str:
     return "completed" + (f" in {e.duration:.2f}s" if e.duration is not None else "")
 
 
+def _next_attempt(e: StepStateChanged) -> str:
+    at = e.next_attempt_at
+    if at is None:
+        return ""
+    # A day or more away, the time of day alone would read as a retry right now.
+    day = time.strftime("%Y-%m-%d ", time.localtime(at)) if at - e.ts >= 86400 else ""
+    return f", next attempt at {day}{_stamp(at)}"
+
+
 def _retrying(e: StepStateChanged) -> str:
-    when = f", next attempt at {_stamp(e.next_attempt_at)}" if e.next_attempt_at is not None else ""
+    when = _next_attempt(e)
     return f"retrying after attempt {e.attempt}/{e.max_attempts}: {e.error}{when}"
 
 
