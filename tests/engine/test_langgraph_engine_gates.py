@@ -5,11 +5,15 @@ inside the group and after it, running nothing that had completed again."""
 
 from __future__ import annotations
 
-import sqlite3
+import sys
 from pathlib import Path
 
 import anyio
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "durable"))
+
+from durable_helpers import checkpoint_channels
 
 import wfctl
 from wfctl.state.store import StateStore
@@ -61,7 +65,7 @@ def test_an_approval_in_a_parallel_group_lets_the_rest_of_the_run_finish(
     assert statuses["gate"] == statuses["group"] == "waiting"
     assert statuses["after_gate"] == statuses["ship"] == "pending"
     if engine == "langgraph":
-        assert "__interrupt__" in _checkpoint_channels(tmp_path / "st", first.run_id)
+        assert "__interrupt__" in checkpoint_channels(tmp_path / "st", first.run_id)
 
     wfctl.approve_run(tmp_path / "st", first.run_id, "gate", wfctl.ApprovalDecision(True, "ann"))
     result = anyio.run(wfctl.resume_run, tmp_path / "st", first.run_id)
@@ -71,11 +75,3 @@ def test_an_approval_in_a_parallel_group_lets_the_rest_of_the_run_finish(
     assert result.steps["gate"].output["by"] == "ann"
     for step_id in RAN_BEFORE_THE_GATE:
         assert len(result.steps[step_id].attempts) == 1, step_id  # not run again
-
-
-def _checkpoint_channels(state_dir: Path, run_id: str) -> set[str]:
-    conn = sqlite3.connect(state_dir / "langgraph" / f"{run_id}.sqlite")
-    try:
-        return {str(r[0]) for r in conn.execute("SELECT DISTINCT channel FROM writes")}
-    finally:
-        conn.close()
