@@ -177,7 +177,7 @@ def drawn(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Out
         for fmt in ("mermaid", "dot", "tree") if path in TREES else ("mermaid", "dot"):
             jobs[(path.stem, fmt)] = ["graph", str(path), "--format", fmt]
     jobs[("default", "mermaid")] = ["graph", str(GRAPH_DEMO)]
-    for stem in ("release", "data-pipeline"):
+    for stem in ("release", "data-pipeline", "research-agent"):
         jobs[(stem, "langgraph")] = [
             "graph",
             str(ROOT / "workflows" / f"{stem}.yaml"),
@@ -406,6 +406,24 @@ def test_langgraph_graph_is_the_workflows_own(drawn: dict[tuple[str, str], Out])
     assert ("__start__", "extract") in pipeline_edges
     assert ("transform_orders", "load") in pipeline_edges
     assert "approve" not in pipeline
+
+
+def test_langgraph_graph_draws_a_react_step_as_its_agent_subgraph(
+    drawn: dict[tuple[str, str], Out],
+) -> None:
+    """The react step `research` is drawn as the agent graph it runs (LangChain's model
+    and tools nodes, its tools named), built without a model or network."""
+    pytest.importorskip("langchain")
+    text, edges = _langgraph_edges(ok(drawn[("research-agent", "langgraph")]))
+    assert "subgraph research" in text
+    assert re.search(r"research\\3amodel\(model\)", text)
+    assert re.search(r"research\\3atools\(tools.*word_count, python_version", text)
+    assert ("research\\3a__start__", "research\\3amodel") in edges
+    assert ("research\\3amodel", "research\\3atools") in edges  # a tool call
+    assert ("research\\3atools", "research\\3amodel") in edges  # its result, back
+    assert ("research\\3amodel", "research\\3a__end__") in edges  # the final answer
+    assert ("gather_notes", "research\\3a__start__") in edges
+    assert ("research\\3a__end__", "summarise") in edges
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -191,3 +191,43 @@ def test_the_loop_subgraph_runs_every_iteration() -> None:
         {"item": "c"},
     ]
     assert out.result.vars == {"seen": 3, "item": "c"}
+
+
+def test_a_step_with_error_handlers_has_an_edge_to_its_error_recovery_node() -> None:
+    text = """
+    steps:
+      - {step_id: fetch, action: fail, with: {message: down}, error_handlers: [cached]}
+      - {step_id: use, action: noop, dependencies: [fetch]}
+      - {step_id: cached, action: set, recover: true, with: {values: {n: 0}}}
+    """
+    graph = build_graphs(compile_plan(make_workflow(text)))[None].get_graph()
+    assert {"fetch.error_recovery", "fetch.done"} <= set(graph.nodes)
+    assert "cached" not in graph.nodes  # the handler runs in the recovery node
+    labels = {(e.source, e.target): e.data for e in graph.edges if e.conditional}
+    assert labels[("fetch", "fetch.error_recovery")] == "error"  # taken when it failed
+    assert labels[("fetch", "fetch.done")] == "done"
+    edges = _edges(graph)
+    assert ("fetch.error_recovery", "fetch.done", False) in edges
+    assert ("fetch.done", "use", False) in edges  # recovered or not, the dependents see it
+
+
+def test_a_parallel_step_holding_an_approval_waits_like_one() -> None:
+    text = """
+    steps:
+      - step_id: group
+        step_type: parallel
+        parallel_steps:
+          - {step_id: gate, step_type: human_approval, with: {message: ok?}}
+          - {step_id: after, action: noop, dependencies: [gate]}
+          - {step_id: sibling, action: noop}
+      - {step_id: ship, action: noop, dependencies: [group]}
+    """
+    graph = build_graphs(compile_plan(make_workflow(text)))[None].get_graph(xray=True)
+    edges = _edges(graph)
+    # Inside the group the waiting approval ends the subgraph (its siblings run on)...
+    assert ("group:gate", "group:__end__", True) in edges
+    assert "group:gate.wait" not in graph.nodes
+    # ...and the group waits at the top, where the deferred wait node interrupts.
+    assert ("group:__end__", "group.wait", True) in edges
+    assert ("group.wait", "group.wait", True) in edges
+    assert ("group.done", "ship", False) in edges

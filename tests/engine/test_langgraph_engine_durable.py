@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "durable"))
 
 from durable_helpers import (
     STEP_DEADLINE,
+    checkpoint_channels,
     cli,
     copy_workflow,
     journal_events,
@@ -48,13 +49,7 @@ STEPS = ("a", "b", "side", "c", "d", "e")
 
 def _checkpointed(tmp_path: Path, run_id: str) -> set[str]:
     """Node names with a checkpoint write in the run's LangGraph file."""
-    db = tmp_path / ".wfctl" / "langgraph" / f"{run_id}.sqlite"
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT DISTINCT channel FROM writes").fetchall()
-    finally:
-        conn.close()
-    return {str(r[0]) for r in rows}
+    return checkpoint_channels(tmp_path / ".wfctl", run_id)
 
 
 def _no_checkpoint_tables(state_db: Path) -> None:
@@ -215,7 +210,7 @@ def test_resume_run_from_python_continues_a_langgraph_run_from_its_checkpoint(
     finally:
         store.close()
     assert first.status is wfctl.WorkflowState.WAITING_APPROVAL
-    assert "__interrupt__" in _checkpointed_at(tmp_path / "st", first.run_id)
+    assert "__interrupt__" in checkpoint_channels(tmp_path / "st", first.run_id)
     wfctl.approve_run(
         tmp_path / "st", first.run_id, "approve", wfctl.ApprovalDecision(True, "alice")
     )
@@ -224,11 +219,3 @@ def test_resume_run_from_python_continues_a_langgraph_run_from_its_checkpoint(
     assert result.vars == {"n": 1, "shipped": True}
     assert result.steps["approve"].output == {"approved": True, "by": "alice", "comment": ""}
     assert len(result.steps["prepare"].attempts) == 1  # not run again
-
-
-def _checkpointed_at(state_dir: Path, run_id: str) -> set[str]:
-    conn = sqlite3.connect(state_dir / "langgraph" / f"{run_id}.sqlite")
-    try:
-        return {str(r[0]) for r in conn.execute("SELECT DISTINCT channel FROM writes")}
-    finally:
-        conn.close()

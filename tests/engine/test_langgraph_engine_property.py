@@ -1,6 +1,7 @@
 """Property test: random workflows (failures, retries, skips, trigger rules, branches,
-loops, parallel groups, approvals decided up front, rollback) end the same on both
-engines: the same step statuses, outputs, attempts and `vars`, and the same run status.
+loops, parallel groups, approvals decided up front, error handlers that note, recover or
+fail, rollback) end the same on both engines: the same step statuses, outputs, attempts
+and `vars`, and the same run status.
 
 The random workflows keep their outcome independent of timing: a step that fails the
 run does so only in a chain (where what is skipped after it does not depend on which
@@ -14,13 +15,35 @@ from dataclasses import dataclass
 from typing import Any
 
 from conftest import make_workflow, run
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from wfctl.records import ApprovalDecision
 
-KINDS = ("noop", "set", "fail", "loop", "for_each", "branch", "parallel", "approval")
+KINDS = ("noop", "set", "fail", "loop", "for_each", "branch", "parallel", "approval", "gated")
 RULES = ("all_success", "all_done", "none_failed", "one_success")
+# Error handler lists: `note` records the failure, `fix` recovers the step (its output
+# names it), `broken` would recover it but fails. Their outputs do not depend on which
+# step they handle, so that concurrent failures cannot make the engines differ.
+HANDLER_LISTS: tuple[tuple[str, ...], ...] = (
+    (),
+    (),
+    ("note",),
+    ("fix",),
+    ("note", "fix"),
+    ("broken", "fix"),
+    ("broken",),
+)
+HANDLERS: dict[str, dict[str, Any]] = {
+    "note": {"action": "set", "with": {"values": {"noted": 1}}},
+    "fix": {
+        "action": "set",
+        "with": {"values": {"fixed": 1}},
+        "recover": True,
+        "recover_output": {"recovered": "{{ error.step_id }}"},
+    },
+    "broken": {"action": "fail", "with": {"message": "no fix"}, "recover": True},
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +55,7 @@ class StepSpec:
     max_attempts: int
     when: bool | None  # None: no `when`; else whether it holds
     rollback: bool
+    handlers: tuple[str, ...] = ()
 
     @property
     def step_id(self) -> str:
@@ -74,6 +98,17 @@ def _body(s: StepSpec) -> dict[str, Any]:
             }
         case "approval":
             return {"step_type": "human_approval", "with": {"message": "ok?"}}
+        case "gated":  # a parallel group holding an approval: its siblings run on
+            children = [
+                {
+                    "step_id": f"{s.step_id}_g",
+                    "step_type": "human_approval",
+                    "with": {"message": "ok?"},
+                },
+                {"step_id": f"{s.step_id}_a", "action": "set", "with": {"values": {"a": 1}}},
+                {"step_id": f"{s.step_id}_c", "action": "noop", "dependencies": [f"{s.step_id}_g"]},
+            ]
+            return {"step_type": "parallel", "parallel_steps": children}
     return {"action": "noop"}
 
 
@@ -103,7 +138,7 @@ class Spec:
                 raw["trigger_rule"] = s.rule
             if s.kind == "parallel":
                 raw["retry_policy"]["continue_on_failure"] = not self.chain
-            elif s.kind not in ("branch", "approval"):
+            elif s.kind not in ("branch", "approval", "gated"):
                 raw["retry_policy"] = {
                     "max_attempts": s.max_attempts,
                     "initial_delay": 0,
@@ -113,10 +148,14 @@ class Spec:
                 raw["when"] = "inputs.flag" if s.when else "not inputs.flag"
             if s.rollback:
                 raw["rollback_actions"] = ["undo"]
+            if s.handlers and s.kind != "branch":
+                raw["error_handlers"] = list(s.handlers)
             steps.append(raw)
         if any(s.rollback for s in self.steps):
             # A handler step: it runs only as the rollback of the steps naming it.
             steps.append({"step_id": "undo", "action": "set", "with": {"values": {"undone": 1}}})
+        named = {h for s in self.steps if s.kind != "branch" for h in s.handlers}
+        steps.extend({"step_id": h, **HANDLERS[h]} for h in HANDLERS if h in named)
         doc = {
             "workflow_id": "random",
             "name": "random",
@@ -147,6 +186,7 @@ def specs(draw: st.DrawFn) -> Spec:
                 max_attempts=draw(st.integers(1, 2)),
                 when=draw(st.sampled_from((None, None, True, False))),
                 rollback=draw(st.booleans()),
+                handlers=draw(st.sampled_from(HANDLER_LISTS)),
             )
         )
     return Spec(tuple(steps), chain, draw(st.booleans()))
@@ -166,7 +206,7 @@ def _ending(outcome: Any) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -175,13 +215,17 @@ def test_both_engines_end_every_random_workflow_the_same(spec: Spec) -> None:
     text = spec.to_yaml()
     note(text)
     workflow = make_workflow(text)
-    # Approval steps are decided up front; in a chain the odd-numbered ones are rejected
+    # Approval steps are decided up front, but for every third, left waiting (the run
+    # waits for it once the rest has run); in a chain the odd-numbered ones are rejected
     # (a rejection fails the run: elsewhere what it skips would depend on timing).
     approvals = {
-        s.step_id: ApprovalDecision(not spec.chain or s.index % 2 == 0, by="test")
+        f"{s.step_id}_g" if s.kind == "gated" else s.step_id: ApprovalDecision(
+            not spec.chain or s.index % 2 == 0, by="test"
+        )
         for s in spec.steps
-        if s.kind == "approval"
+        if s.kind in ("approval", "gated") and s.index % 3
     }
     events = _ending(run(workflow, engine="events", seed=1, approvals=approvals))
     langgraph = _ending(run(workflow, engine="langgraph", seed=1, approvals=approvals))
+    event(f"run {events['status']}")  # the mix of endings (--hypothesis-show-statistics)
     assert langgraph == events

@@ -28,6 +28,8 @@ __all__ = [
     "ReactAction",
     "ToolCaller",
     "ToolSpec",
+    "agent_drawing",
+    "agent_graph",
     "missing_extra",
     "parse_answer",
     "tool_specs",
@@ -89,7 +91,7 @@ class ReactAction:
     async def run(self, args: Mapping[str, Any], actx: ActionContext) -> Any:
         """One conversation: model calls and tool calls until a final answer."""
         try:
-            from langchain.agents import create_agent
+            import langchain.agents  # noqa: F401 (the agents extra: checked before anything)
             from langchain_core.messages import HumanMessage
             from langchain_core.tools import StructuredTool
         except ImportError:
@@ -118,14 +120,7 @@ class ReactAction:
         retries = _int(args.get("provider_retries", 0), "provider_retries", least=0)
         client = open_chat_model(model_id, api_key, base_url, retries)
         try:
-            agent = create_agent(
-                client.model,
-                tools,
-                system_prompt=_system(args, output_schema),
-                # Its own saver: inside a checkpointed graph (--engine langgraph) it would
-                # otherwise inherit the run's and become a second writer of its file.
-                checkpointer=_own_saver(),
-            )
+            agent = agent_graph(client.model, tools, _system(args, output_schema))
             say(f"model {model_id}: {len(tools)} tools, at most {max_iterations} iterations")
             messages = await _converse(
                 agent, [HumanMessage(str(args["prompt"]))], max_iterations, tool_calls, say
@@ -213,11 +208,7 @@ class ReactAction:
         from jsonschema import Draft202012Validator
 
         validator = Draft202012Validator(spec.parameters)
-        schema: dict[str, Any] = (
-            dict(spec.parameters) if isinstance(spec.parameters, Mapping) else {"type": "object"}
-        )
-        schema.setdefault("type", "object")
-        schema.setdefault("properties", {})
+        schema = _args_schema(spec)
 
         async def run_tool(**arguments: Any) -> str:
             entry: dict[str, Any] = {"name": spec.name, "arguments": arguments}
@@ -247,6 +238,44 @@ class ReactAction:
         return tool_cls.from_function(
             coroutine=run_tool, name=spec.name, description=spec.description, args_schema=schema
         )
+
+
+def agent_graph(model: Any, tools: list[Any], system_prompt: str | None) -> Any:
+    """The compiled agent graph (LangChain's `create_agent`: model and tools nodes) that
+    a react step runs."""
+    from langchain.agents import create_agent
+
+    # Its own saver: inside a checkpointed graph (--engine langgraph) it would otherwise
+    # inherit the run's and become a second writer of its file.
+    return create_agent(model, tools, system_prompt=system_prompt, checkpointer=_own_saver())
+
+
+def agent_drawing(specs: tuple[ToolSpec, ...]) -> Any:
+    """The agent graph of a react step with these tools, for drawing only: built by the
+    same factory as a run's, with a stand-in chat model that is never called and tools
+    that never run (no model, no network)."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.tools import StructuredTool
+
+    async def never(**arguments: Any) -> str:
+        raise RuntimeError("a drawn agent's tools do not run")
+
+    tools = [
+        StructuredTool.from_function(
+            coroutine=never, name=s.name, description=s.description, args_schema=_args_schema(s)
+        )
+        for s in specs
+    ]
+    return agent_graph(GenericFakeChatModel(messages=iter(())), tools, None)
+
+
+def _args_schema(spec: ToolSpec) -> dict[str, Any]:
+    """The tool's parameters as the object schema LangChain wants."""
+    params = spec.parameters
+    schema: dict[str, Any] = dict(params) if isinstance(params, Mapping) else {"type": "object"}
+    schema.setdefault("type", "object")
+    schema.setdefault("properties", {})
+    return schema
 
 
 def tool_specs(raw: Any) -> tuple[ToolSpec, ...]:

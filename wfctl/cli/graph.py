@@ -51,6 +51,28 @@ def _drawing(workflow: Any, output_format: GraphFormat) -> str:
     )
 
 
+def _agent_drawings(workflow: Any) -> dict[str, Any]:
+    """Each react step's agent graph (model and tools nodes), drawn as its subgraph; none
+    without the agents extra (the step is then one node)."""
+    from wfctl.model import ReactBody
+
+    react = {
+        s.step_id: s.body for s in workflow.all_steps.values() if isinstance(s.body, ReactBody)
+    }
+    if not react:
+        return {}
+    from wfctl.actions.react import ToolSpec, agent_drawing, missing_extra
+
+    if missing_extra() is not None:
+        return {}
+    return {
+        step_id: agent_drawing(
+            tuple(ToolSpec(t.name, t.description, t.parameters) for t in body.tools)
+        )
+        for step_id, body in react.items()
+    }
+
+
 def graph(
     file: Annotated[str, typer.Argument(help="The workflow file to draw.")],
     output_format: Annotated[
@@ -71,7 +93,7 @@ def graph(
         from wfctl.compile.langgraph import mermaid
         from wfctl.compile.plan import compile_plan
 
-        sys.stdout.write(mermaid(compile_plan(workflow)))
+        sys.stdout.write(mermaid(compile_plan(workflow), _agent_drawings(workflow)))
     elif output_format is GraphFormat.tree:
         _print_tree(workflow)
     else:

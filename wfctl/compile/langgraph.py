@@ -4,9 +4,11 @@ A node per step; a subgraph per container (a parallel group's children; a loop's
 with its back-edge: :mod:`.langgraph_loops`); edges from the
 dependencies (a join when a step waits on several); conditional edges where a step may
 be skipped by its `when` or by the branch of a `conditional` step (the skip is a `Send`
-to the step, so that its dependents' joins still fire); at each `human_approval` step a
-deferred `<id>.wait` node that calls `interrupt()` and a back-edge to itself until the
-step is decided; at the end an `error_recovery` node (rollback) when the run failed.
+to the step, so that its dependents' joins still fire); after a step with
+`error_handlers` a conditional edge to its `<id>.error_recovery` node, taken when it
+failed; at each `human_approval` step (and each parallel step holding one) a deferred
+`<id>.wait` node that calls `interrupt()` and a back-edge to itself until the step is
+decided; at the end an `error_recovery` node (rollback) when the run failed.
 
 What a node *does* is the engine's business: nodes call a :class:`GraphRuntime`, looked
 up by the run id in the graph state, so one compiled graph serves many runs (that is
@@ -21,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Protocol, TypedDict
 
 from wfctl.compile.plan import Container, ExecutionPlan
-from wfctl.model import ConditionalBody, Step, StepType
+from wfctl.model import ConditionalBody, ParallelBody, Step, StepType
 
 __all__ = [
     "ERROR_RECOVERY",
@@ -38,6 +40,8 @@ ERROR_RECOVERY = "error_recovery"
 FINISH = "finish"
 _WAIT = ".wait"  # '.' is not allowed in a step id: these names never collide with one
 _DONE = ".done"
+# The labels of the edges out of a step's node (drawn by `wfctl graph --langgraph`).
+_OK, _WAITING, _ERROR, _FAILED = "done", "waiting", "error", "failed"
 _EMBED_START, _EMBED_END = "wfctl.start", "wfctl.end"
 
 
@@ -68,11 +72,20 @@ class GraphRuntime(Protocol):
         ...
 
     def waiting(self, step_id: str) -> bool:
-        """Is the step waiting for an approval?"""
+        """Is the step waiting for an approval (its own, or a child's)?"""
         ...
 
     def approval_due(self, step_id: str) -> bool:
-        """Can a waiting approval be decided without asking (a decision, a timeout)?"""
+        """Can a waiting step's approval be decided without asking (a decision, a
+        timeout)? For a parallel step: one of its waiting children's."""
+        ...
+
+    def needs_recovery(self, step_id: str) -> bool:
+        """Did the step fail with error handlers that have not run yet?"""
+        ...
+
+    async def recover_step(self, step_id: str) -> dict[str, Any]:
+        """Run a failed step's error handlers (maybe recovering it); the state update."""
         ...
 
     def failed(self) -> bool:
@@ -103,18 +116,22 @@ class Embedding(TypedDict):
 
 
 def build_graphs(
-    plan: ExecutionPlan, checkpointer: Any = None, embedding: Embedding | None = None
+    plan: ExecutionPlan,
+    checkpointer: Any = None,
+    embedding: Embedding | None = None,
+    drawn: Mapping[str, Any] | None = None,
 ) -> dict[str | None, Any]:
     """Every container's compiled graph: None -> the workflow's own (with a checkpointer),
     a parallel step's id -> the subgraph of its children (it inherits the checkpointer).
-    With `embedding`, the workflow's graph starts at its `start` node and ends at `end`."""
+    With `embedding`, the workflow's graph starts at its `start` node and ends at `end`.
+    `drawn`: step id -> a graph its node is drawn as (a react step's agent), never run."""
     from wfctl.compile.langgraph_loops import loop_graph
 
     graphs: dict[str | None, Any] = {}
     for loop_id, body in plan.bodies.items():
         graphs[loop_id] = loop_graph(plan.workflow.all_steps[loop_id], body, RUNTIMES)
     for container_id in _inner_first(plan):
-        builder = _Builder(plan, graphs)
+        builder = _Builder(plan, graphs, drawn or {})
         top = container_id is None
         state_graph = builder.container(plan.levels[container_id], top, embedding if top else None)
         graphs[container_id] = state_graph.compile(
@@ -124,9 +141,10 @@ def build_graphs(
     return graphs
 
 
-def mermaid(plan: ExecutionPlan) -> str:
-    """The workflow graph drawn by LangGraph itself (containers expanded)."""
-    graph = build_graphs(plan)[None]
+def mermaid(plan: ExecutionPlan, drawn: Mapping[str, Any] | None = None) -> str:
+    """The workflow graph drawn by LangGraph itself (containers expanded; `drawn`: the
+    graphs some steps' nodes are drawn as, see :func:`build_graphs`)."""
+    graph = build_graphs(plan, drawn=drawn)[None]
     text: str = graph.get_graph(xray=True).draw_mermaid()
     return text if text.endswith("\n") else text + "\n"
 
@@ -143,18 +161,34 @@ def _inner_first(plan: ExecutionPlan) -> list[str | None]:
     return sorted(plan.levels, key=lambda c: -depth[c])
 
 
-def exit_node(step: Step) -> str:
-    """The node a step's dependents wait on (an approval's is `<id>.done`)."""
-    return step.step_id + _DONE if step.step_type is StepType.HUMAN_APPROVAL else step.step_id
+def may_wait(step: Step, steps: Mapping[str, Step]) -> bool:
+    """Can the step end its node waiting for an approval (an approval step, or a parallel
+    step with one among its children, at any depth)?"""
+    if step.step_type is StepType.HUMAN_APPROVAL:
+        return True
+    if not isinstance(step.body, ParallelBody):
+        return False
+    return any(may_wait(c, steps) for c in step.children)
+
+
+def exit_node(step: Step, steps: Mapping[str, Step]) -> str:
+    """The node a step's dependents wait on: `<id>.done` after a step that may wait for
+    an approval or has error handlers (the paths out of it meet there), else the step's."""
+    if step.error_handlers or may_wait(step, steps):
+        return step.step_id + _DONE
+    return step.step_id
 
 
 class _Builder:
     """Builds one container's StateGraph."""
 
-    def __init__(self, plan: ExecutionPlan, graphs: Mapping[str | None, Any]) -> None:
+    def __init__(
+        self, plan: ExecutionPlan, graphs: Mapping[str | None, Any], drawn: Mapping[str, Any]
+    ) -> None:
         self.plan = plan
         self.steps = plan.workflow.all_steps
         self.graphs = graphs
+        self.drawn = drawn
         self.top = False
         self.entry, self.exit = "__start__", "__end__"  # LangGraph's START and END
 
@@ -180,7 +214,9 @@ class _Builder:
         ids = {s.step_id for s in container.steps}
         for step in container.steps:
             self._incoming(graph, step, [d for d in step.dependencies if d in ids], ids)
-        sinks = [exit_node(s) for s in container.steps if not container.dependents[s.step_id]]
+        sinks = [
+            exit_node(s, self.steps) for s in container.steps if not container.dependents[s.step_id]
+        ]
         if top:
             self._ending(graph, sinks)
         else:
@@ -189,35 +225,49 @@ class _Builder:
 
     # -- nodes ---------------------------------------------------------------------
     def _nodes(self, graph: Any, step: Step) -> None:
-        subgraph = self.graphs.get(step.step_id)
-        graph.add_node(step.step_id, _step_node(step.step_id, subgraph))
-        if step.step_type is StepType.HUMAN_APPROVAL:
-            self._approval(graph, step.step_id)
-
-    def _approval(self, graph: Any, step_id: str) -> None:
-        """`<id>` asks; if nobody decided, the deferred `<id>.wait` interrupts the run (once
-        every other branch is done) and asks again after resume; `<id>.done` releases the
-        step's dependents."""
-        wait, done = step_id + _WAIT, step_id + _DONE
-        graph.add_node(wait, _wait_node(step_id), defer=True)
+        step_id = step.step_id
+        subgraph = self.graphs.get(step_id, self.drawn.get(step_id))
+        graph.add_node(step_id, _step_node(step_id, subgraph))
+        if exit_node(step, self.steps) == step_id:
+            return
+        done = step_id + _DONE
         graph.add_node(done, _pass)
-        graph.add_conditional_edges(
-            step_id, _approval_route(step_id, False), {"waiting": wait, "decided": done}
-        )
-        # The run failed while this step waited: nobody is asked; the run ends (top level:
-        # rolled back) with the step still waiting, as on the event-driven engine.
-        failed = ERROR_RECOVERY if self.top else self.exit
-        graph.add_conditional_edges(
-            wait,
-            _approval_route(step_id, True),
-            {"waiting": wait, "decided": done, "failed": failed},
-        )
+        exits = {_OK: done}
+        if step.error_handlers:
+            exits[_ERROR] = self._recovery(graph, step_id, done)
+        if may_wait(step, self.steps):
+            self._wait(graph, step_id, exits)
+        graph.add_conditional_edges(step_id, _exit_route(step_id, after_wait=False), exits)
+
+    def _recovery(self, graph: Any, step_id: str, done: str) -> str:
+        """`<id>.error_recovery`: the failed step's error handlers (`recover: true` un-fails
+        it), then `<id>.done` releases its dependents, as the step's end would have."""
+        node = step_id + "." + ERROR_RECOVERY
+        graph.add_node(node, _recovery_node(step_id))
+        graph.add_edge(node, done)
+        return node
+
+    def _wait(self, graph: Any, step_id: str, exits: dict[str, str]) -> None:
+        """A step that may wait for an approval (an approval, or a parallel step holding
+        one). At the top: the deferred `<id>.wait` interrupts the run (once every other
+        branch is done) and asks again after resume. In a container: the container ends
+        with the step waiting (its parallel step waits, and so the top-level one)."""
+        if not self.top:
+            exits[_WAITING] = self.exit
+            return
+        wait = step_id + _WAIT
+        graph.add_node(wait, _wait_node(step_id), defer=True)
+        # The run failed while this step waited: nobody is asked; the run ends (rolled
+        # back) with the step still waiting, as on the event-driven engine.
+        after = {**exits, _WAITING: wait, _FAILED: ERROR_RECOVERY}
+        graph.add_conditional_edges(wait, _exit_route(step_id, after_wait=True), after)
+        exits[_WAITING] = wait
 
     # -- edges ---------------------------------------------------------------------
     def _incoming(self, graph: Any, step: Step, deps: list[str], ids: set[str]) -> None:
         if any(d not in ids for d in step.dependencies):
             return  # waits on a step outside its container: never ready (a deadlock)
-        sources = [exit_node(self.steps[d]) for d in deps] or [self.entry]
+        sources = [exit_node(self.steps[d], self.steps) for d in deps] or [self.entry]
         label = self._guard(step, deps)
         if len(sources) > 1:
             graph.add_edge(sources, step.step_id)  # a join; the node decides its trigger rule
@@ -294,15 +344,28 @@ def _wait_node(step_id: str) -> Callable[[GraphState], Any]:
     return wait
 
 
-def _approval_route(step_id: str, after_wait: bool) -> Callable[[GraphState], str]:
+def _exit_route(step_id: str, after_wait: bool) -> Callable[[GraphState], str]:
+    """Where a step's node (or its `.wait` node) goes: its error handlers, on waiting, or
+    on to `<id>.done` (`failed`, after a wait only: the run failed meanwhile)."""
+
     def route(state: GraphState) -> str:
         runtime = _runtime(state)
+        if runtime.needs_recovery(step_id):
+            return _ERROR
         if not runtime.waiting(step_id):
-            return "decided"
-        return "failed" if after_wait and runtime.failed() else "waiting"
+            return _OK
+        return _FAILED if after_wait and runtime.failed() else _WAITING
 
-    route.__name__ = f"{'resumed' if after_wait else 'asked'}_{step_id}"
+    route.__name__ = f"{'resumed' if after_wait else 'after'}_{step_id}"
     return route
+
+
+def _recovery_node(step_id: str) -> Callable[[GraphState], Any]:
+    async def recovery(state: GraphState) -> dict[str, Any]:
+        return await _runtime(state).recover_step(step_id)
+
+    recovery.__name__ = f"{step_id}.{ERROR_RECOVERY}"
+    return recovery
 
 
 def _guard_route(step_id: str, label: str) -> Callable[[GraphState], Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,11 +22,11 @@ import anyio
 from wfctl.compile.langgraph import RUNTIMES, build_graphs
 from wfctl.compile.plan import Container
 from wfctl.engine.langgraph_loops import LoopDriver
-from wfctl.engine.lifecycle import execute
+from wfctl.engine.lifecycle import execute, handle_failure
 from wfctl.engine.scheduler import Scheduler
 from wfctl.events import Event, StepStateChanged, VarsChanged
 from wfctl.expressions import ExpressionError, truthy
-from wfctl.model import Step, StepStatus
+from wfctl.model import Step, StepStatus, StepType
 from wfctl.records import Attempt, StepRecord
 from wfctl.state.replay import Replayed
 
@@ -148,6 +148,8 @@ class EngineRuntime(LoopDriver):
         super().__init__(ex, graphs)
         self._ex = ex
         self._running: set[asyncio.Task[Any]] = set()
+        self._in_node: set[str] = set()  # steps run by their own node right now
+        self._deferred: set[str] = set()  # failed steps whose handlers their node runs
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -169,6 +171,14 @@ class EngineRuntime(LoopDriver):
         if record.status.terminal:
             # Done before (a resumed run, or a second trigger): the record stands.
             return {"steps": {step_id: record_to_state(record)}}
+        self._in_node.add(step_id)
+        try:
+            return await self._tracked(self._run(step_id, record, skip))
+        finally:
+            self._in_node.discard(step_id)
+
+    async def _tracked(self, work: Awaitable[None]) -> dict[str, Any]:
+        """Await a node's work; what it changed, as the node's state update."""
         changes = _Changes(_CHANGES.get())
         token = _CHANGES.set(changes)
         task = asyncio.current_task()
@@ -176,13 +186,38 @@ class EngineRuntime(LoopDriver):
             self._running.add(task)
             self._idle.clear()
         try:
-            await self._run(step_id, record, skip)
+            await work
         finally:
             _CHANGES.reset(token)
             self._running.discard(task)
             if not self._running:
                 self._idle.set()
-        return changes.update(ex.records)
+        return changes.update(self._ex.records)
+
+    def defers_handlers(self, step_id: str) -> bool:
+        """A failed step run by its node: its node's edge to error recovery runs them."""
+        if step_id not in self._in_node:
+            return False
+        self._deferred.add(step_id)
+        return True
+
+    def needs_recovery(self, step_id: str) -> bool:
+        return step_id in self._deferred
+
+    async def recover_step(self, step_id: str) -> dict[str, Any]:
+        self._deferred.discard(step_id)
+        ex = self._ex
+        step = ex.workflow.all_steps[step_id]
+
+        async def handle() -> None:
+            # The handlers take the step's slot, as they would inside the step.
+            ex.scheduler.reserve_slot(step_id, ex.plan.priority.get(step_id, 0.0))
+            try:
+                await handle_failure(ex, step, ex.records[step_id])
+            finally:
+                ex.scheduler.drop_slot(step_id)
+
+        return await self._tracked(handle())
 
     async def _run(self, step_id: str, record: StepRecord, skip: str | None) -> None:
         ex = self._ex
@@ -235,7 +270,20 @@ class EngineRuntime(LoopDriver):
         return self._ex.records[step_id].status is StepStatus.WAITING
 
     def approval_due(self, step_id: str) -> bool:
-        return self._ex.approval_due(step_id)
+        return any(self._ex.approval_due(a) for a in self._approvals_waiting(step_id))
+
+    def _approvals_waiting(self, step_id: str) -> list[str]:
+        """The waiting approval steps that `step_id` waits for: itself, or (a parallel
+        step) its children's, at any depth."""
+        ex = self._ex
+        step = ex.workflow.all_steps[step_id]
+        if step.step_type is StepType.HUMAN_APPROVAL:
+            return [step_id]
+        found: list[str] = []
+        for child in step.children:
+            if ex.records[child.step_id].status is StepStatus.WAITING:
+                found.extend(self._approvals_waiting(child.step_id))
+        return found
 
     def failed(self) -> bool:
         return self._ex.fatal is not None
@@ -263,6 +311,10 @@ class LangGraphScheduler(Scheduler):
         #: Containers started after the run had failed (let in by `all_done`): their
         #: steps are decided as if it had not.
         self.admitted: set[str] = set()
+
+    def defers_handlers(self, step_id: str) -> bool:
+        """A step run by its own node: the graph's edge to error recovery runs them."""
+        return self._runtime.defers_handlers(step_id)
 
     async def run_loop(self, step: Step, body: Container) -> Any:
         """A loop step's iterations or items, by its subgraph."""

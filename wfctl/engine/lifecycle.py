@@ -1,5 +1,6 @@
 """One step from start to end: its `when`, its type's runner, then completed or failed
-(output mapping, metrics, vars; error handlers), or recorded as cancelled."""
+(output mapping, metrics, vars; error handlers, unless the scheduler runs them later),
+or recorded as cancelled."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from wfctl.records import Attempt, StepRecord
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
 
-__all__ = ["check_storable", "complete", "execute", "fail"]
+__all__ = ["check_storable", "complete", "execute", "fail", "handle_failure"]
 
 _SIGNAL_GRACE = 5.0  # seconds an interrupted evaluation waits for the run to cancel it
 
@@ -180,6 +181,14 @@ async def fail(ex: Executor, step: Step, record: StepRecord, message: str, kind:
         started = record.started_at or record.ended_at
         record.attempts.append(Attempt(1, started, record.ended_at, record.error, kind))
     ex.emit_state(step.step_id, output=record.output)
+    if step.error_handlers and ex.scheduler.defers_handlers(step.step_id):
+        return  # its own node runs them (the compiled graph's edge to error recovery)
+    await handle_failure(ex, step, record)
+
+
+async def handle_failure(ex: Executor, step: Step, record: StepRecord) -> None:
+    """After a step failed: its error handlers (one may recover it), else maybe the
+    run's failure."""
     if step.error_handlers:
         from wfctl.engine.handlers import handle_error
 

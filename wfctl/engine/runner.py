@@ -17,7 +17,7 @@ from wfctl.engine.backends import bind_backend, executor_name, select_backend
 from wfctl.engine.executor import Executor
 from wfctl.engine.options import RunOptions
 from wfctl.events import EventBus, RunFinished, RunStarted, now
-from wfctl.model import StepStatus, Workflow, WorkflowState
+from wfctl.model import StepStatus, StepType, Workflow, WorkflowState
 from wfctl.model.inputs import InputError, resolve_inputs
 from wfctl.records import RunResult
 from wfctl.secrets import Masker
@@ -287,7 +287,7 @@ async def _outcome(executor: Executor, opts: RunOptions) -> tuple[WorkflowState,
 
 def settled(executor: Executor) -> tuple[WorkflowState, str | None]:
     """The end state of a run that was neither stopped nor timed out."""
-    waiting = [k for k, r in executor.records.items() if r.status is StepStatus.WAITING]
+    waiting = _approvals_waiting(executor)
     if executor.fatal is not None:
         return WorkflowState.FAILED, executor.fatal
     if waiting:
@@ -295,10 +295,21 @@ def settled(executor: Executor) -> tuple[WorkflowState, str | None]:
     return WorkflowState.COMPLETED, None
 
 
+def _approvals_waiting(executor: Executor) -> list[str]:
+    """The approval steps a run waits for (not the parallel steps waiting on them: only
+    an approval step can be approved)."""
+    steps = executor.steps
+    return [
+        k
+        for k, r in executor.records.items()
+        if r.status is StepStatus.WAITING and steps[k].step_type is StepType.HUMAN_APPROVAL
+    ]
+
+
 def _finish(
     executor: Executor, status: WorkflowState, error: str | None, started: float
 ) -> RunResult:
-    waiting = tuple(k for k, r in executor.records.items() if r.status is StepStatus.WAITING)
+    waiting = tuple(_approvals_waiting(executor))
     return RunResult(
         run_id=executor.run_id,
         workflow_id=executor.workflow.workflow_id,

@@ -149,6 +149,11 @@ class Scheduler:
         deps = [ex.records[d] for d in step.dependencies if d in ex.records]
         return _TRIGGER_RULES[step.trigger_rule](deps)
 
+    def defers_handlers(self, step_id: str) -> bool:
+        """Does something else run the error handlers of this failed step (so that its
+        run ends at its failure)? Here never: they run at once, inside the step."""
+        return False
+
     # -- slots ---------------------------------------------------------------------
     def reserve_slot(self, step_id: str, priority: float) -> None:
         """Queue a ready step for a slot now, so a slot freed meanwhile goes to the best."""

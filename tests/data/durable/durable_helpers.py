@@ -200,3 +200,15 @@ def kill_processes_of_run(run_id: str) -> None:
 def no_traceback(text: str) -> None:
     assert "Traceback" not in text, text
     assert "internal error" not in text, text
+
+
+def checkpoint_channels(state_dir: Path, run_id: str) -> set[str]:
+    """Channels with a write in the run's LangGraph checkpoint file (`__interrupt__`,
+    `steps`, ...)."""
+    import sqlite3
+
+    conn = sqlite3.connect(state_dir / "langgraph" / f"{run_id}.sqlite")
+    try:
+        return {str(r[0]) for r in conn.execute("SELECT DISTINCT channel FROM writes")}
+    finally:
+        conn.close()
