@@ -94,6 +94,8 @@ def test_steps_land_on_the_node_with_their_resources_and_capability(
     worker = outcome.record("on_head").attempts[0].worker
     assert worker is not None and " pid " in worker
     assert any(line.startswith("ran on Ray node") for line in outcome.output_lines("on_alpha"))
+    # A short attempt's lines come back with its outcome, in order, before where it ran.
+    assert outcome.output_lines("routed")[-2:][0] == "routed"
 
 
 def test_output_lines_arrive_while_the_step_runs(nodes: Nodes, tmp_path: Path) -> None:
@@ -280,3 +282,62 @@ def test_the_line_box_lives_on_the_drivers_node_while_its_cpus_are_taken(nodes: 
         release.write_text("")
         ray.get(busy)
         release.unlink()
+
+
+def test_a_react_attempt_runs_on_a_worker_and_its_tools_on_the_driver_loop(
+    nodes: Nodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The model is the scripted OpenAI server on 127.0.0.1 (the workers share this
+    # machine's loopback). The key and base URL exist only in the driver's environment:
+    # the worker gets them with the attempt. The shell tool is an attempt of its own
+    # (a Ray task placed by the tool step's resources), run through the driver's loop.
+    from openai_stub import answer, calls, serve, tool_call
+
+    workflow = make_workflow(
+        """
+        steps:
+          - step_id: r
+            step_type: react
+            resources: {alpha: 1}
+            timeout: 60
+            with:
+              model: openai:gpt-4o-mini
+              prompt: Say hi twice.
+              tools:
+                - name: shout
+                  step: shout
+                  parameters: {type: object, properties: {text: {type: string}}}
+                - name: dump
+                  action: python
+                  with: {function: "json:dumps", args: ["{{ input.text }}"]}
+          - step_id: shout
+            action: shell
+            resources: {head_only: 1}
+            with: {command: "echo {{ input.text }}!"}
+        """
+    )
+    script = (
+        calls(tool_call("shout", {"text": "hi"}), tool_call("dump", {"text": "ho"}, "call_2")),
+        answer("done"),
+    )
+    key = "sk-ray-worker-0123456789"
+    with serve() as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        stub.script(*script)
+        local = run(workflow, workdir=tmp_path)
+        stub.script(*script)
+        remote = run(workflow, backend=backend(), workdir=tmp_path)
+        sent = [r.headers.get("authorization") for r in stub.chat_requests()]
+    assert local.status == remote.status == "completed", remote.dump()
+    assert remote.record("r").output == local.record("r").output
+    results = {c["name"]: c["result"] for c in remote.record("r").output["tool_calls"]}
+    assert results == {"shout": {"stdout": "hi!\n", "stderr": "", "exit_code": 0, "json": None},
+                       "dump": '"ho"'}  # fmt: skip
+    assert nodes_of(remote, "r") == [nodes.ids["alpha"]]
+    assert nodes_of(remote, "shout") == [nodes.ids["head"]]
+    assert sent == [f"Bearer {key}"] * 2  # from the worker, with the driver's key
+    lines = remote.output_lines("r")
+    assert any(line.startswith("tool shout(") for line in lines), lines
+    assert any(line.startswith("final answer after 2 iterations") for line in lines), lines
+    assert key not in remote.dump()

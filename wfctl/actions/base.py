@@ -116,6 +116,9 @@ class Action(Protocol):
     #: Optional: what the action needs or does (see :class:`Capability`). A plugin that
     #: declares nothing is treated as having outside effects.
     # capabilities: frozenset[Capability]
+    #: Optional: ``environment(args)``, the names of the environment variables an attempt
+    #: reads itself (react: its API key and base URL); a remote backend sends the
+    #: driver's values of these with the attempt.
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         """Do the step. `args` is the rendered `with:` map. Return JSON-serialisable output

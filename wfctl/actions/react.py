@@ -72,9 +72,15 @@ class ReactAction:
     ``ctx.call_tool``, which the engine provides (its attempt loop runs each call)."""
 
     name = "react"
+    # REMOTE: an attempt may run on a Ray worker; its tools then call back to the driver.
     capabilities: frozenset[Capability] = frozenset(
-        {Capability.OUTSIDE_EFFECTS, Capability.STREAMS_OUTPUT}
+        {Capability.OUTSIDE_EFFECTS, Capability.STREAMS_OUTPUT, Capability.REMOTE}
     )
+
+    def environment(self, args: Mapping[str, Any]) -> tuple[str, ...]:
+        """The environment variables an attempt reads (its API key and base URL): a remote
+        backend sends the driver's values of these, and only these, with the attempt."""
+        return tuple(name for name in self._env_names(args) if name)
 
     def target(self, args: Mapping[str, Any]) -> str:
         """Breaker key: the model endpoint (a failing endpoint trips for every step)."""

@@ -2,15 +2,20 @@
 
 The task never raises for an attempt's own failure: it returns an :class:`Outcome`, so the
 driver tells "the action failed" (its ActionError, as the local backend would raise it)
-from "Ray lost the worker" (a Ray exception). Output lines go to the run's LineBox actor as
-they come; the box is closed before the task returns, so the driver's last read has them
-all. Timeouts are enforced here, on the worker, so that a shell step's process group is
-killed where it runs.
+from "Ray lost the worker" (a Ray exception). Timeouts are enforced here, on the worker, so
+that a shell step's process group is killed where it runs.
+
+Output lines: an attempt's first :data:`QUIET` seconds of lines are held here and come back
+inside its Outcome, so a short attempt costs no round trip beyond its task. Past that (or at
+its first tool call) the attempt goes live: what it held and every later line go to the
+run's LineBox as they come (fire and forget; the Outcome says how many, so the driver's last
+read waits for them all). A react attempt's tool calls go through the box to the driver,
+which runs each as an attempt of its own, as locally (see `wfctl.engine.backends.ray`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import functools
 import os
 from collections.abc import Mapping
@@ -18,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AttemptSpec", "Outcome", "run_attempt", "where_am_i"]
+__all__ = ["QUIET", "AttemptSpec", "Outcome", "run_attempt", "where_am_i"]
+
+#: Seconds an attempt's lines are held on the worker before they stream to the driver.
+QUIET = 0.1
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,13 @@ class AttemptSpec:
     idempotency_key: str
     workdir: str | None  # None: the task's cwd (the runtime_env working_dir)
     secret_env: Mapping[str, str]  # only for actions that start processes
-    line_key: str | None  # None: the attempt's lines are not streamed
+    line_key: str | None  # None: the attempt's lines are not wanted
+    timeout: float | None = None
+    box: Any = None  # the run's LineBox actor (with line_key)
+    # The driver's values of the environment variables the action reads (react: its API
+    # key and base URL), so that a worker uses what a local run would.
+    environ: Mapping[str, str] | None = None
+    tools: bool = False  # the attempt may call tools (through the box)
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,8 @@ class Outcome:
     worker_id: str
     node_ip: str
     pid: int
+    sent: int = 0  # items put in the box (lines, tool requests)
+    lines: tuple[str, ...] = ()  # the lines after those: never sent
 
 
 @functools.cache
@@ -56,30 +72,83 @@ def where_am_i() -> tuple[str, str, str]:
     return ctx.get_node_id(), ctx.get_worker_id(), ray.util.get_node_ip_address()
 
 
-def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec, timeout: float | None,
-                box: Any) -> Outcome:  # fmt: skip
+class _Channel:
+    """The worker's end of one attempt's key in the LineBox. Called on the attempt's event
+    loop only (lines are reported there), so it needs no lock."""
+
+    def __init__(self, box: Any, key: str) -> None:
+        self.box = box
+        self.key = key
+        self.held: list[str] = []
+        self.sent = 0
+        self.live = False
+        self._calls = 0
+
+    def line(self, text: str) -> None:
+        if self.live:
+            self._put(text)
+        else:
+            self.held.append(text)
+
+    def go_live(self) -> None:
+        if not self.live:
+            self.live = True
+            for text in self.held:
+                self._put(text)
+            self.held.clear()
+
+    def _put(self, item: Any) -> None:
+        self.box.put.remote(self.key, item)  # fire and forget: one caller's calls keep order
+        self.sent += 1
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], actx: Any) -> Any:
+        """Run a tool on the driver: the request goes through the box, the answer back."""
+        from wfctl.actions.base import ActionError
+        from wfctl.engine.backends._ray_lines import ToolRequest
+
+        self.go_live()  # the lines before the call come before the tool's own
+        self._calls += 1
+        self._put(ToolRequest(self._calls, name, dict(arguments)))
+        reply = await self.box.reply.remote(self.key, self._calls)
+        if reply[0] == "ok":
+            return reply[1]
+        _, message, kind, output, retryable = reply
+        raise ActionError(message, kind, output, retryable)
+
+
+def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec) -> Outcome:
     """Run `action` once here; the outcome (a Ray cancel still raises KeyboardInterrupt)."""
     import anyio
 
     from wfctl.actions.base import ActionContext, ActionError
     from wfctl.secrets import Masker
 
+    channel = _Channel(spec.box, spec.line_key) if spec.box and spec.line_key else None
     ctx = ActionContext(
         run_id=spec.run_id,
         step_id=spec.step_id,
         attempt=spec.attempt,
         idempotency_key=spec.idempotency_key,
         workdir=Path(spec.workdir) if spec.workdir else Path.cwd(),
-        secret_env=spec.secret_env,
+        secret_env={**(spec.environ or {}), **spec.secret_env},
         masker=Masker(spec.secret_env.values()),
-        on_output=_sender(box, spec.line_key),
+        on_output=None if channel is None else channel.line,
+        call_tool=channel.call_tool if channel is not None and spec.tools else None,
     )
 
     async def attempt() -> Any:
-        if timeout is None:
-            return await action.run(args, ctx)
-        with anyio.fail_after(timeout):
-            return await action.run(args, ctx)
+        # Lines stream once the attempt has run QUIET seconds (anyio.run runs asyncio).
+        later = None if channel is None else asyncio.get_running_loop().call_later(
+            QUIET, channel.go_live
+        )  # fmt: skip
+        try:
+            if spec.timeout is None:
+                return await action.run(args, ctx)
+            with anyio.fail_after(spec.timeout):
+                return await action.run(args, ctx)
+        finally:
+            if later is not None:
+                later.cancel()
 
     status, output, error = "ok", None, None
     try:
@@ -93,28 +162,6 @@ def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec, timeout
         status = "timeout"
     except Exception as exc:  # a bug in an action is still that attempt's failure
         status, error = "error", (f"{type(exc).__name__}: {exc}", "error", None, True)
-    finally:
-        _close(box, spec.line_key)
     node_id, worker_id, node_ip = where_am_i()
-    return Outcome(status, output, error, node_id, worker_id, node_ip, os.getpid())
-
-
-def _sender(box: Any, key: str | None) -> Any:
-    if box is None or key is None:
-        return None
-
-    def send(line: str) -> None:
-        box.put.remote(key, line)  # fire and forget: the close below orders after it
-
-    return send
-
-
-def _close(box: Any, key: str | None) -> None:
-    if box is not None and key is not None:
-        import ray
-        from ray import exceptions as rex
-
-        # Waited for: once the task returns, the box has every line. A box that is gone
-        # costs only lines, never the attempt's own outcome.
-        with contextlib.suppress(rex.RayError):
-            ray.get(box.close.remote(key))
+    sent, lines = (0, ()) if channel is None else (channel.sent, tuple(channel.held))
+    return Outcome(status, output, error, node_id, worker_id, node_ip, os.getpid(), sent, lines)

@@ -4,9 +4,21 @@ The driver (this process) keeps scheduling, the journal, retries and breakers; R
 task retries are off (`max_retries=0`), so the workflow's retry policy is the one that
 counts. Placement: a step's and its agent's `resources:` and the routed capability (a Ray
 custom resource of that name) become the task's resource request. Actions that do not
-declare :attr:`~wfctl.actions.base.Capability.REMOTE` (the pure built-ins, react, whose
-tools call back into the engine) run here on the driver, as locally; their tool calls
-are attempts like any other and run on Ray.
+declare :attr:`~wfctl.actions.base.Capability.REMOTE` (the pure built-ins) run here on the
+driver, as locally.
+
+A react attempt is a Ray task too: its model client is made on the worker, which gets the
+driver's values of the variables the action names (`environment`: API key, base URL) and
+no other secret. Its tools call back into the driver through the run's LineBox: each tool
+call runs here through the engine's attempt loop, exactly as in a local run (the tool's
+retry policy, timeout, breaker, agent routing, the `step:` tool's record), and the tool's
+own action is a Ray task of its own when remote-capable, placed by its own resources. We
+chose this over running the tools inside the react task: that would need the run's
+context on the worker to render each tool's `with` and a second attempt loop there, and a
+tool would lose its own placement. The price is one round trip through the box per tool
+call, small beside a model call. A react task asks for no CPU unless its step or agent
+says so (it waits on the model and on its tools, which take their own): with a CPU held
+per react task, react steps could take every CPU and leave none for their tools.
 
 A worker process or node lost mid-attempt fails the attempt with the retryable kind
 `worker_lost`. Cancelling an attempt (Ctrl-C, a sibling's failure) cancels its task, which
@@ -16,6 +28,7 @@ step's process group is killed on its node).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +47,7 @@ from wfctl.engine.backends._ray_connect import (
     connect,
     task_options,
 )
+from wfctl.engine.backends._ray_feed import Feed
 from wfctl.engine.backends._ray_lines import new_line_box
 from wfctl.engine.backends._ray_worker import AttemptSpec, Outcome, run_attempt
 from wfctl.engine.backends.local import LocalBackend
@@ -48,8 +62,6 @@ __all__ = ["DRIVER_GRACE", "RayBackend"]
 #: Seconds past a step's timeout before the driver gives up on its worker (the worker
 #: enforces the timeout itself; this only covers a worker that cannot report back).
 DRIVER_GRACE = 30.0
-#: How long one read of the line box waits for a line.
-_LINE_WAIT = 0.5
 
 #: Ray errors meaning the process or node running the task is gone: the attempt did not
 #: fail by itself, another worker may well succeed.
@@ -79,8 +91,9 @@ class RayBackend:
         self._ex: Executor | None = None
         self._box: Any = None
         self._remote = ray.remote(run_attempt)
-        self._options: dict[tuple[str, str | None], Any] = {}
-        self._remote_caps: dict[str, bool] = {}
+        self._shapes: dict[tuple[str, str | None, bool], tuple[tuple[str, float], ...]] = {}
+        self._options: dict[tuple[tuple[str, float], ...], Any] = {}
+        self._capabilities: dict[str, frozenset[Capability]] = {}
 
     # -- before the run ------------------------------------------------------------
     def prepare(self, workflow: Workflow, workdir: Path) -> Connection:
@@ -95,6 +108,7 @@ class RayBackend:
         """Called once per run before its first attempt."""
         self.prepare(executor.workflow, executor.workdir)
         self._ex = executor
+        self._shapes.clear()
         self._options.clear()
         self._box = None
 
@@ -108,48 +122,59 @@ class RayBackend:
         return self._on_ray(action, args, ctx, timeout)
 
     def _is_remote(self, action: Action) -> bool:
-        known = self._remote_caps.get(action.name)
-        if known is None:
-            known = self._remote_caps[action.name] = Capability.REMOTE in capabilities_of(action)
-        return known
+        return Capability.REMOTE in self._caps(action)
 
     async def _on_ray(
         self, action: Action, args: Mapping[str, Any], ctx: ActionContext, timeout: float | None
     ) -> Any:
         if self._ex is None:
             raise BackendUnavailable("the Ray backend was not bound to a run")
-        caps = capabilities_of(action)
-        streams = Capability.STREAMS_OUTPUT in caps and ctx.on_output is not None
-        if streams and self._box is None:
-            self._box = new_line_box()
+        caps = self._caps(action)
+        tools = ctx.call_tool is not None  # a react attempt: its tools run here
+        feed = None
+        if tools or (Capability.STREAMS_OUTPUT in caps and ctx.on_output is not None):
+            if self._box is None:
+                self._box = new_line_box()
+            feed = Feed(self._box, f"{ctx.step_id}:{ctx.attempt}:{uuid.uuid4().hex[:8]}",
+                        ctx, tools)  # fmt: skip
         spec = AttemptSpec(
             run_id=ctx.run_id,
             step_id=ctx.step_id,
             attempt=ctx.attempt,
             idempotency_key=ctx.idempotency_key,
             workdir=None if self.connection is None else self.connection.workdir,
-            # Secrets go only where they are used: to the processes a step starts.
+            # Secrets go only where they are used: to the processes a step starts, and to
+            # an action the variables it names (react: its API key and base URL).
             secret_env=dict(ctx.secret_env) if Capability.PROCESS in caps else {},
-            line_key=f"{ctx.step_id}:{ctx.attempt}:{uuid.uuid4().hex[:8]}" if streams else None,
+            line_key=None if feed is None else feed.key,
+            timeout=timeout,
+            box=None if feed is None else feed.box,
+            environ=_environ(action, args, ctx),
+            tools=tools,
         )
-        ref = self._task(ctx.step_id).remote(
-            action, dict(args), spec, timeout, self._box if streams else None
-        )
+        ref = self._task(ctx.step_id, tools).remote(action, dict(args), spec)
         try:
-            outcome = await self._await(ref, spec, ctx, timeout)
+            outcome = await self._await(ref, feed, timeout)
         except rex.RayError as exc:
             raise lost(exc) from None
         return self._result(outcome, ctx)
 
-    def _task(self, step_id: str) -> Any:
-        """The remote function with this attempt's placement (cached per step and agent)."""
+    def _caps(self, action: Action) -> frozenset[Capability]:
+        caps = self._capabilities.get(action.name)
+        if caps is None:
+            caps = self._capabilities[action.name] = capabilities_of(action)
+        return caps
+
+    def _task(self, step_id: str, tools: bool) -> Any:
+        """The remote function with this attempt's placement (worked out once per step and
+        agent; one `.options` per resource shape)."""
         ex = self._ex
         assert ex is not None
         record = ex.records.get(step_id)
         agent_name = record.agent if record is not None else None
-        key = (step_id, agent_name)
-        task = self._options.get(key)
-        if task is None:
+        key = (step_id, agent_name, tools)
+        shape = self._shapes.get(key)
+        if shape is None:
             step = ex.workflow.all_steps.get(step_id)
             agent = next((a for a in ex.workflow.agents if a.name == agent_name), None)
             wanted = (
@@ -157,67 +182,30 @@ class RayBackend:
                 if step is not None
                 else {}
             )
-            task = self._options[key] = self._remote.options(**task_options(wanted))
+            if tools:  # see the module docstring: its tools take the CPUs
+                wanted.setdefault("num_cpus", 0.0)
+            shape = self._shapes[key] = tuple(sorted(wanted.items()))
+        task = self._options.get(shape)
+        if task is None:
+            task = self._options[shape] = self._remote.options(**task_options(dict(shape)))
         return task
 
-    async def _await(
-        self, ref: Any, spec: AttemptSpec, ctx: ActionContext, timeout: float | None
-    ) -> Outcome:
-        """The task's outcome, its lines streamed meanwhile; cancelled with the attempt."""
+    async def _await(self, ref: Any, feed: Feed | None, timeout: float | None) -> Outcome:
+        """The task's outcome, its lines shown meanwhile; cancelled with the attempt."""
         limit = None if timeout is None else timeout + DRIVER_GRACE
-        cursor = [0]
+        outcome: Outcome | None = None
         try:
             with anyio.fail_after(limit):
-                if spec.line_key is None:
-                    outcome: Outcome = await ref
-                    return outcome
-                return await self._streamed(ref, spec.line_key, cursor, ctx)
+                outcome = await (ref if feed is None else feed.outcome(ref))
+            return outcome
         except BaseException:
             with anyio.CancelScope(shield=True):
                 ray.cancel(ref)  # KeyboardInterrupt on the worker: its cleanup runs there
             raise
         finally:
-            if spec.line_key is not None:
+            if feed is not None:
                 with anyio.CancelScope(shield=True):
-                    await self._drain(spec.line_key, cursor, ctx)
-
-    async def _streamed(self, ref: Any, key: str, cursor: list[int], ctx: ActionContext) -> Outcome:
-        """Await `ref` while its lines are shown; a Ray error is raised as itself."""
-        got: list[Outcome] = []
-        failed: list[BaseException] = []
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._pump, key, cursor, ctx)
-            try:
-                got.append(await ref)
-            except rex.RayError as exc:  # raised outside the group: not an ExceptionGroup
-                failed.append(exc)
-            tg.cancel_scope.cancel()
-        if failed:
-            raise failed[0]
-        return got[0]
-
-    async def _pump(self, key: str, cursor: list[int], ctx: ActionContext) -> None:
-        try:
-            while True:
-                lines, closed = await self._box.take.remote(key, cursor[0], _LINE_WAIT)
-                self._show(lines, cursor, ctx)
-                if closed:
-                    return
-        except rex.RayError:
-            return  # the box is gone: the attempt's own outcome says what happened
-
-    async def _drain(self, key: str, cursor: list[int], ctx: ActionContext) -> None:
-        try:
-            lines = await self._box.drain.remote(key, cursor[0])
-        except rex.RayError:
-            return  # the box is gone with its node: the lines so far were shown
-        self._show(lines, cursor, ctx)
-
-    def _show(self, lines: list[str], cursor: list[int], ctx: ActionContext) -> None:
-        cursor[0] += len(lines)
-        if ctx.on_output is not None:
-            for line in lines:
-                ctx.on_output(ctx.masker.mask(line))
+                    await feed.finish(outcome)
 
     def _result(self, outcome: Outcome, ctx: ActionContext) -> Any:
         """The output, or the attempt's error as the local backend would raise it."""
@@ -246,6 +234,15 @@ class RayBackend:
                                   worker))  # fmt: skip
         line = f"ran on Ray node {outcome.node_id[:12]} ({worker})"
         ex.bus.emit(StepOutputLine(ex.run_id, now(), ctx.step_id, line))
+
+
+def _environ(action: Action, args: Mapping[str, Any], ctx: ActionContext) -> dict[str, str]:
+    """The driver's values of the variables the action says it reads (`environment`)."""
+    names = getattr(action, "environment", None)
+    if names is None:
+        return {}
+    here = {**os.environ, **ctx.secret_env}
+    return {name: here[name] for name in names(args) if name in here}
 
 
 def lost(exc: BaseException) -> ActionError:
