@@ -37,6 +37,7 @@ class EngineCall:
     resume: Replayed | None = None
     sla_breaches: Any = None  # for the workflow's on_sla_breach handlers
     backend: Any = None  # a ready backend (--executor ray); None: local
+    use_cache: bool = True  # --no-cache: False
 
 
 def load_engine() -> None:
@@ -85,5 +86,6 @@ async def run_engine(call: EngineCall) -> RunResult:
         resume=call.resume,
         sla_breaches=call.sla_breaches,
         backend=call.backend,
+        use_cache=call.use_cache,
     )
     return await run_workflow(call.workflow, call.inputs, options)

@@ -118,6 +118,7 @@ class RunOptions:
     observe: ObserveSettings = field(default_factory=ObserveSettings)
     executor: str | None = None  # --executor / WFCTL_EXECUTOR (None: the workflow's)
     ray_address: str | None = None  # --ray-address / RAY_ADDRESS
+    use_cache: bool = True  # --no-cache: steps with `cache:` run (and are recorded)
 
     def state_path(self) -> Path:
         """--state-dir, else $WFCTL_HOME, else ./.wfctl."""

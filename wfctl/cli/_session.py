@@ -208,6 +208,7 @@ async def run_session(
         resume=replayed,
         sla_breaches=_sla_breaches(workflow, views.metrics),
         backend=backend,
+        use_cache=opts.use_cache,
     )
     failures = stop_on_store_failure(store, call.cancel)
     try:

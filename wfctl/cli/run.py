@@ -236,6 +236,10 @@ def run(
             "LangGraph graph, checkpointed) [events].",
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Run steps with `cache:` (their results still recorded)."),
+    ] = False,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     opts = RunOptions(
@@ -257,6 +261,7 @@ def run(
         observe=ObserveSettings(otel, metrics_file, push_gateway, log_format),
         executor=executor,
         ray_address=ray_address,
+        use_cache=not no_cache,
         # The engine reads it from the run's environment (`resume`: from the journal).
         extra_env={"WFCTL_ENGINE": engine.value} if engine is not None else {},
     )

@@ -44,6 +44,7 @@ class RunOptions:
     executor: str | None = None  # else a backend by name: local | ray (default: workflow's)
     ray_address: str | None = None  # the ray executor's cluster (default: RAY_ADDRESS)
     engine: str | None = None  # "events" | "langgraph"; default: $WFCTL_ENGINE, else events
+    use_cache: bool = True  # False (`--no-cache`): steps with `cache:` run and are recorded
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""

@@ -98,6 +98,7 @@ def _step(r: StepRecord, meta: StepMeta, tail: dict[str, Any] | None) -> dict[st
         "skipped_reason": r.reason if r.status.value == "skipped" else None,
         "skip_kind": skip_kind(r.reason) if r.status.value == "skipped" else None,
         "recovered": r.recovered,
+        "cached": r.cached,
         "agent": r.agent,
         "agent_reason": r.agent_reason,
         "slot_wait": round(r.slot_wait, 6),
