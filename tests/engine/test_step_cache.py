@@ -84,3 +84,15 @@ def test_a_failed_step_is_not_cached(tmp_path: Path) -> None:
         run = wfctl(["run", "wf.yaml", "--no-live", "--report", "report.json"], tmp_path)
         assert run.rc == 1, run
     assert _runs(tmp_path) == 2
+
+
+def test_cache_on_a_parallel_step_is_a_validate_error_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(
+        "workflow_id: c\nname: c\nsteps:\n  - step_id: p\n    step_type: parallel\n"
+        "    cache: {key: k}\n    parallel_steps:\n      - {step_id: a, action: noop}\n",
+        encoding="utf-8",
+    )
+    run = wfctl(["validate", "wf.yaml"], tmp_path)
+    assert run.rc == 2, run
+    assert "wf.yaml:6:" in run.stdout + run.stderr
+    assert "cache" in run.stdout + run.stderr
