@@ -96,3 +96,11 @@ def test_cache_on_a_parallel_step_is_a_validate_error_at_its_line(tmp_path: Path
     assert run.rc == 2, run
     assert "wf.yaml:6:" in run.stdout + run.stderr
     assert "cache" in run.stdout + run.stderr
+
+
+def test_the_langgraph_engine_reuses_the_output_too(tmp_path: Path) -> None:
+    _write(tmp_path)
+    _run(tmp_path, "--engine", "langgraph")
+    second = _run(tmp_path, "--engine", "langgraph")
+    assert _runs(tmp_path) == 1
+    assert second.report()["steps"]["build"]["cached"] is True
