@@ -152,6 +152,11 @@ class StepRecord:
     recovered: dict[str, Any] | None = None
 
     @property
+    def cached(self) -> bool:
+        """Its output came from the step cache (the reason journaled says so)."""
+        return self.reason is not None and self.reason.startswith("cached")
+
+    @property
     def duration(self) -> float | None:
         if self.started_at is None or self.ended_at is None:
             return None

@@ -38,6 +38,7 @@ class EngineCall:
     sla_breaches: Any = None  # for the workflow's on_sla_breach handlers
     backend: Any = None  # a ready backend (--executor ray); None: local
     journal_output_limit: int | None = None  # None: the journal's default
+    use_cache: bool = True  # --no-cache: False
 
 
 def load_engine() -> None:
@@ -87,5 +88,6 @@ async def run_engine(call: EngineCall) -> RunResult:
         sla_breaches=call.sla_breaches,
         backend=call.backend,
         journal_output_limit=call.journal_output_limit,
+        use_cache=call.use_cache,
     )
     return await run_workflow(call.workflow, call.inputs, options)

@@ -119,6 +119,7 @@ class RunOptions:
     executor: str | None = None  # --executor / WFCTL_EXECUTOR (None: the workflow's)
     ray_address: str | None = None  # --ray-address / RAY_ADDRESS
     journal_output_limit: int | None = None  # bytes (None: the journal's default)
+    use_cache: bool = True  # --no-cache: steps with `cache:` run (and are recorded)
 
     def state_path(self) -> Path:
         """--state-dir, else $WFCTL_HOME, else ./.wfctl."""

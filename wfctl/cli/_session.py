@@ -209,6 +209,7 @@ async def run_session(
         sla_breaches=_sla_breaches(workflow, views.metrics),
         backend=backend,
         journal_output_limit=opts.journal_output_limit,
+        use_cache=opts.use_cache,
     )
     failures = stop_on_store_failure(store, call.cancel)
     try:

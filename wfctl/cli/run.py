@@ -238,6 +238,10 @@ def run(
             "LangGraph graph, checkpointed) [events].",
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Run steps with `cache:` (their results still recorded)."),
+    ] = False,
 ) -> None:
     """Run a workflow with a live table of step statuses and write a JSON report."""
     opts = RunOptions(
@@ -260,6 +264,7 @@ def run(
         executor=executor,
         ray_address=ray_address,
         journal_output_limit=journal_output_limit,
+        use_cache=not no_cache,
         # The engine reads it from the run's environment (`resume`: from the journal).
         extra_env={"WFCTL_ENGINE": engine.value} if engine is not None else {},
     )

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wfctl.compile.plan import ExecutionPlan
 from wfctl.engine.agents import AgentRouter
@@ -29,6 +29,9 @@ from wfctl.events import CircuitChanged, EventBus, StepStateChanged, VarsChanged
 from wfctl.model import Step, WorkflowState
 from wfctl.records import ApprovalDecision, ApprovalHandler, ApprovalRequest, StepRecord
 from wfctl.secrets import Masker
+
+if TYPE_CHECKING:
+    from wfctl.state.cache import StepCacheTable
 
 __all__ = [
     "ApprovalDecision",
@@ -117,6 +120,7 @@ class Executor:
         self.tickets: dict[str, Ticket] = {}
         self.actions = ActionCatalog()
         self.attempts = AttemptLoop(self, backend or default_backend())
+        self.cache: StepCacheTable | None = None  # the step cache (a durable run's)
         self._workflow_view: dict[str, Any] = {
             "id": self.workflow.workflow_id,
             "name": self.workflow.name,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from wfctl.engine.attempts import StepFailed
+from wfctl.engine.step_cache import cache_digest_of, cached_output, record_cached
 from wfctl.engine.step_call import invoke
 from wfctl.engine.steps import RUNNERS, SLOTTED
 from wfctl.events import MetricRecorded, now
@@ -35,13 +36,18 @@ async def execute(ex: Executor, step: Step) -> None:
             return
         if record.started_at is None and step.step_type not in SLOTTED:
             record.started_at = time.time()  # slotted steps start when they get a slot
-        if step.step_type is StepType.ACTION:  # the common case, one coroutine less
+        digest = None
+        if step.cache is not None:
+            output, digest = await _cached_action(ex, step, record)
+        elif step.step_type is StepType.ACTION:  # the common case, one coroutine less
             output = await invoke(ex, step, record, ex.step_input(step), {}, hold=True)
         else:
             output = await RUNNERS[step.step_type](ex, step, record)
         if record.status is StepStatus.WAITING:
             return
         complete(ex, step, record, output)
+        if digest is not None:
+            record_cached(ex, step, record, digest)
     except StepFailed as exc:
         await fail(ex, step, record, str(exc), exc.kind)
     except ExpressionError as exc:
@@ -50,6 +56,17 @@ async def execute(ex: Executor, step: Step) -> None:
         with anyio.CancelScope(shield=True):
             _cancelled(ex, record)
         raise
+
+
+async def _cached_action(ex: Executor, step: Step, record: StepRecord) -> tuple[Any, str | None]:
+    """(output, digest to record it under): a hit's recorded output (nothing to record),
+    else the action's own."""
+    digest = cache_digest_of(ex, step)
+    if digest is not None:
+        hit, output = cached_output(ex, step, record, digest)
+        if hit:
+            return output, None
+    return await invoke(ex, step, record, ex.step_input(step), {}, hold=True), digest
 
 
 async def _expression_failed(
@@ -111,7 +128,7 @@ def _cancelled(ex: Executor, record: StepRecord) -> None:
 
 def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:
     """Record success; a failing output_mapping raises StepFailed instead (no retry)."""
-    if step.file_outputs:
+    if step.file_outputs and not record.cached:
         from wfctl.engine.file_outputs import with_files
 
         output = with_files(ex, step, output)

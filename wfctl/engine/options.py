@@ -46,6 +46,7 @@ class RunOptions:
     engine: str | None = None  # "events" | "langgraph"; default: $WFCTL_ENGINE, else events
     # Bytes of each step attempt's output lines the journal keeps (the tail); None: 1 MiB.
     journal_output_limit: int | None = None
+    use_cache: bool = True  # False (`--no-cache`): steps with `cache:` run and are recorded
 
     def with_(self, **changes: Any) -> RunOptions:
         """A copy with some options changed."""

@@ -111,6 +111,10 @@ async def run_workflow(
         _journal(workflow, run_id, shown_inputs, opts, opts.store, inner, engine)
     inner.subscribe((opts.bus or EventBus()).emit)
     executor = build_executor(workflow, resolved, secrets, env, run_id, inner, opts)
+    if opts.store is not None:
+        from wfctl.state.cache import StepCacheTable
+
+        executor.cache = StepCacheTable(opts.store, read=opts.use_cache)
     # Before the clock starts: start-up is not run time.
     load_engine(durable=opts.store is not None, engine=engine)
     bind_backend(executor)  # a remote backend connects here (Ray start-up is not run time)

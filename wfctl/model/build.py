@@ -4,6 +4,7 @@ schema, one typed body per step type."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from wfctl.model.steps import (
     ReactBody,
     ReactTool,
     Step,
+    StepCache,
 )
 from wfctl.model.workflow import Agent, Workflow
 from wfctl.validate._depends import depends_refs
@@ -177,6 +179,7 @@ class _StepBuilder:
             if "recover_output" in raw
             else None,
             file_outputs=_file_outputs(raw.get("outputs")),
+            cache=_cache(raw),
         )
         self.all_steps[step.step_id] = step
         return step
@@ -312,6 +315,22 @@ def _file_outputs(raw: Mapping[str, Raw] | None) -> Mapping[str, FileOutput] | N
             )
             for name, spec in raw.items()
         }
+    )
+
+
+def _cache(raw: Raw) -> StepCache | None:
+    """`cache:`, with a hash of the step as written (minus `cache.ttl`: a new ttl keeps
+    the entries), so that an edited step misses."""
+    spec = raw.get("cache")
+    if spec is None:
+        return None
+    definition = {**raw, "cache": {"key": spec["key"]}}
+    text = json.dumps(definition, sort_keys=True, default=str, separators=(",", ":"))
+    ttl = spec.get("ttl")
+    return StepCache(
+        key=compile_value(spec["key"]),
+        ttl=None if ttl is None else float(ttl),
+        definition=hashlib.sha256(text.encode()).hexdigest(),
     )
 
 

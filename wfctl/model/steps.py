@@ -26,6 +26,7 @@ __all__ = [
     "ReactBody",
     "ReactTool",
     "Step",
+    "StepCache",
     "SubflowBody",
 ]
 
@@ -46,6 +47,16 @@ class FileOutput:
     path: CompiledValue  # a template
     max_bytes: int
     format: str  # "text" | "json"
+
+
+@dataclass(frozen=True)
+class StepCache:
+    """`cache:`: reuse a completed run's output when the rendered key and the step's
+    definition (`definition`, a hash of its normalised YAML) match a recorded entry."""
+
+    key: CompiledValue  # a template
+    ttl: float | None  # seconds; None: no expiry
+    definition: str
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,7 @@ class Step:
     recover: bool = False  # as an error handler, succeeding un-fails the step it handles
     recover_output: CompiledValue | None = None  # the recovered step's output (None: ours)
     file_outputs: Mapping[str, FileOutput] | None = None  # `outputs:` (None: none declared)
+    cache: StepCache | None = None  # `cache:` (None: always run)
 
     @property
     def call(self) -> Call | None:

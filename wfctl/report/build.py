@@ -102,6 +102,7 @@ def _step(step_id: str, r: StepRecord, facts: RunFacts) -> dict[str, Any]:
         "skipped_reason": r.reason if r.status.value == "skipped" else None,
         "skip_kind": skip_kind(r.reason) if r.status.value == "skipped" else None,
         "recovered": r.recovered,
+        "cached": r.cached,
         "agent": r.agent,
         "agent_reason": r.agent_reason,
         "slot_wait": round(r.slot_wait, 6),

@@ -73,7 +73,7 @@ class Row:
         status = self.status
         if status in _ERROR_DETAIL:
             return self.error
-        if status in _REASON_DETAIL:
+        if status in _REASON_DETAIL or (status is StepStatus.COMPLETED and self.reason):
             return self.reason
         if status is StepStatus.PENDING:
             return self.detail_for_idle if self.idle_handler else None

@@ -118,6 +118,8 @@ def _running(e: StepStateChanged) -> str:
 
 
 def _completed(e: StepStateChanged) -> str:
+    if e.reason:  # a cached step: "completed (cached from run <id>)"
+        return f"completed ({e.reason})"
     return "completed" + (f" in {e.duration:.2f}s" if e.duration is not None else "")
 
 
