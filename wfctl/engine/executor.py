@@ -246,6 +246,9 @@ class Executor:
         """A failed step fails the run, unless its container or policy decides otherwise."""
         # Inside a parallel step the container decides, by its failure threshold.
         fails_run = step.container is None and not step.retry_policy.continue_on_failure
+        watch = self.scheduler.on_failure.get(step.container) if step.container else None
+        if watch is not None:
+            watch(step, record)
         if fails_run and self.fatal is None:
             self.fatal = f"step '{step.step_id}' failed: {record.error}"
 

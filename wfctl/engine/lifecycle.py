@@ -115,8 +115,7 @@ def _skip(ex: Executor, record: StepRecord, reason: str) -> None:
 def _cancelled(ex: Executor, record: StepRecord) -> None:
     record.status = StepStatus.FAILED
     record.ended_at = time.time()
-    why = "workflow timed out" if ex.stop_reason == "timeout" else "cancelled"
-    record.error = f"{why} while running"
+    record.error = _why_cancelled(ex, record.step_id)
     record.error_kind = "cancelled"
     if record.attempts and record.attempts[-1].error is None:
         last = record.attempts[-1]
@@ -124,6 +123,16 @@ def _cancelled(ex: Executor, record: StepRecord) -> None:
         last.error = record.error
         last.error_kind = "cancelled"
     ex.emit_state(record.step_id)
+
+
+def _why_cancelled(ex: Executor, step_id: str) -> str:
+    if ex.stop_reason == "timeout":
+        return "workflow timed out while running"
+    # A container that stopped its children (fail_fast) says why.
+    step = ex.steps.get(step_id)
+    container = step.container if step is not None else None
+    why = ex.scheduler.stop_why.get(container) if container and ex.stop_reason is None else None
+    return f"cancelled: {why}" if why else "cancelled while running"
 
 
 def complete(ex: Executor, step: Step, record: StepRecord, output: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wfctl import graph
@@ -38,6 +38,9 @@ class Scheduler:
         #: Why a container stopped its running children (a for-each whose item failed),
         #: by the container's id: the cancelled children's records say it.
         self.stop_why: dict[str, str] = {}
+        #: What a child's final failure tells its container, by the container's id (a
+        #: fail_fast parallel step stops its other children).
+        self.on_failure: dict[str, Callable[[Step, StepRecord], None]] = {}
 
     async def run_container(
         self, container: Container, scope: Scope | None = None, *, limited: bool = True

@@ -185,7 +185,8 @@ class _StepBuilder:
         return step
 
     def parallel(self, r: Raw, path: tuple[Any, ...]) -> ParallelBody:
-        return ParallelBody(self.nested(r, path, "parallel_steps"), _int_or_none(r))
+        fail_fast = bool(r.get("fail_fast", ParallelBody.fail_fast))
+        return ParallelBody(self.nested(r, path, "parallel_steps"), _int_or_none(r), fail_fast)
 
     def nested(self, r: Raw, path: tuple[Any, ...], key: str) -> tuple[Step, ...]:
         """The steps under `key` of step `r`, each in `r`'s container."""
@@ -216,7 +217,7 @@ def _loop(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> LoopBody | Fo
             max_iterations=int(r["loop_max_iterations"]),
             delay=float(r["loop_delay"]),
             steps=group,
-            fail_fast=bool(r.get("fail_fast", True)),
+            fail_fast=bool(r.get("fail_fast", ForEachBody.fail_fast)),
             matrix=True,
             tolerated=_tolerated(r),
         )
@@ -233,7 +234,7 @@ def _loop(builder: _StepBuilder, r: Raw, path: tuple[Any, ...]) -> LoopBody | Fo
         max_iterations=int(r["loop_max_iterations"]),
         delay=float(r["loop_delay"]),
         steps=group,
-        fail_fast=bool(r.get("fail_fast", True)),
+        fail_fast=bool(r.get("fail_fast", ForEachBody.fail_fast)),
         tolerated=_tolerated(r),
     )
 

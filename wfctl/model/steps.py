@@ -69,10 +69,12 @@ class Branch:
 @dataclass(frozen=True)
 class ParallelBody:
     """Children run at once, each a step of the container's own graph, at most
-    `max_parallel` at a time (None: only the run's `max_parallel_steps`)."""
+    `max_parallel` at a time (None: only the run's `max_parallel_steps`). `fail_fast`: a
+    failed child that puts the failure threshold out of reach stops the others."""
 
     steps: tuple[Step, ...]
     max_parallel: int | None = None
+    fail_fast: bool = False
 
 
 @dataclass(frozen=True)
