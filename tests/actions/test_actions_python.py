@@ -191,3 +191,33 @@ def test_arguments_are_parsed_once_into_a_frozen_record() -> None:
     assert parse_python_args({"function": "m:f"}) == PythonArgs("m:f", (), {})
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.function = "x:y"  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "call_with",
+    [
+        {"function": "pyfuncs:add", "args": [2], "kwargs": {"b": 3}},
+        {"function": "pyfuncs:returns_tuple"},
+        {"function": "pyfuncs:returns_secret", "args": ["s3cr3t"]},
+    ],
+)
+async def test_run_blocking_gives_what_run_gives(tmp_path: Path, call_with: Any) -> None:
+    # A Ray worker runs a sync function on its own thread; the output must not differ.
+    ctx = make_ctx(tmp_path, {"TOKEN": "s3cr3t"})
+    action = PythonAction()
+    assert action.run_blocking(call_with, ctx) == await action.run(call_with, ctx)
+
+
+def test_run_blocking_fails_as_run_does_and_leaves_async_functions_to_run(
+    tmp_path: Path,
+) -> None:
+    action, ctx = PythonAction(), make_ctx(tmp_path)
+    with pytest.raises(ActionError) as info:
+        action.run_blocking({"function": "pyfuncs:boom"}, ctx)
+    assert (info.value.message, info.value.kind) == ("ValueError: bad input", "error")
+    with pytest.raises(ActionError) as missing:
+        action.run_blocking({"function": "no_such_module_here:f"}, ctx)
+    assert not missing.value.retryable
+    async_call = {"function": "pyfuncs:async_add", "args": [1]}
+    assert action.run_blocking(async_call, ctx) is NotImplemented

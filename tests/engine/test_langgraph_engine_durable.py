@@ -31,6 +31,7 @@ from durable_helpers import (
     output_of,
     processes_of_run,
     report_path_from,
+    sigkill_once,
     start,
     stop,
     wait_for,
@@ -219,3 +220,29 @@ def test_resume_run_from_python_continues_a_langgraph_run_from_its_checkpoint(
     assert result.vars == {"n": 1, "shipped": True}
     assert result.steps["approve"].output == {"approved": True, "by": "alice", "comment": ""}
     assert len(result.steps["prepare"].attempts) == 1  # not run again
+
+
+def test_sigkill_in_an_error_recovery_node_then_resume_runs_the_handlers_again(
+    tmp_path: Path,
+) -> None:
+    """Killed while the failed step's `<id>.error_recovery` node runs its handler: the
+    resumed run does not take the step for a failure of the run; the handler runs again
+    (at-least-once) and recovers it, and its dependent runs. The failed step is not run
+    again."""
+    copy_workflow("handled.yaml", tmp_path)
+    proc = start(["run", "handled.yaml", "--no-live", "--engine", "langgraph"], tmp_path)
+    sigkill_once(proc, tmp_path / "markers" / "fallback")
+    run_id = str(only_run(tmp_path)["run_id"])
+    try:
+        wait_for(lambda: not processes_of_run(run_id), 20, "orphaned step processes")
+        res = wfctl(["resume", run_id, "--no-live"], tmp_path)
+        no_traceback(res.stderr)
+        assert res.returncode == 0, (res.stdout, res.stderr)
+    finally:
+        kill_processes_of_run(run_id)
+    assert marker_counts(tmp_path) == {"fetch": 1, "fallback": 2, "use": 1}
+    report = load_report(report_path_from(res.stdout, tmp_path))
+    assert report["status"] == "completed"
+    assert report["steps"]["fetch"]["status"] == "completed"
+    assert report["steps"]["fetch"]["output"] == {"cached": True}
+    assert report["steps"]["use"]["status"] == "completed"

@@ -662,6 +662,7 @@ def _outcome(source: str, bare: bool, fast: bool) -> tuple[str, Any]:
             result = analyse(source, bare)
             return ("ok", (result.names, result.steps))
         compiled = compile_expression(source) if bare else compile_template(source)
+        compiled.prepare()  # the code generator too (it runs at first evaluation otherwise)
         return ("ok", (frozenset(compiled.names()), frozenset(compiled.step_refs())))
     except ExpressionError:
         # The wording may differ: the compiler reports a repeated keyword argument as

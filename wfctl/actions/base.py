@@ -118,7 +118,9 @@ class Action(Protocol):
     # capabilities: frozenset[Capability]
     #: Optional: ``environment(args)``, the names of the environment variables an attempt
     #: reads itself (react: its API key and base URL); a remote backend sends the
-    #: driver's values of these with the attempt.
+    #: driver's values of these with the attempt. ``run_blocking(args, ctx)``: the attempt
+    #: on the caller's thread, for a Ray worker that stops it with KeyboardInterrupt
+    #: (NotImplemented: use `run`).
 
     async def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
         """Do the step. `args` is the rendered `with:` map. Return JSON-serialisable output

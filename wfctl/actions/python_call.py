@@ -211,6 +211,10 @@ async def _call(func: Callable[..., Any], spec: PythonArgs) -> Any:
     return result
 
 
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
 def _call_error(exc: BaseException, masker: Masker) -> ActionError:
     exc_name = "KeyboardInterrupt" if isinstance(exc, _ThreadInterrupt) else type(exc).__name__
     return ActionError(masker.mask(f"{exc_name}: {exc}"))
@@ -237,6 +241,25 @@ class PythonAction:
             raise
         except (Exception, SystemExit, _ThreadInterrupt) as exc:
             # Cancellation exceptions derive from BaseException only: they propagate.
+            raise _call_error(exc, ctx.masker) from exc
+        return ctx.masker.mask_data(json_normalise(result))
+
+    def run_blocking(self, args: Mapping[str, Any], ctx: ActionContext) -> Any:
+        """The call on the caller's own thread, for a caller that has its process to
+        itself and stops it with KeyboardInterrupt (a Ray worker; cancelling then stops the
+        function, where `run` abandons its thread). NotImplemented for an async function:
+        it needs `run`."""
+        spec = parse_python_args(args)
+        func = resolve_function(spec.function)
+        if inspect.iscoroutinefunction(func):
+            return NotImplemented
+        try:
+            result = func(*spec.args, **spec.kwargs)
+            if inspect.isawaitable(result):  # e.g. an object with an async __call__
+                result = anyio.run(_awaited, result)
+        except ActionError:
+            raise
+        except (Exception, SystemExit) as exc:  # KeyboardInterrupt: the caller's cancel
             raise _call_error(exc, ctx.masker) from exc
         return ctx.masker.mask_data(json_normalise(result))
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from wfctl.compile.langgraph import RUNTIMES, build_graphs
+from wfctl.compile.langgraph import ERROR_RECOVERY, RUNTIMES, build_graphs
 from wfctl.compile.plan import Container
 from wfctl.engine.langgraph_loops import LoopDriver
 from wfctl.engine.lifecycle import execute, handle_failure
@@ -444,6 +444,21 @@ def _restore(ex: Executor, snapshot: Any, journal: Replayed) -> None:
         if step_id in ex.records and not (step_id in records and records[step_id].status.terminal):
             records[step_id] = seen
     restore(ex, Replayed(records=records, vars=values, completion_order=order))
+    _recovering(ex, snapshot)
+
+
+def _recovering(ex: Executor, snapshot: Any) -> None:
+    """Steps whose `<id>.error_recovery` node was due when the run stopped have not failed
+    the run yet: their handlers run when it continues (and may recover them)."""
+    suffix = "." + ERROR_RECOVERY
+    due = {name[: -len(suffix)] for name in snapshot.next if name.endswith(suffix)}
+    if not due or ex.fatal is None:
+        return
+    ex.fatal = None  # restore took every failed step for one that failed the run
+    skip = due | set(ex.workflow.handlers)
+    for step_id, record in ex.records.items():
+        if record.status is StepStatus.FAILED and step_id not in skip:
+            ex.mark_fatal(ex.workflow.all_steps[step_id], record)
 
 
 def _fold(snapshot: Any, steps: dict[str, Any], values: dict[str, Any], done: list[str]) -> None:

@@ -89,6 +89,7 @@ def _analyse_cached(source: str, bare: bool) -> Analysis:
 
 def _compile_fully(source: str, bare: bool) -> Analysis:
     compiled = compile_expression(source) if bare else compile_template(source)
+    compiled.prepare()  # what is too deep to judge, the code generator judges now
     return Analysis(frozenset(compiled.names()), frozenset(compiled.step_refs()))
 
 
