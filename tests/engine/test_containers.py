@@ -408,8 +408,9 @@ def test_single_action_items_cancelled_by_a_failing_item_say_so_in_their_attempt
                 loop_concurrency: 3
                 action: python
                 with:
-                  function: "engine_funcs:probe"
-                  args: ["w", "{{ 30 if loop.item != 1 else 'x' }}"]
+                  # Item 1 fails after a turn of the loop, once its siblings have started.
+                  function: "engine_funcs:probe_or_fail"
+                  args: ["w", "{{ 30 if loop.item != 1 else 'boom' }}"]
             """
         )
     )

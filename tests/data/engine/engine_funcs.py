@@ -97,3 +97,13 @@ async def async_slow_first(key: str, seconds: float) -> dict:
     if n == 1:
         await anyio.sleep(seconds)
     return {"calls": n}
+
+
+
+async def probe_or_fail(key: str, seconds: float | str) -> object:
+    """`probe` for a number; for text, fail after one turn of the event loop (so that
+    siblings started with it are running by then)."""
+    if isinstance(seconds, str):
+        await anyio.sleep(0)
+        raise RuntimeError(seconds)
+    return await probe(key, seconds)
