@@ -95,3 +95,27 @@ def test_bench_prefect_peer() -> None:
     proc = _run("--only", "critical", "--runs", "1", "--sizes", "6")
     assert "Prefect start-up" in proc.stdout, proc.stdout + proc.stderr
     assert "Prefect 3 (local flow, task futures)" in proc.stdout
+
+
+def test_the_startup_scenarios_renamed_copies_of_every_example_all_validate(
+    tmp_path: Path,
+) -> None:
+    # The start-up rows time `wfctl validate` on these files; an example that calls a
+    # sub-workflow (`uses: ./x.yaml`) must still find it beside its renamed copy.
+    spec = importlib.util.spec_from_file_location(
+        "bench_validate", ROOT / "bench" / "bench_validate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench_validate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_validate)
+    count = 2 * len(bench_validate.EXAMPLES)
+    files = bench_validate.generate(tmp_path, count)
+    assert len(files) == count
+    proc = subprocess.run(
+        [sys.executable, "-m", "wfctl", "validate", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{count} files valid" in proc.stdout + proc.stderr
