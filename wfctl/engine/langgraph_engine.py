@@ -21,6 +21,7 @@ import anyio
 
 from wfctl.compile.langgraph import ERROR_RECOVERY, RUNTIMES, build_graphs
 from wfctl.compile.plan import Container
+from wfctl.engine.langgraph_groups import GroupControl, GroupLimit
 from wfctl.engine.langgraph_loops import LoopDriver
 from wfctl.engine.lifecycle import execute, handle_failure
 from wfctl.engine.scheduler import Scheduler
@@ -140,13 +141,15 @@ def observe(event: Event) -> None:
         changes = changes.parent
 
 
-class EngineRuntime(LoopDriver):
+class EngineRuntime(GroupControl, LoopDriver):
     """The :class:`wfctl.compile.langgraph.GraphRuntime` (and loop runtime) of one run:
     the graph's nodes run steps here."""
 
     def __init__(self, ex: Executor, graphs: Mapping[str | None, Any]) -> None:
         super().__init__(ex, graphs)
         self._ex = ex
+        self._nodes: dict[str, asyncio.Task[Any]] = {}  # the node tasks of steps running
+        self._groups: dict[str, GroupLimit] = {}  # parallel groups' limits
         self._running: set[asyncio.Task[Any]] = set()
         self._in_node: set[str] = set()  # steps run by their own node right now
         self._deferred: set[str] = set()  # failed steps whose handlers their node runs
@@ -172,10 +175,14 @@ class EngineRuntime(LoopDriver):
             # Done before (a resumed run, or a second trigger): the record stands.
             return {"steps": {step_id: record_to_state(record)}}
         self._in_node.add(step_id)
+        task = asyncio.current_task()
+        if task is not None:
+            self._nodes[step_id] = task
         try:
             return await self._tracked(self._run(step_id, record, skip))
         finally:
             self._in_node.discard(step_id)
+            self._nodes.pop(step_id, None)
 
     async def _tracked(self, work: Awaitable[None]) -> dict[str, Any]:
         """Await a node's work; what it changed, as the node's state update."""
@@ -226,14 +233,15 @@ class EngineRuntime(LoopDriver):
             record.status, record.reason = StepStatus.SKIPPED, skip
             ex.emit_state(step_id)
         elif self._decided(step_id, scheduler.decide):
-            scheduler.reserve_slot(step_id, ex.plan.priority.get(step_id, 0.0))
-            try:
-                # Every node LangGraph started in this superstep decides before any of
-                # them runs, as the scheduler decides the steps a finish releases at once.
-                await asyncio.sleep(0)
-                await execute(ex, ex.workflow.all_steps[step_id])
-            finally:
-                scheduler.drop_slot(step_id)
+            async with self._group_limit(ex.workflow.all_steps[step_id]):
+                scheduler.reserve_slot(step_id, ex.plan.priority.get(step_id, 0.0))
+                try:
+                    # Every node LangGraph started in this superstep decides before any
+                    # of them runs, as the scheduler decides the steps a finish releases.
+                    await asyncio.sleep(0)
+                    await execute(ex, ex.workflow.all_steps[step_id])
+                finally:
+                    scheduler.drop_slot(step_id)
 
     def _decided(self, key: _T, decide: Callable[[_T], _R]) -> _R:
         """`decide(key)`; inside a container admitted after the run failed (`all_done`),
@@ -316,6 +324,12 @@ class LangGraphScheduler(Scheduler):
         """A step run by its own node: the graph's edge to error recovery runs them."""
         return self._runtime.defers_handlers(step_id)
 
+    def stopping(self, container: str) -> None:
+        """A fail_fast group's children run as node tasks of its subgraph, outside the
+        group's cancel scope: they are stopped here, before a freed slot starts one."""
+        why = self.stop_why.get(container, "")
+        self._runtime.stop_nodes(self._ex.plan.levels[container], why)
+
     async def run_loop(self, step: Step, body: Container) -> Any:
         """A loop step's iterations or items, by its subgraph."""
         return await self._runtime.run_loop(step, body)
@@ -332,7 +346,12 @@ class LangGraphScheduler(Scheduler):
         if container.container is not None and ex.fatal is not None:
             self.admitted.add(container.container)
         # The node's config (checkpointer, namespace, durability) is inherited.
-        await self._graphs[container.container].ainvoke({"run_id": ex.run_id})
+        try:
+            await self._graphs[container.container].ainvoke({"run_id": ex.run_id})
+        except asyncio.CancelledError:
+            # While the canceller's reason (`stop_why`) still stands.
+            await self._runtime.cancel_nodes(container)
+            raise
         if ex.stop_reason is None:
             self._detect_deadlock(container.steps)
 

@@ -53,8 +53,9 @@ async def execute(ex: Executor, step: Step) -> None:
     except ExpressionError as exc:
         await _expression_failed(ex, step, record, exc)
     except anyio.get_cancelled_exc_class():  # evaluated only when something propagates
-        with anyio.CancelScope(shield=True):
-            _cancelled(ex, record)
+        if not record.status.terminal:  # else the canceller recorded it (not started)
+            with anyio.CancelScope(shield=True):
+                _cancelled(ex, record)
         raise
 
 

@@ -42,6 +42,10 @@ class Scheduler:
         #: fail_fast parallel step stops its other children).
         self.on_failure: dict[str, Callable[[Step, StepRecord], None]] = {}
 
+    def stopping(self, container: str) -> None:
+        """`container` is cancelling its children (fail_fast): its own cancel scope holds
+        them here; an engine that runs them elsewhere stops them now."""
+
     async def run_container(
         self, container: Container, scope: Scope | None = None, *, limited: bool = True
     ) -> None:

@@ -10,13 +10,8 @@ from conftest import make_workflow, run
 
 from wfctl.model import StepStatus
 
-_LANGGRAPH_TODO = pytest.mark.xfail(
-    reason="langgraph: a cancelled subgraph ainvoke does not cancel its node tasks yet",
-    strict=False,
-)
 
-
-@pytest.mark.parametrize("engine", ["events", pytest.param("langgraph", marks=_LANGGRAPH_TODO)])
+@pytest.mark.parametrize("engine", ["events", "langgraph"])
 def test_a_failing_child_cancels_its_running_sibling_and_skips_the_pending_one(
     tmp_path: Path, engine: str
 ) -> None:

@@ -100,6 +100,7 @@ class _FailFast:
         why = f"child '{local_id(template_of(child.step_id))}' failed (fail_fast)"
         self.ex.scheduler.stop_why[self.step.step_id] = why
         self.cancel.cancel()
+        self.ex.scheduler.stopping(self.step.step_id)
 
     async def run(self, level: Container, scope: Scope | None) -> StepRecord | None:
         """Run the container under the watch; the child that stopped it, if one did."""
