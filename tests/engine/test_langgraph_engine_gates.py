@@ -75,3 +75,36 @@ def test_an_approval_in_a_parallel_group_lets_the_rest_of_the_run_finish(
     assert result.steps["gate"].output["by"] == "ann"
     for step_id in RAN_BEFORE_THE_GATE:
         assert len(result.steps[step_id].attempts) == 1, step_id  # not run again
+
+
+# A step skipped by its `when`, joined with another into a third, beside an approval
+# that waits: once LangGraph ran the approval's deferred wait in the same superstep as
+# the skip (a `Send`), interrupted, and left the join undecided (failed as a deadlock).
+SKIP_BESIDE_A_WAIT = """\
+workflow_id: skip_beside_wait
+name: Skip beside a wait
+inputs:
+  flag: {type: boolean, default: true}
+steps:
+  - {step_id: s0, action: noop}
+  - {step_id: s1, action: noop, dependencies: [s0], when: "not inputs.flag"}
+  - {step_id: s2, action: noop, dependencies: [s0, s1]}
+  - {step_id: s3, step_type: human_approval, with: {message: ok?}}
+"""
+
+
+@pytest.mark.parametrize("engine", ["events", "langgraph"])
+def test_a_skip_beside_a_waiting_approval_is_decided_before_the_run_waits(
+    tmp_path: Path, engine: str
+) -> None:
+    (tmp_path / "wf.yaml").write_text(SKIP_BESIDE_A_WAIT, encoding="utf-8")
+    options = wfctl.RunOptions(engine=engine)
+    result = anyio.run(wfctl.run_workflow, wfctl.load_workflow(tmp_path / "wf.yaml"), {}, options)
+    assert result.status is wfctl.WorkflowState.WAITING_APPROVAL
+    statuses = {k: (r.status.value, r.reason) for k, r in result.steps.items()}
+    assert statuses == {
+        "s0": ("completed", None),
+        "s1": ("skipped", "when is false: not inputs.flag"),
+        "s2": ("skipped", "upstream skipped: s1"),
+        "s3": ("waiting", "waiting for approval"),
+    }

@@ -3,8 +3,9 @@
 A node per step; a subgraph per container (a parallel group's children; a loop's body,
 with its back-edge: :mod:`.langgraph_loops`); edges from the
 dependencies (a join when a step waits on several); conditional edges where a step may
-be skipped by its `when` or by the branch of a `conditional` step (the skip is a `Send`
-to the step, so that its dependents' joins still fire); after a step with
+be skipped by its `when` or by the branch of a `conditional` step (labelled with the
+condition; the edge always reaches the step, whose node decides and records the skip, so
+that its dependents' joins still fire); after a step with
 `error_handlers` a conditional edge to its `<id>.error_recovery` node, taken when it
 failed; at each `human_approval` step (and each parallel step holding one) a deferred
 `<id>.wait` node that calls `interrupt()` and a back-edge to itself until the step is
@@ -57,18 +58,13 @@ class GraphState(TypedDict, total=False):
     steps: Annotated[dict[str, dict[str, Any]], merge]  # step id -> its record as data
     vars: Annotated[dict[str, Any], merge]
     completed: Annotated[list[str], operator.add]  # completion order (rollback order)
-    skip: str  # only in a `Send` to a step: skip it, for this reason
 
 
 class GraphRuntime(Protocol):
     """What the nodes of a compiled workflow graph call (the engine implements it)."""
 
-    async def run_step(self, step_id: str, skip: str | None, subgraph: Any) -> dict[str, Any]:
+    async def run_step(self, step_id: str, subgraph: Any) -> dict[str, Any]:
         """Run (or skip) one step to its end state; the state update it made."""
-        ...
-
-    def skip_reason(self, step_id: str) -> str | None:
-        """Why the step would be skipped if it started now (None: it runs)."""
         ...
 
     def waiting(self, step_id: str) -> bool:
@@ -322,7 +318,7 @@ def _step_node(step_id: str, subgraph: Any) -> Callable[[GraphState], Any]:
     LangGraph knows it as this node's subgraph (drawing, nested checkpoints)."""
 
     async def node(state: GraphState) -> dict[str, Any]:
-        return await _runtime(state).run_step(step_id, state.get("skip"), subgraph)
+        return await _runtime(state).run_step(step_id, subgraph)
 
     node.__name__ = step_id
     return node
@@ -338,7 +334,7 @@ def _wait_node(step_id: str) -> Callable[[GraphState], Any]:
         if not runtime.approval_due(step_id):
             # Re-run from here on resume (PITFALLS.md): nothing above has side effects.
             interrupt({"waiting_for": step_id})
-        return await runtime.run_step(step_id, None, None)
+        return await runtime.run_step(step_id, None)
 
     wait.__name__ = step_id + _WAIT
     return wait
@@ -368,14 +364,15 @@ def _recovery_node(step_id: str) -> Callable[[GraphState], Any]:
     return recovery
 
 
-def _guard_route(step_id: str, label: str) -> Callable[[GraphState], Any]:
-    def route(state: GraphState) -> Any:
-        from langgraph.types import Send
+def _guard_route(step_id: str, label: str) -> Callable[[GraphState], str]:
+    """The edge into a step that may be skipped: drawn with its condition, always taken.
+    The step's node decides (as the scheduler does) and records a skip. Not a `Send` with
+    the skip: LangGraph takes a superstep that only sends for the last one and runs the
+    deferred approval waits beside it, which then interrupt before the skipped step's
+    dependents have been decided."""
 
-        reason = _runtime(state).skip_reason(step_id)
-        if reason is None:
-            return label
-        return Send(step_id, {"run_id": state["run_id"], "skip": reason})
+    def route(state: GraphState) -> str:
+        return label
 
     route.__name__ = f"to_{step_id}"
     return route

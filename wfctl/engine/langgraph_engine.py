@@ -26,7 +26,6 @@ from wfctl.engine.langgraph_loops import LoopDriver
 from wfctl.engine.lifecycle import execute, handle_failure
 from wfctl.engine.scheduler import Scheduler
 from wfctl.events import Event, StepStateChanged, VarsChanged
-from wfctl.expressions import ExpressionError, truthy
 from wfctl.model import Step, StepStatus, StepType
 from wfctl.records import Attempt, StepRecord
 from wfctl.state.replay import Replayed
@@ -168,7 +167,7 @@ class EngineRuntime(GroupControl, LoopDriver):
         """The run's executor (records, vars)."""
         return self._ex
 
-    async def run_step(self, step_id: str, skip: str | None, subgraph: Any) -> dict[str, Any]:
+    async def run_step(self, step_id: str, subgraph: Any) -> dict[str, Any]:
         ex = self._ex
         record = ex.records[step_id]
         if record.status.terminal:
@@ -179,7 +178,7 @@ class EngineRuntime(GroupControl, LoopDriver):
         if task is not None:
             self._nodes[step_id] = task
         try:
-            return await self._tracked(self._run(step_id, record, skip))
+            return await self._tracked(self._run(step_id))
         finally:
             self._in_node.discard(step_id)
             self._nodes.pop(step_id, None)
@@ -226,13 +225,10 @@ class EngineRuntime(GroupControl, LoopDriver):
 
         return await self._tracked(handle())
 
-    async def _run(self, step_id: str, record: StepRecord, skip: str | None) -> None:
+    async def _run(self, step_id: str) -> None:
         ex = self._ex
         scheduler = ex.scheduler
-        if skip is not None:
-            record.status, record.reason = StepStatus.SKIPPED, skip
-            ex.emit_state(step_id)
-        elif self._decided(step_id, scheduler.decide):
+        if self._decided(step_id, scheduler.decide):
             async with self._group_limit(ex.workflow.all_steps[step_id]):
                 scheduler.reserve_slot(step_id, ex.plan.priority.get(step_id, 0.0))
                 try:
@@ -258,21 +254,6 @@ class EngineRuntime(GroupControl, LoopDriver):
             return decide(key)
         finally:
             ex.fatal = fatal if ex.fatal is None else ex.fatal
-
-    def skip_reason(self, step_id: str) -> str | None:
-        ex = self._ex
-        record = ex.records[step_id]
-        if record.status is StepStatus.WAITING or record.status.terminal:
-            return None
-        step = ex.workflow.all_steps[step_id]
-        reason = self._decided(step, ex.scheduler._skip_reason)
-        if reason is not None or step.when is None:
-            return reason
-        try:
-            holds = truthy(step.when.evaluate(ex.context(step)))
-        except ExpressionError:
-            return None  # the node evaluates it again and fails the step with the error
-        return None if holds else f"when is false: {step.when.source}"
 
     def waiting(self, step_id: str) -> bool:
         return self._ex.records[step_id].status is StepStatus.WAITING
