@@ -65,6 +65,20 @@ async def wait_for_file_lines(path: Path, count: int, timeout: float = 5.0) -> l
             await anyio.sleep(0.02)
 
 
+def _children() -> list[int]:
+    """This process's child processes."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                data = (entry / "stat").read_bytes()
+            except OSError:
+                continue
+            if int(data[data.rfind(b")") + 2 :].split()[1]) == me:
+                found.append(int(entry.name))
+    return found
+
+
 def assert_all_gone(pids: list[int], tag: str, timeout: float = 3.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -302,6 +316,36 @@ async def test_cancel_kills_the_whole_process_group(tmp_path: Path) -> None:
         assert find_tagged_processes(tag) == []
     finally:
         assert_all_gone(procs, tag)
+
+
+@pytest.mark.anyio
+async def test_a_native_cancel_while_spawning_still_kills_the_group(tmp_path: Path) -> None:
+    """The scheduler's asyncio.TaskGroup cancels its step tasks natively (anyio's shield
+    cannot hold that off). Arriving while asyncio still connects the pipes, it once made
+    asyncio SIGKILL the group leader alone and left the command's children running."""
+    import asyncio
+
+    pids = tmp_path / "pids"
+    # The child does not hold the pipes: asyncio would wait for them to close.
+    script = f'echo "$WFCTL_PROC_TAG" > {pids}; sleep 100 >/dev/null 2>&1 & echo $! >> {pids}; wait'
+    task = asyncio.create_task(sh(tmp_path, script))
+    deadline = time.monotonic() + 10
+    while not _children():  # the task forks the command, then waits for its pipes
+        assert time.monotonic() < deadline, "the command was not forked"
+        await asyncio.sleep(0)
+    # Blocking the loop keeps the spawn pending while the command starts its children.
+    while not (pids.exists() and len(pids.read_text().split()) >= 2):
+        assert time.monotonic() < deadline, "the command did not start"
+        time.sleep(0.01)
+    tag, number = pids.read_text().split()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    try:
+        assert not alive(int(number))
+        assert find_tagged_processes(tag) == []
+    finally:
+        assert_all_gone([int(number)], tag)
 
 
 @pytest.mark.anyio

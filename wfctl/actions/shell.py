@@ -99,7 +99,7 @@ class ShellAction:
         tag = uuid.uuid4().hex
         stdout = Capture(ctx.masker, ctx.on_output)
         stderr = Capture(ctx.masker, ctx.on_error_output or ctx.on_output)
-        proc = await _start(spec, _environment(spec, ctx, tag), stdout, stderr)
+        proc = await self._spawn(spec, _environment(spec, ctx, tag), stdout, stderr, tag)
         returncode = await self._supervise(proc, spec.stdin, tag)
         stdout.finish()
         stderr.finish()
@@ -107,6 +107,24 @@ class ShellAction:
         if returncode in spec.ok_exit_codes:
             return output
         raise _exit_error(spec, returncode, output, ctx.masker.mask(stderr.last_line())[:300])
+
+    async def _spawn(
+        self, spec: ShellArgs, env: dict[bytes, bytes], stdout: Capture, stderr: Capture, tag: str
+    ) -> Child:
+        """Start the command in a task of its own. A cancellation meanwhile, anyio's or a
+        task group's native one (which anyio's shield cannot hold off), would make asyncio
+        SIGKILL the group leader alone: here the whole group is stopped, then it goes on."""
+        spawning = asyncio.ensure_future(_start(spec, env, stdout, stderr))
+        try:
+            return await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            with anyio.CancelScope(shield=True):
+                proc = await _started(spawning)
+                if proc is not None:
+                    await terminate(proc, tag, self.term_grace)
+                    assert proc.transport is not None
+                    proc.transport.close()
+            raise
 
     async def _supervise(self, proc: Child, stdin: bytes | None, tag: str) -> int:
         """Wait for the command; if that is cancelled, kill its processes (shielded)."""
@@ -170,21 +188,27 @@ async def _start(
         raise ActionError(f"shell: working directory does not exist: {spec.cwd}", retryable=False)
     child = Child(stdout, stderr)
     try:
-        # Shielded: a cancellation while spawning must not lose the process handle.
-        with anyio.CancelScope(shield=True):
-            await asyncio.get_running_loop().subprocess_exec(
-                lambda: child,
-                *spec.argv,
-                stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=spec.cwd,
-                env=env,
-                start_new_session=True,
-            )
+        await asyncio.get_running_loop().subprocess_exec(
+            lambda: child,
+            *spec.argv,
+            stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=spec.cwd,
+            env=env,
+            start_new_session=True,
+        )
     except OSError as exc:
         raise _spawn_error(exc, spec.argv[0]) from None
     return child
+
+
+async def _started(spawning: asyncio.Future[Child]) -> Child | None:
+    """The process a spawn started, once it has; None if it could not start."""
+    try:
+        return await spawning
+    except Exception:
+        return None
 
 
 def _spawn_error(exc: OSError, program: str) -> ActionError:
