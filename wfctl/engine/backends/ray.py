@@ -151,6 +151,7 @@ class RayBackend:
             box=None if feed is None else feed.box,
             environ=_environ(action, args, ctx),
             tools=tools,
+            artifacts_dir=None if ctx.artifacts_dir is None else str(ctx.artifacts_dir),
         )
         ref = self._task(ctx.step_id, tools).remote(action, dict(args), spec)
         try:
