@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from wfctl.model import StepStatus, WorkflowState
@@ -195,6 +196,9 @@ class RunResult:
     error: str | None = None
     waiting_for: tuple[str, ...] = ()
     rollbacks: tuple[dict[str, Any], ...] = ()
+    # The run's artifacts directory (WFCTL_ARTIFACTS); None when no step asked for one
+    # (a run without a state store makes it only then).
+    artifacts_dir: Path | None = None
 
     @property
     def duration(self) -> float:

@@ -92,6 +92,25 @@ def test_where_each_attempt_ran_is_in_the_report_and_wfctl_show(
     assert attempt["node"][:12] in shown.stdout
 
 
+def test_ray_attempts_get_the_runs_artifacts_directory(address: str, tmp_path: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(
+        "workflow_id: art\nname: art\nsteps:\n"
+        "  - step_id: put\n    action: shell\n    resources: {worker_only: 1}\n"
+        "    with: {command: 'echo from-ray > \"${WFCTL_ARTIFACTS:?unset}/x.txt\"'}\n"
+        "  - step_id: get\n    action: shell\n    dependencies: [put]\n"
+        "    with: {command: 'cat \"${WFCTL_ARTIFACTS:?unset}/x.txt\"'}\n"
+    )
+    args = ["run", "wf.yaml", "--executor", "ray", "--ray-address", address, "--json"]
+    done = wfctl([*args, "--state-dir", "state"], tmp_path, timeout=180)
+    assert done.rc == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["steps"]["put"]["attempts"][0]["node"]  # it ran on a Ray worker
+    assert report["steps"]["get"]["output"]["stdout"] == "from-ray\n"
+    where = tmp_path / "state" / "runs" / report["execution_id"] / "artifacts"
+    assert report["artifacts_dir"] == str(where.resolve())
+    assert (where / "x.txt").read_text() == "from-ray\n"
+
+
 def test_a_step_no_node_can_run_is_exit_2_at_once(address: str, tmp_path: Path) -> None:
     (tmp_path / "wf.yaml").write_text(
         "workflow_id: nope\nname: nope\nsteps:\n"

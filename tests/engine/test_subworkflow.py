@@ -134,3 +134,20 @@ def test_a_group_loop_inside_the_child_names_the_childs_own_steps(tmp_path: Path
     assert code == 0, out
     assert steps["call"]["output"] == {"last": "got 10"}
     assert steps["call.each[0].call.b"]["output"]["stdout"] == "got 5\n"
+
+
+def test_a_childs_on_exit_sees_the_childs_own_status_and_failures(tmp_path: Path) -> None:
+    shutil.copytree(DATA.parent / "subflow_exit", tmp_path, dirs_exist_ok=True)
+    for engine in ("events", "langgraph"):
+        res = cli(["run", "parent.yaml", "--no-live", "--report", f"{engine}.json",
+                   "--engine", engine], tmp_path)  # fmt: skip
+        assert res.returncode == 0, (engine, res.stdout, res.stderr)
+        steps = load_report(tmp_path / f"{engine}.json")["steps"]
+        assert steps["call"]["status"] == "failed"  # the caller went on (continue_on_failure)
+        # The child's hook: the child failed, by its own step `bad` (its own id).
+        assert steps["call.report"]["status"] == "completed", (engine, steps["call.report"])
+        assert steps["call.report"]["output"]["stdout"] == "child status=failed failed=bad\n"
+        # The run's own hook: the run completed; its failures name the inlined ids.
+        assert steps["summary"]["output"]["stdout"] == (
+            "parent status=completed failed=call.bad,call\n"
+        )

@@ -850,3 +850,16 @@ def test_unknown_workflow_attribute_is_reported_where_it_is_read() -> None:
     )
     assert (found.line, found.col) == (6, 51)
     assert "workflow.id" in (found.hint or "")
+
+
+def test_workflow_artifacts_is_known_and_a_near_miss_is_told_it() -> None:
+    found = one(
+        """
+        steps:
+          - step_id: a
+            action: shell
+            with: {command: ["ls", "{{ workflow.artifacts }}", "{{ workflow.artifact }}"]}
+        """
+    )
+    assert (found.code, found.message) == ("unknown-name", "workflow has no attribute 'artifact'")
+    assert found.hint == "did you mean 'artifacts'?"

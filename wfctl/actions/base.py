@@ -100,6 +100,14 @@ class ActionContext:
     # Runs a tool the action was given (react) through the engine's attempt loop; None
     # when the step declares no tools.
     call_tool: ToolCaller | None = None
+    # The run's artifacts directory, made on the first call (a run without a state store
+    # makes none until a step asks); None outside a run. Read it as `artifacts_dir`.
+    artifacts: Callable[[], Path] | None = None
+
+    @property
+    def artifacts_dir(self) -> Path | None:
+        """The run's artifacts directory (made now if it was not yet); None outside a run."""
+        return None if self.artifacts is None else self.artifacts()
 
 
 #: `call_tool(name, arguments, ctx)`: the tool's output, or raises ActionError.

@@ -4,8 +4,9 @@
   string it runs through ``/bin/sh -c``. Pass untrusted values through ``env``, never by
   templating them into a shell string.
 * The environment is ``os.environ`` + the run's secrets + ``WFCTL_RUN_ID``,
-  ``WFCTL_STEP_ID``, ``WFCTL_ATTEMPT``, ``WFCTL_IDEMPOTENCY_KEY``, then the step's ``env``
-  on top (a ``null`` value removes a variable). ``WFCTL_PROC_TAG`` (unique per attempt) is
+  ``WFCTL_STEP_ID``, ``WFCTL_ATTEMPT``, ``WFCTL_IDEMPOTENCY_KEY``, ``WFCTL_ARTIFACTS`` (the
+  run's artifacts directory), then the step's ``env`` on top (a ``null`` value removes a
+  variable). ``WFCTL_PROC_TAG`` (unique per attempt) is
   always ours: it is how escaped processes are found.
 * The command starts in its own session / process group with stdin from ``/dev/null``
   unless ``stdin`` is given. stdout and stderr are read as they arrive (asyncio's
@@ -172,6 +173,9 @@ def _environment(spec: ShellArgs, ctx: ActionContext, tag: str) -> dict[bytes, b
     env[b"WFCTL_STEP_ID"] = enc(ctx.step_id)
     env[b"WFCTL_ATTEMPT"] = str(ctx.attempt).encode()
     env[b"WFCTL_IDEMPOTENCY_KEY"] = enc(ctx.idempotency_key)
+    artifacts = ctx.artifacts_dir
+    if artifacts is not None:
+        env[b"WFCTL_ARTIFACTS"] = enc(artifacts)
     for name, setting in spec.env.items():
         if setting is None:
             env.pop(enc(name), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import IO, Any
 
 from wfctl.model import ReactBody
@@ -61,10 +62,17 @@ def _tools(workflow: Any) -> set[str]:
     }
 
 
-def _as_data(workflow: Any, entries: list[tuple[Any, int, str | None]]) -> dict[str, Any]:
+#: Stands for the run id a real run would get (it is made when the run starts).
+RUN_ID_PLACEHOLDER = "RUN_ID"
+
+
+def _as_data(
+    workflow: Any, entries: list[tuple[Any, int, str | None]], artifacts: str
+) -> dict[str, Any]:
     tools = _tools(workflow)
     return {
         "workflow": {"id": workflow.workflow_id, "name": workflow.name},
+        "artifacts_dir": artifacts,
         "steps": [
             {
                 "step_id": s.step_id,
@@ -84,7 +92,9 @@ def _as_data(workflow: Any, entries: list[tuple[Any, int, str | None]]) -> dict[
     }
 
 
-def _print_text(workflow: Any, entries: list[tuple[Any, int, str | None]], out: IO[str]) -> None:
+def _print_text(
+    workflow: Any, entries: list[tuple[Any, int, str | None]], artifacts: str, out: IO[str]
+) -> None:
     depth: dict[str | None, int] = {None: 0}
     out.write(f"plan for {workflow.name} ({len(workflow.all_steps)} steps), nothing was run:\n")
     for s, wave, container in entries:
@@ -99,13 +109,22 @@ def _print_text(workflow: Any, entries: list[tuple[Any, int, str | None]], out: 
     if workflow.on_exit:
         hooks = ", ".join(s.step_id for s in workflow.on_exit)
         out.write(f"  on_exit (run last, in order, whatever the outcome): {hooks}\n")
+    out.write(f"  artifacts (WFCTL_ARTIFACTS): {artifacts}\n")
 
 
-def dry_run(workflow: Any, out: IO[str], env: Mapping[str, str], as_json: bool = False) -> bool:
+def dry_run(
+    workflow: Any,
+    out: IO[str],
+    env: Mapping[str, str],
+    state_dir: Path,
+    as_json: bool = False,
+) -> bool:
     """Print the plan (text, or JSON with `as_json`): each step with what it waits on, in
-    an order that could run. False (after saying why) if a secret the run needs is not
-    in `env`, as the run itself would stop."""
+    an order that could run, and the artifacts directory a run would use (under
+    `state_dir`, RUN_ID standing for its id). False (after saying why) if a secret the
+    run needs is not in `env`, as the run itself would stop."""
     from wfctl.compile.plan import compile_plan
+    from wfctl.state.artifacts import artifacts_path
 
     missing = workflow.missing_secrets(env)
     if missing:
@@ -117,8 +136,9 @@ def dry_run(workflow: Any, out: IO[str], env: Mapping[str, str], as_json: bool =
         )
         return False
     entries = _entries(compile_plan(workflow), None)
+    artifacts = str(artifacts_path(state_dir, RUN_ID_PLACEHOLDER).resolve())
     if as_json:
-        out.write(json.dumps(_as_data(workflow, entries), indent=2) + "\n")
+        out.write(json.dumps(_as_data(workflow, entries, artifacts), indent=2) + "\n")
     else:
-        _print_text(workflow, entries, out)
+        _print_text(workflow, entries, artifacts, out)
     return True

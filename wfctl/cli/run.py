@@ -177,7 +177,7 @@ def run_from_cli(opts: RunOptions) -> int:
         from wfctl.cli._dry_run import dry_run
 
         env = {**os.environ, **opts.extra_env}
-        planned = dry_run(workflow, sys.stdout, env, as_json=opts.json_output)
+        planned = dry_run(workflow, sys.stdout, env, opts.state_path(), as_json=opts.json_output)
         return ExitCode.OK if planned else ExitCode.INVALID
     missing = missing_extra(workflow)
     if missing:

@@ -25,10 +25,12 @@ from wfctl.engine.catalog import ActionCatalog
 from wfctl.engine.scheduler import Scheduler
 from wfctl.engine.scopes import Scope, ScopedStepsView
 from wfctl.engine.slots import PrioritySlots, Ticket
+from wfctl.engine.workflow_view import WorkflowView
 from wfctl.events import CircuitChanged, EventBus, StepStateChanged, VarsChanged, now
 from wfctl.model import Step, WorkflowState
 from wfctl.records import ApprovalDecision, ApprovalHandler, ApprovalRequest, StepRecord
 from wfctl.secrets import Masker
+from wfctl.state.artifacts import RunArtifacts
 
 if TYPE_CHECKING:
     from wfctl.state.cache import StepCacheTable
@@ -78,6 +80,7 @@ class Executor:
         approval_handler: ApprovalHandler | None = None,
         rng: random.Random | None = None,
         backend: Backend | None = None,
+        artifacts: RunArtifacts | None = None,
     ) -> None:
         self.plan = plan
         self.workflow = plan.workflow
@@ -121,12 +124,17 @@ class Executor:
         self.actions = ActionCatalog()
         self.attempts = AttemptLoop(self, backend or default_backend())
         self.cache: StepCacheTable | None = None  # the step cache (a durable run's)
-        self._workflow_view: dict[str, Any] = {
-            "id": self.workflow.workflow_id,
-            "name": self.workflow.name,
-            "version": self.workflow.version,
-            "run_id": run_id,
-        }
+        # Without a store: a temporary directory, made when a step first asks for it.
+        self.artifacts = artifacts or RunArtifacts(None, run_id)
+        self._workflow_view = WorkflowView(
+            {
+                "id": self.workflow.workflow_id,
+                "name": self.workflow.name,
+                "version": self.workflow.version,
+                "run_id": run_id,
+            },
+            {"artifacts": lambda: str(self.artifacts.get())},
+        )
         self.scheduler = Scheduler(self)
 
     # -- the seams the control graph and the runner use ---------------------------
@@ -180,7 +188,12 @@ class Executor:
 
     def set_outcome(self, status: str, failures: list[dict[str, Any]]) -> None:
         """What on_exit steps see as `workflow.status` and `workflow.failures`."""
-        self._workflow_view = {**self._workflow_view, "status": status, "failures": failures}
+        self._workflow_view = self._workflow_view.with_facts(status=status, failures=failures)
+
+    @property
+    def workflow_view(self) -> WorkflowView:
+        """`workflow` in the run's expressions."""
+        return self._workflow_view
 
     def mark_unused_handlers(self) -> None:
         """Handler steps nobody invoked: skipped."""

@@ -21,6 +21,7 @@ from wfctl.model import StepStatus, StepType, Workflow, WorkflowState
 from wfctl.model.inputs import InputError, resolve_inputs
 from wfctl.records import RunResult
 from wfctl.secrets import Masker
+from wfctl.state.artifacts import RunArtifacts
 
 if TYPE_CHECKING:
     from wfctl.state.store import StateStore
@@ -115,6 +116,7 @@ async def run_workflow(
         from wfctl.state.cache import StepCacheTable
 
         executor.cache = StepCacheTable(opts.store, read=opts.use_cache)
+        executor.artifacts.get()  # a durable run's is there from its start (`wfctl show`)
     # Before the clock starts: start-up is not run time.
     load_engine(durable=opts.store is not None, engine=engine)
     bind_backend(executor)  # a remote backend connects here (Ray start-up is not run time)
@@ -165,6 +167,7 @@ def build_executor(
         approval_handler=opts.approval_handler,
         rng=random.Random(opts.seed),
         backend=select_backend(workflow, opts),
+        artifacts=RunArtifacts(opts.store.directory if opts.store is not None else None, run_id),
     )
 
 
@@ -325,4 +328,5 @@ def _finish(
         error=error,
         waiting_for=waiting,
         rollbacks=tuple(executor.rollbacks),
+        artifacts_dir=executor.artifacts.made,
     )

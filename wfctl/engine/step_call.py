@@ -150,6 +150,7 @@ class StepCall:
             on_output=self._on_line,
             on_error_output=self._on_error_line,
             call_tool=self._tool_caller() if self._react else None,
+            artifacts=ex.artifacts.get,
         )
 
     def _tool_caller(self) -> Any:

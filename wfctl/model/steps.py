@@ -171,6 +171,8 @@ class SubflowBody:
     local_ids: Mapping[str, str] = field(default_factory=dict)
     #: Set past the depth limit of a recursive call: the call fails with this when it runs.
     too_deep: str | None = None
+    #: The child's own ids of its on_exit steps (they see the child's own outcome).
+    on_exit: tuple[str, ...] = ()
 
 
 @cache

@@ -100,6 +100,7 @@ def subflow_body(builder: _StepBuilder, r: Mapping[str, Any], path: tuple[Any, .
         steps=steps,
         # The child's own ids (its calls' steps, dotted already, are not its names).
         local_ids=MappingProxyType({s: f"{call_id}.{s}" for s in child.all_steps if "." not in s}),
+        on_exit=tuple(s.step_id for s in last),
     )
 
 

@@ -68,6 +68,7 @@ class RunFacts:
     tails: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # step id -> what the journal dropped of its output lines (wfctl.report.tail.truncations)
     truncated: Mapping[str, dict[str, int]] = field(default_factory=dict)
+    artifacts_dir: str | None = None  # the run's artifacts directory, if it has one
 
 
 def _attempt(a: Attempt) -> dict[str, Any]:
@@ -125,6 +126,7 @@ def assemble(facts: RunFacts) -> dict[str, Any]:
         "started_at": iso(facts.started_at),
         "ended_at": iso(facts.ended_at),
         "duration": facts.duration,
+        "artifacts_dir": facts.artifacts_dir,
         "steps": {k: _step(k, r, facts) for k, r in facts.records.items()},
         "waiting_for": list(facts.waiting_for),
         "rollbacks": list(facts.rollbacks),
@@ -199,6 +201,7 @@ def build_report(
         sla=_sla(workflow, metrics),
         tails=tails or {},
         truncated=truncated or {},
+        artifacts_dir=None if result.artifacts_dir is None else str(result.artifacts_dir),
     )
     return assemble(facts)
 

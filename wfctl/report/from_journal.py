@@ -48,6 +48,14 @@ def _elapsed(row: RunRow) -> float:
     return (row.ended_at or time.time()) - row.started_at
 
 
+def _artifacts(store: StateStore, row: RunRow) -> str | None:
+    """The run's artifacts directory (None for a run older than them: it has none)."""
+    from wfctl.state.artifacts import artifacts_path
+
+    path = artifacts_path(store.directory, row.run_id).resolve()
+    return str(path) if path.is_dir() else None
+
+
 def report_from_journal(store: StateStore, row: RunRow) -> dict[str, Any]:
     """The report of `row`'s run as far as its journal tells (the builder's shape)."""
     from wfctl.report.metrics import summarize
@@ -77,5 +85,6 @@ def report_from_journal(store: StateStore, row: RunRow) -> dict[str, Any]:
         vars=replayed.vars,
         tails=failed_tails(events, records),
         truncated=truncations(events),
+        artifacts_dir=_artifacts(store, row),
     )
     return assemble(facts)

@@ -25,7 +25,7 @@ __all__ = ["BASE_NAMES", "WORKFLOW_ATTRS", "Site", "check_expressions", "step_si
 # Names an expression may use, by where it stands; anything else is a typo.
 BASE_NAMES: Final = frozenset({"inputs", "vars", "steps", "workflow", "secrets"})
 # What `workflow` holds at run time (the executor's workflow view).
-WORKFLOW_ATTRS: Final = frozenset({"id", "name", "version", "run_id"})
+WORKFLOW_ATTRS: Final = frozenset({"id", "name", "version", "run_id", "artifacts"})
 # What `workflow` holds besides, in an on_exit step.
 EXIT_ATTRS: Final = frozenset({"status", "failures"})
 # An agent's `with` is rendered in the context of whichever step it serves.

@@ -106,6 +106,9 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     for line in summary_lines(report, status):
         line.truncate(width, overflow="ellipsis")
         console.print(line)
+    if report.get("artifacts_dir"):
+        # Whole, never cut to the width: it is there to be copied.
+        console.print(Text(f"artifacts: {printable(str(report['artifacts_dir']))}"), soft_wrap=True)
 
 
 def _head(report: Mapping[str, Any], status: str) -> list[Text]:

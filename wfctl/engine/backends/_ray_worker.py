@@ -46,6 +46,9 @@ class AttemptSpec:
     # key and base URL), so that a worker uses what a local run would.
     environ: Mapping[str, str] | None = None
     tools: bool = False  # the attempt may call tools (through the box)
+    # The run's artifacts directory (WFCTL_ARTIFACTS): the driver's path, which a worker
+    # on the same machine (or sharing that file system) writes to.
+    artifacts_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec) -> Outc
     from wfctl.secrets import Masker
 
     channel = _Channel(spec.box, spec.line_key) if spec.box and spec.line_key else None
+    artifacts = spec.artifacts_dir
     ctx = ActionContext(
         run_id=spec.run_id,
         step_id=spec.step_id,
@@ -134,6 +138,7 @@ def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec) -> Outc
         masker=Masker(spec.secret_env.values()),
         on_output=None if channel is None else channel.line,
         call_tool=channel.call_tool if channel is not None and spec.tools else None,
+        artifacts=None if artifacts is None else functools.partial(Path, artifacts),
     )
 
     async def attempt() -> Any:

@@ -151,6 +151,7 @@ class RayBackend:
             box=None if feed is None else feed.box,
             environ=_environ(action, args, ctx),
             tools=tools,
+            artifacts_dir=_artifacts_dir(ctx),
         )
         ref = self._task(ctx.step_id, tools).remote(action, dict(args), spec)
         try:
@@ -254,3 +255,9 @@ def lost(exc: BaseException) -> ActionError:
     if isinstance(exc, rex.RuntimeEnvSetupError):
         return ActionError(f"Ray runtime_env setup failed: {exc}", retryable=False)
     return ActionError(f"Ray: {type(exc).__name__}: {exc}", kind="error")
+
+
+def _artifacts_dir(ctx: ActionContext) -> str | None:
+    """The run's artifacts directory as the worker gets it (the driver's path)."""
+    path = ctx.artifacts_dir
+    return None if path is None else str(path)

@@ -11,17 +11,19 @@ steps like any others.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from wfctl.engine.attempts import StepFailed
 from wfctl.engine.scopes import Scope, ScopedStepsView
+from wfctl.engine.workflow_view import WorkflowView
 from wfctl.expressions import ExpressionError
 from wfctl.model import Step, StepStatus, StepType, SubflowBody
 from wfctl.model.inputs import InputError, resolve_inputs
 from wfctl.model.scopes import template_of
-from wfctl.records import StepRecord
+from wfctl.records import StepRecord, error_info
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
@@ -67,8 +69,44 @@ def _scope(ex: Executor, step: Step, body: SubflowBody) -> Scope:
         "inputs": inputs,
         "vars": dict(body.variables),
         "steps": ScopedStepsView(ex.records, own),
+        "workflow": _child_view(ex, step.step_id, body, names),
     }
     return Scope(step.step_id, {}, names, context)
+
+
+def _child_view(
+    ex: Executor, call_id: str, body: SubflowBody, names: Mapping[str, str]
+) -> WorkflowView:
+    """The child's `workflow`: the run's facts, and the child's own `status` and
+    `failures` (what its on_exit steps see), worked out when they are read."""
+    prefix = f"{call_id}."
+    hooks = frozenset(body.on_exit)
+    own = [c for c in body.steps if c.step_id.rpartition(".")[2] not in hooks]
+
+    def failures() -> list[dict[str, Any]]:
+        # Under its own ids, as its expressions name its steps; its hooks and handlers
+        # are no part of its outcome (as for the run's own on_exit).
+        return [
+            error_info(r.error or "", r.error_kind, r.output, rid[len(prefix) :]).as_dict()
+            for rid, r in ex.records.items()
+            if rid.startswith(prefix)
+            and r.status is StepStatus.FAILED
+            and rid[len(prefix) :] not in hooks
+            and template_of(rid) not in ex.workflow.handlers
+        ]
+
+    def status() -> str:
+        if ex.stop_reason is not None:  # the run was stopped: so was the child
+            return "timeout" if ex.stop_reason == "timeout" else "cancelled"
+        # As the call judges it: a step of its own failed that may not fail.
+        failed = any(
+            ex.records[names.get(c.step_id, c.step_id)].status is StepStatus.FAILED
+            and not c.retry_policy.continue_on_failure
+            for c in own
+        )
+        return "failed" if failed else "completed"
+
+    return WorkflowView(ex.workflow_view, {"status": status, "failures": failures})
 
 
 async def _run_child(ex: Executor, step: Step, scope: Scope) -> None:
