@@ -850,3 +850,25 @@ def test_unknown_workflow_attribute_is_reported_where_it_is_read() -> None:
     )
     assert (found.line, found.col) == (6, 51)
     assert "workflow.id" in (found.hint or "")
+
+
+def test_a_cache_key_template_is_checked_like_any_other_at_its_line() -> None:
+    found = check(
+        """
+        steps:
+          - {step_id: a, action: noop}
+          - step_id: b
+            action: noop
+            dependencies: [a]
+            cache: {key: "{{ inputs.n }}-{{ steps.a.output }}-{{ nothere.x }}"}
+          - step_id: c
+            action: noop
+            cache: {key: "{{ vars.x | }}"}
+        """
+    )
+    got = [(d.line, d.code, d.path) for d in found]
+    assert got == [
+        (8, "unknown-name", "steps[1].cache.key"),
+        (11, "expression-syntax", "steps[2].cache.key"),
+    ], [(d.line, d.code, d.message) for d in found]
+    assert "'nothere'" in found[0].message
