@@ -4,6 +4,7 @@ each misuse at its file:line, a problem inside one once at its own line, exit 2.
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 
 from cli_helpers import cli
@@ -65,3 +66,35 @@ def test_a_called_files_local_workflow_problem_is_reported_at_that_files_line(
         "nested.yaml:27:30 workflows.outer.steps[1].uses: sub-workflow 'lib/greet.yaml' has "
         "1 problem(s)" in out
     )
+
+
+def test_a_call_inside_a_local_workflow_names_the_files_workflows(tmp_path: Path) -> None:
+    (tmp_path / "u.yaml").write_text(
+        textwrap.dedent(
+            """\
+            workflow_id: u
+            name: U
+            workflows:
+              a:
+                steps:
+                  - {step_id: x, uses: "#zz"}
+                  - {step_id: y, uses: "#a", with: {q: 1}}
+                  - {step_id: z, uses: "#b", when: "false"}
+              b:
+                inputs: {n: {type: integer}}
+                steps: [{step_id: only, action: noop}]
+            steps:
+              - {step_id: s, uses: "#a"}
+            """
+        )
+    )
+    res = cli(["validate", "u.yaml"], tmp_path)
+    assert res.returncode == 2
+    assert res.stdout.splitlines()[::2] == [
+        "u.yaml:6:28 workflows.a.steps[0].uses: no workflow 'zz' in this file's `workflows:` "
+        "(defined: a, b) (subflow-not-found)",
+        "u.yaml:7:41 workflows.a.steps[1].with.q: unknown input 'q' of the sub-workflow "
+        "(its inputs: none) (subflow-input)",
+        "1 of 1 file invalid, 3 problems",
+    ], res.stdout
+    assert "u.yaml:8:9 workflows.a.steps[2].with: missing required input 'n'" in res.stdout

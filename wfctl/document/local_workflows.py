@@ -18,6 +18,7 @@ __all__ = [
     "home_of",
     "in_file",
     "is_local",
+    "local_body",
     "local_names",
     "local_workflow",
     "prefix_of",
@@ -57,10 +58,16 @@ def prefix_of(doc: LoadedDocument) -> Path_:
     return ("workflows", doc.name) if isinstance(doc, LocalWorkflow) else ()
 
 
-def local_workflow(doc: LoadedDocument, name: str) -> LocalWorkflow | None:
-    """The workflow `name` of `doc`'s file's `workflows:`, or None if it defines none."""
+def local_body(doc: LoadedDocument, name: str) -> dict[str, Any] | None:
+    """The data of the workflow `name` of `doc`'s file's `workflows:`, or None."""
     body = _defined(doc).get(name)
-    if not isinstance(body, dict):
+    return body if isinstance(body, dict) else None
+
+
+def local_workflow(doc: LoadedDocument, name: str) -> LocalWorkflow | None:
+    """The workflow `name` of `doc`'s file's `workflows:` as a document, or None."""
+    body = local_body(doc, name)
+    if body is None:
         return None
     home = home_of(doc)
     sub = _sub_map(home.source_map, ("workflows", name))

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wfctl.document.local_workflows import is_local, local_names, local_workflow
+from wfctl.document.local_workflows import is_local, local_body, local_names
 from wfctl.validate._context import Context
 from wfctl.validate._words import did_you_mean
 
@@ -77,7 +77,7 @@ def _check_call(ctx: Context, path: tuple[Any, ...], raw: dict[str, Any], uses: 
 def _check_local_call(ctx: Context, path: tuple[Any, ...], raw: dict[str, Any], name: str) -> None:
     """A call of a workflow of this file's `workflows:` (its own problems are reported
     with this file's, at their lines)."""
-    callee = local_workflow(ctx.doc, name)
+    callee = local_body(ctx.doc, name)
     if callee is None:
         names = local_names(ctx.doc)
         known = ", ".join(names) if names else "none"
@@ -88,7 +88,7 @@ def _check_local_call(ctx: Context, path: tuple[Any, ...], raw: dict[str, Any], 
             did_you_mean(name, names) or '`uses: "#name"` names an entry of `workflows:`',
         )
         return
-    _check_with(ctx, path, raw.get("with", {}), callee.data.get("inputs", {}))
+    _check_with(ctx, path, raw.get("with", {}), callee.get("inputs", {}))
 
 
 def _load(ctx: Context, at: tuple[Any, ...], file: str) -> LoadedDocument | None:
