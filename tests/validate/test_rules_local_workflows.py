@@ -98,3 +98,27 @@ def test_a_call_inside_a_local_workflow_names_the_files_workflows(tmp_path: Path
         "1 of 1 file invalid, 3 problems",
     ], res.stdout
     assert "u.yaml:8:9 workflows.a.steps[2].with: missing required input 'n'" in res.stdout
+
+
+def test_a_call_of_a_workflow_with_a_broken_input_schema_reports_the_schema_only(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "v.yaml").write_text(
+        textwrap.dedent(
+            """\
+            workflow_id: v
+            name: V
+            workflows:
+              a:
+                inputs: {x: {type: strin}, y: {type: string, pattern: "(a)\\\\1"}}
+                steps: [{step_id: s, action: noop}]
+            steps:
+              - {step_id: s, uses: "#a", with: {x: 1, y: 2}}
+            """
+        )
+    )
+    res = cli(["validate", "v.yaml"], tmp_path)
+    assert res.returncode == 2, res.stdout + res.stderr
+    found = [line.split(" ")[0] + " " + line.rsplit(" ", 1)[1] for line in res.stdout.splitlines()
+             if line.startswith("v.yaml")]  # fmt: skip
+    assert found == ["v.yaml:5:17 (invalid-json-schema)", "v.yaml:5:59 (unbounded-pattern)"]

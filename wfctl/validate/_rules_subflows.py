@@ -164,9 +164,15 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _type_problem(schema: Any, value: Any) -> str | None:
-    from wfctl.format.user_schema import user_validator
+    from wfctl.format.user_schema import pattern_problem, user_validator
+    from wfctl.validate._rules_schemas import schema_patterns, schema_problem
 
     if isinstance(schema, Mapping):
         schema = {k: v for k, v in schema.items() if k != "secret"}
+    # A broken schema (of a `workflows:` entry's input) is reported where it is written.
+    if schema_problem(schema) is not None or any(
+        pattern_problem(p) for _, p in schema_patterns(schema)
+    ):
+        return None
     errors = sorted(user_validator(schema).iter_errors(value), key=lambda e: list(e.path))
     return errors[0].message if errors else None
