@@ -39,10 +39,11 @@ def test_each_call_runs_the_body_with_its_own_inputs_under_its_id(
         assert (tmp_path / "markers" / f"{call}.cleanup").read_text() == "x\n"  # on_exit
 
 
+@pytest.mark.parametrize("engine", ["events", "langgraph"])
 def test_bodies_call_each_other_themselves_and_files_with_their_own_names(
-    tmp_path: Path,
+    tmp_path: Path, engine: str
 ) -> None:
-    code, out, steps = _run(tmp_path, "nested.yaml")
+    code, out, steps = _run(tmp_path, "nested.yaml", "--engine", engine)
     assert code == 0, out
     assert steps["count"]["output"] == {"depth": 2}
     assert steps["count.down.down"]["output"] == {"depth": 0}
