@@ -213,3 +213,15 @@ def cli(args: Iterable[str], cwd: Path, **env: str) -> subprocess.CompletedProce
             os.environ.pop(var, None)
         os.environ.update(saved_env)
     return subprocess.CompletedProcess(argv, int(code or 0), out.getvalue(), err.getvalue())
+
+
+def run_in_copy(
+    data: Path, tmp_path: Path, workflow: str, *args: str
+) -> tuple[int, str, dict[str, Any]]:
+    """`wfctl run WORKFLOW ARGS` (no live table) in a copy of the fixture directory `data`
+    (plus an empty markers/): (exit code, its output, the report's steps)."""
+    shutil.copytree(data, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "markers").mkdir(exist_ok=True)
+    res = cli(["run", workflow, "--no-live", "--report", "r.json", *args], tmp_path)
+    assert "Traceback" not in res.stderr
+    return res.returncode, res.stdout + res.stderr, load_report(tmp_path / "r.json")["steps"]

@@ -10,17 +10,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cli_helpers import cli, load_report
+from cli_helpers import cli, load_report, run_in_copy
 
 DATA = Path(__file__).parents[1] / "data" / "subflow"
 
 
 def _run(tmp_path: Path, workflow: str, *args: str) -> tuple[int, str, dict[str, Any]]:
-    shutil.copytree(DATA, tmp_path, dirs_exist_ok=True)
-    (tmp_path / "markers").mkdir(exist_ok=True)
-    res = cli(["run", workflow, "--no-live", "--report", "r.json", *args], tmp_path)
-    assert "Traceback" not in res.stderr
-    return res.returncode, res.stdout + res.stderr, load_report(tmp_path / "r.json")["steps"]
+    return run_in_copy(DATA, tmp_path, workflow, *args)
 
 
 def test_a_call_runs_the_child_with_its_inputs_and_gives_its_outputs(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
-"""A run SIGKILLed inside a sub-workflow's step, at the top level and inside a matrix
-cell, resumes inside the child: nothing that had completed runs again (each step appends
-its tag to markers/<step>), and the run completes."""
+"""A run SIGKILLed inside a sub-workflow's step, at the top level, inside a matrix cell and
+in a call of a workflow of the file's `workflows:`, resumes inside the child: nothing that
+had completed runs again (each step appends its tag to markers/<step>), and the run
+completes."""
 
 from __future__ import annotations
 
@@ -28,19 +29,25 @@ from wfctl.model import StepStatus
 from wfctl.state.replay import replay
 
 DATA = Path(__file__).parents[1] / "data" / "subflow"
+LOCAL = Path(__file__).parents[1] / "data" / "subflow_templates"
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
 
 
-def _kill_while_held(tmp_path: Path, workflow: str) -> tuple[str, set[str]]:
+def _kill_while_held(
+    tmp_path: Path,
+    workflow: str,
+    data: Path = DATA,
+    ids: tuple[str, ...] = ("before", "call", "call.first", "call.gate", "call.last", "after"),
+) -> tuple[str, set[str]]:
     """Run `workflow` until its held gate step starts, SIGKILL it; (run id, completed)."""
-    shutil.copytree(DATA, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(data, tmp_path, dirs_exist_ok=True)
     (tmp_path / "markers").mkdir()
     sigkill_once(start(["run", workflow, "--no-live"], tmp_path), tmp_path / "markers" / "waiting")
     run_id = str(only_run(tmp_path)["run_id"])
     kill_processes_of_run(run_id)  # the held gate's shell outlives its killed parent
     (tmp_path / "markers" / "killed").touch()
-    ids = ["before", "call", "call.first", "call.gate", "call.last", "after", "cells"]
+    ids = (*ids, "cells")
     replayed = replay(ids, journal_events(tmp_path / ".wfctl", run_id))
     completed = {s for s, r in replayed.records.items() if r.status is StepStatus.COMPLETED}
     return run_id, completed
@@ -89,3 +96,17 @@ def test_sigkill_inside_a_matrix_cells_sub_workflow_then_resume_runs_nothing_com
     assert _lines(tmp_path, "last") == ["p", "q", "r"]
     assert steps["cells[1].call.gate"]["parent"] == "cells[1].call"
     assert steps["cells"]["output"]["iterations"] == 3  # type: ignore[index]
+
+
+def test_sigkill_inside_a_call_of_a_local_workflow_then_resume_runs_nothing_completed(
+    tmp_path: Path,
+) -> None:
+    ids = tuple(f"{c}{s}" for c in ("a", "b") for s in ("", ".first", ".gate", ".last"))
+    run_id, completed = _kill_while_held(tmp_path, "crash.yaml", LOCAL, ids)
+    assert {"a", "b.first"} <= completed and "b.gate" not in completed, completed
+    steps = _resume(tmp_path, run_id)
+    assert _lines(tmp_path, "first") == ["a", "b"]  # completed before the kill: not again
+    assert _lines(tmp_path, "gate") == ["a", "b", "b"]  # in flight when killed: again
+    assert _lines(tmp_path, "last") == ["a", "b"]
+    assert steps["b.last"]["parent"] == "b"
+    assert steps["b"]["status"] == "completed"

@@ -320,6 +320,21 @@ VALID_CASES = {
     "retry policy per-step fields at workflow level": _wf(
         SHELL, retry_policy={"continue_on_failure": True, "parallel_failure_threshold": 0.5}
     ),
+    "workflows of the file, called by #name": _wf(
+        _step(uses="#deploy", with_={"target": "prod"}),
+        {"step_id": "b", "uses": "./lib/x.yaml", "step_type": "workflow"},
+        workflows={
+            "deploy": {
+                "description": "Deploy one target",
+                "inputs": {"target": {"type": "string"}},
+                "global_variables": {"region": "eu"},
+                "retry_policy": {"max_attempts": 2},
+                "outputs": {"url": "https://{{ inputs.target }}"},
+                "steps": [SHELL, {"step_id": "again", "uses": "#deploy", "when": "false"}],
+                "on_exit": [{**SHELL, "step_id": "z"}],
+            }
+        },
+    ),
 }
 
 
@@ -469,6 +484,14 @@ INVALID_CASES: dict[str, tuple[dict[str, Any], list[tuple[list[Any], str]]]] = {
     "unquoted version": (_wf(SHELL, version=1.2), [(["version"], "type")]),
     "zero workflow timeout": (_wf(SHELL, timeout=0), [(["timeout"], "exclusiveMinimum")]),
     "no steps": (_wf(), [(["steps"], "minItems")]),
+    "a workflow of `workflows:` without steps, or with a workflow_id": (
+        _wf(SHELL, workflows={"a": {"inputs": {}}, "b": {"workflow_id": "b", "steps": [SHELL]}}),
+        [(["workflows", "a"], "required"), (["workflows", "b"], "additionalProperties")],
+    ),
+    "a workflow name that is not an id, a uses that is neither #name nor a file": (
+        _wf(_step(uses="#no way"), workflows={"no way": {"steps": [SHELL]}}),
+        [(["steps", 0, "uses"], "pattern"), (["workflows"], "pattern")],
+    ),
     "templated top-level number": (
         _wf(SHELL, max_parallel_steps="{{ inputs.n }}"),
         [(["max_parallel_steps"], "type")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -40,3 +41,23 @@ def test_valid_calls_recursion_included_pass(tmp_path: Path) -> None:
     shutil.copytree(DATA, tmp_path, dirs_exist_ok=True)
     res = cli(["validate", "release.yaml", "matrix.yaml", "recurse.yaml"], tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_a_called_file_also_listed_has_its_problems_once_under_its_own_name(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(DATA, tmp_path, dirs_exist_ok=True)
+    res = cli(["validate", "bad/a.yaml", "bad/broken.yaml", "-f", "json"], tmp_path)
+    assert res.returncode == 2, res.stdout
+    files = {f["file"]: f["diagnostics"] for f in json.loads(res.stdout)["files"]}
+    where = [(f, d["file"], d["line"], d["code"]) for f, ds in files.items() for d in ds]
+    # broken.yaml's problem: once, in broken.yaml's own entry (a.yaml keeps its call's).
+    assert [w for w in where if w[1] == "bad/broken.yaml"] == [
+        ("bad/broken.yaml", "bad/broken.yaml", 6, "unknown-step")
+    ]
+    assert ("bad/a.yaml", "bad/a.yaml", 16, "subflow-invalid") in where
+    # A directory: the same, and both ends of the a <-> b cycle are still reported.
+    text = cli(["validate", "bad"], tmp_path).stdout
+    assert text.count("bad/broken.yaml:6:30") == 1, text
+    assert "bad/b.yaml:5:11 steps[0].uses: sub-workflow cycle" in text
+    assert "bad/a.yaml:5:11 steps[0].uses: sub-workflow cycle" in text

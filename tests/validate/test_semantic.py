@@ -863,3 +863,25 @@ def test_workflow_artifacts_is_known_and_a_near_miss_is_told_it() -> None:
     )
     assert (found.code, found.message) == ("unknown-name", "workflow has no attribute 'artifact'")
     assert found.hint == "did you mean 'artifacts'?"
+
+
+def test_a_cache_key_template_is_checked_like_any_other_at_its_line() -> None:
+    found = check(
+        """
+        steps:
+          - {step_id: a, action: noop}
+          - step_id: b
+            action: noop
+            dependencies: [a]
+            cache: {key: "{{ inputs.n }}-{{ steps.a.output }}-{{ nothere.x }}"}
+          - step_id: c
+            action: noop
+            cache: {key: "{{ vars.x | }}"}
+        """
+    )
+    got = [(d.line, d.code, d.path) for d in found]
+    assert got == [
+        (8, "unknown-name", "steps[1].cache.key"),
+        (11, "expression-syntax", "steps[2].cache.key"),
+    ], [(d.line, d.code, d.message) for d in found]
+    assert "'nothere'" in found[0].message

@@ -174,7 +174,14 @@ def workflows(draw: st.DrawFn) -> dict[str, Any]:
         workflow["tags"] = draw(st.lists(safe_text.filter(bool), max_size=3, unique=True))
     if draw(st.booleans()):
         workflow["version"] = draw(st.sampled_from(["1.0", "1.10", "2"]))
-    return workflow
+    return _called_from_workflows(workflow) if draw(st.booleans()) else workflow
+
+
+def _called_from_workflows(workflow: dict[str, Any]) -> dict[str, Any]:
+    """The same steps as the body of a `workflows:` entry, which the only step calls."""
+    keys = ("inputs", "global_variables", "retry_policy", "steps")
+    body = {key: workflow.pop(key) for key in keys if key in workflow}
+    return {**workflow, "workflows": {"body": body}, "steps": [{"step_id": "c", "uses": "#body"}]}
 
 
 def dump(data: Any) -> str:

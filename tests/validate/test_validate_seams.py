@@ -60,6 +60,7 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
         _rules_expressions,
         _rules_graph,
         _rules_ids,
+        _rules_local_workflows,
         _rules_numbers,
         _rules_results,
         _rules_schemas,
@@ -77,6 +78,7 @@ def test_every_rule_module_function_is_in_the_table_once() -> None:
         _rules_results,
         _rules_numbers,
         _rules_subflows,
+        _rules_local_workflows,
     )
     public_checks = {
         fn

@@ -36,6 +36,7 @@ __all__ = [
 #: Generated section name -> JSON pointer of the object whose fields it lists.
 TABLES: Final[Mapping[str, str]] = {
     "workflow": "",
+    "local_workflow": "/$defs/local_workflow",
     "retry_policy": "/$defs/retry_policy",
     "circuit_breaker": "/$defs/circuit_breaker",
     "sla_targets": "/$defs/sla_targets",
@@ -96,7 +97,10 @@ def _default(field: Mapping[str, Any]) -> str:
 def _type(schema: Mapping[str, Any], field: Mapping[str, Any]) -> str:
     """The field's type in words: `integer >= 1`, `list of Step`, `` `a` | `b` ``."""
     if "$ref" in field:
-        return str(resolve(schema, field["$ref"][1:]).get("title", field["$ref"]))
+        target = resolve(schema, field["$ref"][1:])
+        if field["$ref"].startswith("#/properties/"):  # a field of the workflow reused
+            return _type(schema, target)
+        return str(target.get("title", field["$ref"]))
     if "enum" in field:
         return " | ".join(f"`{value}`" for value in field["enum"])
     types = field.get("type")

@@ -161,7 +161,7 @@ class SubflowBody:
     (``deploy.build``), run as a nested graph in the child's own `inputs` and `vars`."""
 
     uses: str  # as written
-    file: str  # the child's file (as displayed)
+    file: str  # the child's file (as displayed; the calling file for `#name`)
     with_: CompiledValue  # the call's arguments, the child's inputs
     inputs: Mapping[str, Any]  # the child's declared inputs (name -> JSON Schema)
     variables: Mapping[str, Any]  # the child's global_variables, its `vars`

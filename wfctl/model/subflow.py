@@ -1,10 +1,11 @@
-"""Sub-workflows (`uses:`): a step that runs another workflow file as part of the run.
+"""Sub-workflows (`uses:`): a step that runs another workflow file, or a workflow of its
+file's `workflows:` (`uses: "#name"`), as part of the run.
 
 The child's steps are built with the child's own defaults and `retry_policy`, then
 inlined under the call's id (``deploy.build``, ``deploy.sub.x`` for a call inside it), so
 that the scheduler, records, journal, report and `resume` treat them like the children
 of a parallel step. Its `on_exit` steps run last, whatever its other steps did. A file
-that calls itself (recursion, guarded by a `when`) is expanded up to
+or a `workflows:` entry that calls itself (recursion, guarded by a `when`) is expanded up to
 :data:`MAX_CALL_DEPTH` levels; a call deeper than that fails when it runs.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from wfctl.document.local_workflows import is_local, local_workflow
 from wfctl.expressions import compile_value
 from wfctl.model.enums import TriggerRule
 from wfctl.model.steps import (
@@ -64,13 +66,13 @@ def subflow_body(builder: _StepBuilder, r: Mapping[str, Any], path: tuple[Any, .
     from wfctl.model.policies import retry_policy_from
 
     uses = str(r["uses"])
-    file = child_path(builder.doc.file, uses)
+    file = builder.doc.file if is_local(uses) else child_path(builder.doc.file, uses)
     with_ = compile_value(r.get("with", {}))
     depth = len(builder.chain) + 1
     if depth > MAX_CALL_DEPTH:
         why = f"sub-workflow calls nest deeper than {MAX_CALL_DEPTH} levels ({uses})"
         return SubflowBody(uses, file, with_, {}, {}, {}, (), too_deep=why)
-    doc = builder.docs.get(file) or builder.docs.setdefault(file, load_child(file))
+    doc = _callee(builder, uses, file)
     data = doc.data
     child = _StepBuilder(
         doc,
@@ -102,6 +104,18 @@ def subflow_body(builder: _StepBuilder, r: Mapping[str, Any], path: tuple[Any, .
         local_ids=MappingProxyType({s: f"{call_id}.{s}" for s in child.all_steps if "." not in s}),
         on_exit=tuple(s.step_id for s in last),
     )
+
+
+def _callee(builder: _StepBuilder, uses: str, file: str) -> LoadedDocument:
+    """The document a call runs (each loaded once per build): a file, or a workflow of
+    the calling file's `workflows:` (checked with that file already)."""
+    key = f"{file}{uses}" if is_local(uses) else file
+    found = builder.docs.get(key)
+    if found is None:
+        found = local_workflow(builder.doc, uses[1:]) if is_local(uses) else load_child(file)
+        assert found is not None  # validation found the name
+        builder.docs[key] = found
+    return found
 
 
 def _walk(steps: tuple[Step, ...]) -> list[Step]:

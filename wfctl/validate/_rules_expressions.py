@@ -111,6 +111,10 @@ def step_sites(ctx: Context, info: StepInfo) -> list[Site]:
     sites = [*_condition_sites(info, base), *_mapping_sites(info, base)]
     if "with" in info.data:
         sites.extend(template_sites(info.data["with"], (*info.path, "with"), base | {"input"}))
+    cache = info.data.get("cache")
+    if isinstance(cache, dict) and "key" in cache:
+        # Rendered before the step runs, without its `input` (wfctl.engine.step_cache).
+        sites.extend(template_sites(cache["key"], (*info.path, "cache", "key"), base))
     if info.step_id in ctx.exit_steps:
         # What only an on_exit step sees: the run's outcome.
         sites = [dataclasses.replace(s, workflow_attrs=EXIT_ATTRS) for s in sites]

@@ -1,7 +1,7 @@
 """Sub-workflow calls (`uses:`): the child file exists and is valid (its problems reported
-at its own file:line), the call's `with:` fits the child's declared `inputs`, and no
-chain of calls returns to a file it came from through another file (a file calling
-itself is recursion, bounded at run time)."""
+at its own file:line), or the `#name` is one of this file's `workflows:`; the call's
+`with:` fits the child's declared `inputs`; and no chain of calls returns to a file it
+came from through another file (a file calling itself is recursion, bounded at run time)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wfctl.document.local_workflows import is_local, local_body, local_names
 from wfctl.validate._context import Context
+from wfctl.validate._words import did_you_mean
 
 if TYPE_CHECKING:
     from wfctl.document.loader import LoadedDocument
@@ -33,7 +35,9 @@ def check_subflows(ctx: Context) -> None:
     try:
         for info in list(ctx.steps.values()):
             uses = info.data.get("uses")
-            if isinstance(uses, str) and uses:
+            if isinstance(uses, str) and is_local(uses):
+                _check_local_call(ctx, info.path, info.data, uses[1:])
+            elif isinstance(uses, str) and uses:
                 _check_call(ctx, info.path, info.data, uses)
     finally:
         _CHECKING.pop()
@@ -68,6 +72,23 @@ def _check_call(ctx: Context, path: tuple[Any, ...], raw: dict[str, Any], uses: 
     child = _load(ctx, at, file)
     if child is not None:
         _check_with(ctx, path, raw.get("with", {}), child.data.get("inputs", {}))
+
+
+def _check_local_call(ctx: Context, path: tuple[Any, ...], raw: dict[str, Any], name: str) -> None:
+    """A call of a workflow of this file's `workflows:` (its own problems are reported
+    with this file's, at their lines)."""
+    callee = local_body(ctx.doc, name)
+    if callee is None:
+        names = local_names(ctx.doc)
+        known = ", ".join(names) if names else "none"
+        ctx.report(
+            (*path, "uses"),
+            "subflow-not-found",
+            f"no workflow '{name}' in this file's `workflows:` (defined: {known})",
+            did_you_mean(name, names) or '`uses: "#name"` names an entry of `workflows:`',
+        )
+        return
+    _check_with(ctx, path, raw.get("with", {}), callee.get("inputs", {}))
 
 
 def _load(ctx: Context, at: tuple[Any, ...], file: str) -> LoadedDocument | None:
@@ -143,9 +164,15 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _type_problem(schema: Any, value: Any) -> str | None:
-    from wfctl.format.user_schema import user_validator
+    from wfctl.format.user_schema import pattern_problem, user_validator
+    from wfctl.validate._rules_schemas import schema_patterns, schema_problem
 
     if isinstance(schema, Mapping):
         schema = {k: v for k, v in schema.items() if k != "secret"}
+    # A broken schema (of a `workflows:` entry's input) is reported where it is written.
+    if schema_problem(schema) is not None or any(
+        pattern_problem(p) for _, p in schema_patterns(schema)
+    ):
+        return None
     errors = sorted(user_validator(schema).iter_errors(value), key=lambda e: list(e.path))
     return errors[0].message if errors else None

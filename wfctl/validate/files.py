@@ -106,4 +106,15 @@ def validate_paths(paths: Iterable[str]) -> list[FileResult]:
     files, problems = expand_paths(paths)
     results = [FileResult(p.file, (p,)) for p in problems]
     results.extend(validate_file(f) for f in files)
-    return results
+    return _regrouped(results)
+
+
+def _regrouped(results: list[FileResult]) -> list[FileResult]:
+    """Each problem once, under its own file when that file is listed too (a call's check
+    reports the called file's problems, which that file's own check reports again)."""
+    own = {os.path.realpath(r.file): i for i, r in enumerate(results)}
+    found: list[set[Diagnostic]] = [set() for _ in results]
+    for i, result in enumerate(results):
+        for d in result.diagnostics:
+            found[own.get(os.path.realpath(d.file), i)].add(d)
+    return [FileResult(r.file, tuple(sorted(f))) for r, f in zip(results, found, strict=True)]

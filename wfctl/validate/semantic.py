@@ -7,7 +7,8 @@ The driver collects the steps into a shared `Context`, then runs each rule of `R
 order (the order of the diagnostics follows it). Each rule lives in the module of its
 subject: `_rules_ids`, `_rules_graph` (on `wfctl.graph`), `_rules_expressions` (on
 `wfctl.expressions.analysis`), `_rules_actions`, `_rules_schemas`, `_rules_containers`,
-`_rules_results` (depends, recover, retry_if, on_exit), `_rules_subflows` (`uses:`).
+`_rules_results` (depends, recover, retry_if, on_exit), `_rules_subflows` (`uses:`),
+`_rules_local_workflows` (the file's `workflows:`, each checked like a workflow).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from wfctl.validate._rules_ids import (
     check_references,
     check_sla_steps,
 )
+from wfctl.validate._rules_local_workflows import check_local_workflows
 from wfctl.validate._rules_numbers import check_numbers
 from wfctl.validate._rules_results import check_results
 from wfctl.validate._rules_schemas import check_inputs
@@ -56,6 +58,7 @@ RULES: Final[tuple[Rule, ...]] = (
     check_results,
     check_numbers,
     check_subflows,
+    check_local_workflows,
 )
 
 
