@@ -885,3 +885,25 @@ def test_a_cache_key_template_is_checked_like_any_other_at_its_line() -> None:
         (11, "expression-syntax", "steps[2].cache.key"),
     ], [(d.line, d.code, d.message) for d in found]
     assert "'nothere'" in found[0].message
+
+
+def test_a_workflows_outputs_templates_are_checked_at_their_lines() -> None:
+    found = check(
+        """
+        inputs: {target: {type: string}}
+        outputs:
+          url: "https://{{ inputs.target }}/{{ steps.build.output.stdout }}"
+          typo: "{{ input.target }}"
+          gone: "{{ steps.biuld.output }}"
+          broken: "{{ vars.x | }}"
+        steps:
+          - {step_id: build, action: noop}
+        """
+    )
+    got = [(d.line, d.code, d.path) for d in found]
+    assert got == [
+        (6, "unknown-name", "outputs.typo"),
+        (7, "unknown-step", "outputs.gone"),
+        (8, "expression-syntax", "outputs.broken"),
+    ], [(d.line, d.code, d.message) for d in found]
+    assert found[1].hint == "did you mean 'build'?"

@@ -144,6 +144,9 @@ def check_expressions(ctx: Context) -> None:
     for a, agent in enumerate(as_list(ctx.doc.data.get("agents"))):
         if isinstance(agent, dict) and "with" in agent:
             checker.agent(a, agent)
+    outputs = ctx.doc.data.get("outputs")
+    if isinstance(outputs, dict):
+        checker.outputs(outputs)
 
 
 class _Expressions:
@@ -180,6 +183,18 @@ class _Expressions:
                 self.report_unknown_step(site, ref)
             if shell and _is_shell_command(site.path, ("agents", a)) and "secrets" in found.names:
                 self.report_secret(site)
+
+    def outputs(self, outputs: dict[str, Any]) -> None:
+        """A workflow's `outputs:` (what its caller reads), rendered once all its steps
+        have ended: any of them may be named, none is ahead of it."""
+        for site in template_sites(outputs, ("outputs",), frozenset()):
+            found = self.analyse(site)
+            if found is None:
+                continue
+            self.check_names(site, found)
+            self.check_limits(site, found)
+            for ref in sorted(found.steps - set(self.ctx.steps)):
+                self.report_unknown_step(site, ref)
 
     def analyse(self, site: Site) -> Analysis | None:
         from wfctl.expressions import ExpressionError
