@@ -122,3 +122,33 @@ def test_a_call_of_a_workflow_with_a_broken_input_schema_reports_the_schema_only
     found = [line.split(" ")[0] + " " + line.rsplit(" ", 1)[1] for line in res.stdout.splitlines()
              if line.startswith("v.yaml")]  # fmt: skip
     assert found == ["v.yaml:5:17 (invalid-json-schema)", "v.yaml:5:59 (unbounded-pattern)"]
+
+
+def test_a_local_workflow_routes_to_the_files_agents(tmp_path: Path) -> None:
+    # It runs with the file's agents: their capabilities hold inside it, and a problem of
+    # an agent is reported once, at the file's `agents:`.
+    (tmp_path / "a.yaml").write_text(
+        textwrap.dedent(
+            """\
+            workflow_id: a
+            name: A
+            agents:
+              - {name: builder, action: noop, capabilities: [build]}
+              - {name: other, action: nosuch, capabilities: [x]}
+            workflows:
+              b:
+                steps:
+                  - {step_id: ok, agent_capability: build}
+                  - {step_id: bad, agent_capability: biuld}
+            steps:
+              - {step_id: call, uses: "#b"}
+            """
+        )
+    )
+    res = cli(["validate", "a.yaml"], tmp_path)
+    assert res.returncode == 2
+    assert [line for line in res.stdout.splitlines() if line.startswith("a.yaml")] == [
+        "a.yaml:5:27 agents[1].action: unknown action 'nosuch' (unknown-action)",
+        "a.yaml:10:42 workflows.b.steps[1].agent_capability: no agent provides capability "
+        "'biuld' (unknown-capability)",
+    ], res.stdout

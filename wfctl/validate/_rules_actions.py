@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from wfctl.document.local_workflows import home_of
 from wfctl.validate._context import Context, StepInfo, as_list, str_list
 from wfctl.validate.schema_messages import did_you_mean
 
@@ -78,8 +79,15 @@ def check_actions_and_agents(ctx: Context) -> None:
     from wfctl.format.actions import available_action_names
 
     checker = _Actions(ctx, frozenset(available_action_names()))
-    for a, agent in enumerate(as_list(ctx.doc.data.get("agents"))):
-        if isinstance(agent, dict):
+    home = home_of(ctx.doc)
+    for a, agent in enumerate(as_list(home.data.get("agents"))):
+        if not isinstance(agent, dict):
+            continue
+        if home is ctx.doc:
             checker.agent(a, agent)
+        else:
+            # A workflow of the file's `workflows:` runs with the file's agents (checked
+            # with the file itself).
+            checker.capabilities.update(str_list(agent.get("capabilities")))
     for info in ctx.steps.values():
         checker.step(info)
