@@ -63,6 +63,11 @@ class Outcome:
     lines: tuple[str, ...] = ()  # the lines after those: never sent
 
 
+#: What the driver sends for one attempt: (action, its rendered args, the spec). One Ray
+#: argument rather than three: Ray frames and serialises each argument on its own.
+Job = tuple[Any, Mapping[str, Any], AttemptSpec]
+
+
 @functools.cache
 def where_am_i() -> tuple[str, str, str]:
     """(node id, worker id, node ip) of the calling Ray worker (fixed for its life)."""
@@ -116,22 +121,44 @@ class _Channel:
         raise ActionError(message, kind, output, retryable)
 
 
-def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec) -> Outcome:
-    """Run `action` once here; the outcome (a Ray cancel still raises KeyboardInterrupt)."""
+@functools.lru_cache(maxsize=64)
+def _workdir(path: str | None) -> Path:
+    """The attempt's working directory (the same few per worker: parsed once)."""
+    return Path(path) if path else Path.cwd()
+
+
+def _masker(secrets: Mapping[str, str]) -> Any:
+    """A masker of the attempt's secrets (one shared empty masker for most attempts)."""
+    from wfctl.secrets import Masker
+
+    return Masker(secrets.values()) if secrets else _empty_masker()
+
+
+@functools.cache
+def _empty_masker() -> Any:
+    from wfctl.secrets import Masker
+
+    return Masker.empty()
+
+
+def run_attempt(job: Job) -> Outcome:
+    """Run the job's action once here; the outcome (a Ray cancel still raises
+    KeyboardInterrupt)."""
     import anyio
 
     from wfctl.actions.base import ActionContext, ActionError
-    from wfctl.secrets import Masker
 
+    action, args, spec = job
     channel = _Channel(spec.box, spec.line_key) if spec.box and spec.line_key else None
+    environ = spec.environ
     ctx = ActionContext(
         run_id=spec.run_id,
         step_id=spec.step_id,
         attempt=spec.attempt,
         idempotency_key=spec.idempotency_key,
-        workdir=Path(spec.workdir) if spec.workdir else Path.cwd(),
-        secret_env={**(spec.environ or {}), **spec.secret_env},
-        masker=Masker(spec.secret_env.values()),
+        workdir=_workdir(spec.workdir),
+        secret_env={**environ, **spec.secret_env} if environ else spec.secret_env,
+        masker=_masker(spec.secret_env),
         on_output=None if channel is None else channel.line,
         call_tool=channel.call_tool if channel is not None and spec.tools else None,
     )

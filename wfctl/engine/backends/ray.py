@@ -152,7 +152,7 @@ class RayBackend:
             environ=_environ(action, args, ctx),
             tools=tools,
         )
-        ref = self._task(ctx.step_id, tools).remote(action, dict(args), spec)
+        ref = self._task(ctx.step_id, tools).remote((action, dict(args), spec))
         try:
             outcome = await self._await(ref, feed, timeout)
         except rex.RayError as exc:
