@@ -3,7 +3,8 @@
 The task never raises for an attempt's own failure: it returns an :class:`Outcome`, so the
 driver tells "the action failed" (its ActionError, as the local backend would raise it)
 from "Ray lost the worker" (a Ray exception). Timeouts are enforced here, on the worker, so
-that a shell step's process group is killed where it runs.
+that a shell step's process group is killed where it runs, and a blocking sync function
+is interrupted where it runs (`_ray_interrupt`), not abandoned in a thread.
 
 Output lines: an attempt's first :data:`QUIET` seconds of lines are held here and come back
 inside its Outcome, so a short attempt costs no round trip beyond its task. Past that (or at
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QUIET", "AttemptSpec", "Outcome", "run_attempt", "where_am_i"]
+from wfctl.engine.backends._ray_interrupt import Guard, guarded
+
+__all__ = ["QUIET", "AttemptSpec", "Job", "Outcome", "run_attempt", "where_am_i"]
 
 #: Seconds an attempt's lines are held on the worker before they stream to the driver.
 QUIET = 0.1
@@ -141,6 +144,30 @@ def _empty_masker() -> Any:
     return Masker.empty()
 
 
+def _on_this_thread(blocking: Any, args: Mapping[str, Any], ctx: Any, timeout: float | None) -> Any:
+    """`run_blocking` here under the interrupt guard (TimeoutError past the deadline);
+    NotImplemented when it cannot run so."""
+    guard: Guard | None = None
+    try:
+        with guarded(timeout) as guard:
+            if guard is None and timeout is not None:
+                return NotImplemented  # nothing here could stop it at its deadline
+            done = blocking(args, ctx)
+        _checkpoint()
+    except KeyboardInterrupt:
+        if guard is not None and guard.timed_out:
+            raise TimeoutError from None
+        raise  # Ray's cancel
+    if guard is not None and guard.timed_out:
+        raise TimeoutError  # the function swallowed the interrupt and ran on
+    return done
+
+
+def _checkpoint() -> None:
+    """A call: Python raises an interrupt still pending from the guard here at the latest
+    (inside the caller's try), never later in Ray's code."""
+
+
 def run_attempt(job: Job) -> Outcome:
     """Run the job's action once here; the outcome (a Ray cancel still raises
     KeyboardInterrupt)."""
@@ -178,18 +205,20 @@ def run_attempt(job: Job) -> Outcome:
                 later.cancel()
 
     def call() -> Any:
-        # Without a deadline or lines, an action that can block runs on this thread: no
-        # event loop, no thread hop (each GIL release costs ~0.1 ms in a Ray worker), and
-        # Ray's cancel (a KeyboardInterrupt here) stops it.
+        # Without lines, an action that can block runs on this thread: no event loop, no
+        # thread hop (each GIL release costs ~0.1 ms in a Ray worker), and Ray's cancel or
+        # the deadline stops the function itself, even in a system call (_ray_interrupt).
         blocking = getattr(action, "run_blocking", None)
-        if blocking is not None and spec.timeout is None and channel is None:
-            done = blocking(args, ctx)
+        if blocking is not None and channel is None:
+            done = _on_this_thread(blocking, args, ctx, spec.timeout)
             if done is not NotImplemented:
                 return done
         # A fresh anyio.run per attempt: it turns Ray's cancel (a KeyboardInterrupt) into
         # the attempt's cancellation, so the action's cleanup runs (a reused asyncio.Runner
-        # did not: the shell's process group outlived a Ctrl-C).
-        return anyio.run(attempt)
+        # did not: the shell's process group outlived a Ctrl-C). The guard wakes its loop
+        # for the cancel; the attempt's own fail_after keeps its deadline.
+        with guarded(None):
+            return anyio.run(attempt)
 
     status, output, error = "ok", None, None
     try:

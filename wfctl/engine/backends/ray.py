@@ -22,8 +22,9 @@ per react task, react steps could take every CPU and leave none for their tools.
 
 A worker process or node lost mid-attempt fails the attempt with the retryable kind
 `worker_lost`. Cancelling an attempt (Ctrl-C, a sibling's failure) cancels its task, which
-raises KeyboardInterrupt in the worker: the action's own cleanup runs there (a shell
-step's process group is killed on its node).
+raises KeyboardInterrupt in the worker, even inside a blocking system call
+(`_ray_interrupt`): the action's own cleanup runs there (a shell step's process group is
+killed on its node).
 """
 
 from __future__ import annotations
