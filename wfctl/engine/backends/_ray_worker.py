@@ -26,7 +26,7 @@ from typing import Any
 
 from wfctl.engine.backends._ray_interrupt import Guard, guarded
 
-__all__ = ["QUIET", "AttemptSpec", "Job", "Outcome", "run_attempt", "where_am_i"]
+__all__ = ["QUIET", "AttemptSpec", "Job", "Outcome", "Wire", "job_of", "run_attempt", "where_am_i"]
 
 #: Seconds an attempt's lines are held on the worker before they stream to the driver.
 QUIET = 0.1
@@ -66,9 +66,25 @@ class Outcome:
     lines: tuple[str, ...] = ()  # the lines after those: never sent
 
 
-#: What the driver sends for one attempt: (action, its rendered args, the spec). One Ray
-#: argument rather than three: Ray frames and serialises each argument on its own.
-Job = tuple[Any, Mapping[str, Any], AttemptSpec]
+#: What the driver sends for one attempt: (the pickled action, its rendered args, the
+#: spec's fields). One Ray argument rather than three (Ray frames and serialises each on
+#: its own), and plain tuples and bytes: cloudpickle spends ~5 us looking up the class of
+#: each object of a class of ours, which a tuple skips. The answer is an Outcome's fields.
+Job = tuple[bytes, Mapping[str, Any], tuple[Any, ...]]
+Wire = tuple[Any, ...]
+
+
+def job_of(action_blob: bytes, args: Mapping[str, Any], spec: AttemptSpec) -> Job:
+    """The remote function's argument for one attempt."""
+    return action_blob, args, tuple(spec.__dict__.values())
+
+
+@functools.lru_cache(maxsize=64)
+def _action(blob: bytes) -> Any:
+    """The action pickled in `blob` (the same few per worker: unpickled once)."""
+    import pickle
+
+    return pickle.loads(blob)
 
 
 @functools.cache
@@ -168,14 +184,15 @@ def _checkpoint() -> None:
     (inside the caller's try), never later in Ray's code."""
 
 
-def run_attempt(job: Job) -> Outcome:
-    """Run the job's action once here; the outcome (a Ray cancel still raises
+def run_attempt(job: Job) -> Wire:
+    """Run the job's action once here; the outcome's fields (a Ray cancel still raises
     KeyboardInterrupt)."""
     import anyio
 
     from wfctl.actions.base import ActionContext, ActionError
 
-    action, args, spec = job
+    blob, args, fields = job
+    action, spec = _action(blob), AttemptSpec(*fields)
     channel = _Channel(spec.box, spec.line_key) if spec.box and spec.line_key else None
     environ = spec.environ
     ctx = ActionContext(
@@ -231,4 +248,4 @@ def run_attempt(job: Job) -> Outcome:
         status, error = "error", (f"{type(exc).__name__}: {exc}", "error", None, True)
     node_id, worker_id, node_ip = where_am_i()
     sent, lines = (0, ()) if channel is None else (channel.sent, tuple(channel.held))
-    return Outcome(status, output, error, node_id, worker_id, node_ip, os.getpid(), sent, lines)
+    return status, output, error, node_id, worker_id, node_ip, os.getpid(), sent, lines

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import ray
 import ray.exceptions as rex
+from ray import cloudpickle
 
 from wfctl.actions.base import Action, ActionContext, ActionError, Capability, capabilities_of
 from wfctl.engine.backends import BackendUnavailable
@@ -50,7 +51,7 @@ from wfctl.engine.backends._ray_connect import (
 )
 from wfctl.engine.backends._ray_feed import Feed
 from wfctl.engine.backends._ray_lines import new_line_box
-from wfctl.engine.backends._ray_worker import AttemptSpec, Outcome, run_attempt
+from wfctl.engine.backends._ray_worker import AttemptSpec, Outcome, job_of, run_attempt
 from wfctl.engine.backends.local import LocalBackend
 from wfctl.events import AttemptPlaced, StepOutputLine, now
 
@@ -95,6 +96,7 @@ class RayBackend:
         self._shapes: dict[tuple[str, str | None, bool], tuple[tuple[str, float], ...]] = {}
         self._options: dict[tuple[tuple[str, float], ...], Any] = {}
         self._capabilities: dict[str, frozenset[Capability]] = {}
+        self._blobs: dict[str, tuple[Action, bytes]] = {}
 
     # -- before the run ------------------------------------------------------------
     def prepare(self, workflow: Workflow, workdir: Path) -> Connection:
@@ -153,12 +155,19 @@ class RayBackend:
             environ=_environ(action, args, ctx),
             tools=tools,
         )
-        ref = self._task(ctx.step_id, tools).remote((action, dict(args), spec))
+        ref = self._task(ctx.step_id, tools).remote(job_of(self._blob(action), dict(args), spec))
         try:
             outcome = await self._await(ref, feed, timeout)
         except rex.RayError as exc:
             raise lost(exc) from None
         return self._result(outcome, ctx)
+
+    def _blob(self, action: Action) -> bytes:
+        """The action pickled (once per action object: they live as long as the run)."""
+        cached = self._blobs.get(action.name)
+        if cached is None or cached[0] is not action:
+            cached = self._blobs[action.name] = (action, cloudpickle.dumps(action))
+        return cached[1]
 
     def _caps(self, action: Action) -> frozenset[Capability]:
         caps = self._capabilities.get(action.name)
@@ -197,7 +206,7 @@ class RayBackend:
         outcome: Outcome | None = None
         try:
             with anyio.fail_after(limit):
-                outcome = await (ref if feed is None else feed.outcome(ref))
+                outcome = Outcome(*await (ref if feed is None else feed.outcome(ref)))
             return outcome
         except BaseException:
             with anyio.CancelScope(shield=True):
