@@ -29,6 +29,7 @@ killed on its node).
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -92,7 +93,6 @@ class RayBackend:
         self._local = LocalBackend()
         self._ex: Executor | None = None
         self._box: Any = None
-        self._remote = ray.remote(run_attempt)
         self._shapes: dict[tuple[str, str | None, bool], tuple[tuple[str, float], ...]] = {}
         self._options: dict[tuple[tuple[str, float], ...], Any] = {}
         self._capabilities: dict[str, frozenset[Capability]] = {}
@@ -197,7 +197,7 @@ class RayBackend:
             shape = self._shapes[key] = tuple(sorted(wanted.items()))
         task = self._options.get(shape)
         if task is None:
-            task = self._options[shape] = self._remote.options(**task_options(dict(shape)))
+            task = self._options[shape] = _remote().options(**task_options(dict(shape)))
         return task
 
     async def _await(self, ref: Any, feed: Feed | None, timeout: float | None) -> Outcome:
@@ -244,6 +244,14 @@ class RayBackend:
                                   worker))  # fmt: skip
         line = f"ran on Ray node {outcome.node_id[:12]} ({worker})"
         ex.bus.emit(StepOutputLine(ex.run_id, now(), ctx.step_id, line))
+
+
+@functools.cache
+def _remote() -> Any:
+    """`run_attempt` as a Ray remote function, one per process: Ray exports a remote function
+    to the cluster at its first call and each worker imports it before its first task of it
+    (milliseconds each, on the critical path), so one per run cost that on every run."""
+    return ray.remote(run_attempt)
 
 
 def _environ(action: Action, args: Mapping[str, Any], ctx: ActionContext) -> dict[str, str]:
