@@ -202,11 +202,13 @@ class RayBackend:
 
     async def _await(self, ref: Any, feed: Feed | None, timeout: float | None) -> Outcome:
         """The task's outcome, its lines shown meanwhile; cancelled with the attempt."""
-        limit = None if timeout is None else timeout + DRIVER_GRACE
         outcome: Outcome | None = None
         try:
-            with anyio.fail_after(limit):
+            if timeout is None:  # no cancel scope to enter and leave on every attempt
                 outcome = Outcome(*await (ref if feed is None else feed.outcome(ref)))
+            else:
+                with anyio.fail_after(timeout + DRIVER_GRACE):
+                    outcome = Outcome(*await (ref if feed is None else feed.outcome(ref)))
             return outcome
         except BaseException:
             with anyio.CancelScope(shield=True):
