@@ -7,16 +7,22 @@ import time
 from pathlib import Path
 
 
+def _mark(path: str, text: str) -> None:
+    """Write `path` whole at once (a watcher may see it the moment it exists)."""
+    Path(f"{path}.tmp").write_text(text)
+    os.replace(f"{path}.tmp", path)
+
+
 def hold(marker: str, seconds: float = 60) -> str:
     """Sleep in one system call; `<marker>.started`, then `.stopped` (naming what stopped
     it) or `.finished`."""
-    Path(f"{marker}.started").write_text(str(os.getpid()))
+    _mark(f"{marker}.started", str(os.getpid()))
     try:
         time.sleep(seconds)
     except BaseException as exc:
-        Path(f"{marker}.stopped").write_text(type(exc).__name__)
+        _mark(f"{marker}.stopped", type(exc).__name__)
         raise
-    Path(f"{marker}.finished").write_text("")
+    _mark(f"{marker}.finished", "")
     return "slept"
 
 
