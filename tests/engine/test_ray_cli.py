@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -197,6 +198,34 @@ def test_ctrl_c_cancels_the_running_ray_tasks(address: str, tmp_path: Path) -> N
     while _with_env(f"WFCTL_RUN_ID={run_id}") and time.monotonic() < deadline:
         time.sleep(0.1)  # the worker's cleanup finishes after the driver has exited
     assert _with_env(f"WFCTL_RUN_ID={run_id}") == []
+
+
+def test_ctrl_c_stops_a_blocking_python_step_on_its_worker(address: str, tmp_path: Path) -> None:
+    # `time.sleep(60)` in a sync function: one system call, no bytecode for Ray's cancel
+    # to interrupt at. The module travels with the working directory.
+    shutil.copy(ROOT / "tests" / "data" / "ray_steps.py", tmp_path)
+    marker = tmp_path / "hold"
+    (tmp_path / "wf.yaml").write_text(
+        "workflow_id: blocking\nname: blocking\nexecutor: ray\nsteps:\n"
+        f"  - step_id: hold\n    action: python\n"
+        f"    with: {{function: 'ray_steps:hold', args: ['{marker}']}}\n"
+    )
+    proc = _driver(tmp_path, address)
+    _started(tmp_path, "hold.started", proc)
+    interrupted = time.monotonic()
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert time.monotonic() - interrupted < 20, "the run did not end promptly"
+    assert json.loads(wfctl(["runs", "--json"], tmp_path).stdout)[0]["status"] == "cancelled"
+    stopped = tmp_path / "hold.stopped"
+    deadline = time.monotonic() + 30
+    while not stopped.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the worker's side ends after the driver has exited
+    # Ray's cancel (KeyboardInterrupt) or the end of the driver's job (SystemExit), well
+    # before the minute the function would have slept.
+    assert stopped.read_text() in ("KeyboardInterrupt", "SystemExit")
+    assert not (tmp_path / "hold.finished").exists()
 
 
 def test_without_ray_the_ray_executor_says_how_to_install_it(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import anyio
 import pytest
 
 ray = pytest.importorskip("ray")
-from conftest import make_workflow, run  # noqa: E402
+from conftest import DATA_DIR, make_workflow, run  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from wfctl.engine.backends.ray import RayBackend  # noqa: E402
@@ -35,11 +36,15 @@ class Nodes:
 @pytest.fixture(scope="module")
 def nodes() -> Iterator[Nodes]:
     """A head (where the driver's line box lives) and an `alpha` node with a capability."""
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "resources": {"head_only": 10}},
-    )
-    alpha = cluster.add_node(num_cpus=1, resources={"alpha": 10, "gpu_inference": 100})
+    # The nodes' workers import the python steps' modules from tests/data, as here.
+    path = os.pathsep.join(filter(None, [str(DATA_DIR), os.environ.get("PYTHONPATH")]))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", path)
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 1, "resources": {"head_only": 10}},
+        )
+        alpha = cluster.add_node(num_cpus=1, resources={"alpha": 10, "gpu_inference": 100})
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
     try:
@@ -178,6 +183,93 @@ def test_a_timed_out_shell_step_leaves_no_process_on_the_worker(
     assert (outcome.status, record.error_kind) == ("failed", "timeout"), outcome.dump()
     assert nodes_of(outcome, "hang") == [nodes.ids["alpha"]]
     assert _processes_with("WFCTL_RUN_ID=ray-timeout-test") == []
+
+
+def test_a_blocking_python_step_past_its_timeout_is_stopped_on_its_worker(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    # `time.sleep(60)` waits in one system call: the deadline interrupts the function
+    # itself on the worker (it used to time out while its thread slept on there).
+    outcome = _promptly(
+        f"""
+        steps:
+          - {{step_id: hold, action: python, timeout: 1, retry_policy: {{max_attempts: 1}},
+             with: {{function: "ray_steps:hold", args: ["{tmp_path / "hold"}"]}}}}
+        """,
+        tmp_path,
+    )
+    record = outcome.record("hold")
+    assert (outcome.status, record.error_kind) == ("failed", "timeout"), outcome.dump()
+    # Stopped before the attempt reported its timeout; the worker lives on for the next.
+    assert (tmp_path / "hold.stopped").read_text() == "KeyboardInterrupt"
+    assert not (tmp_path / "hold.finished").exists()
+    assert _alive(int((tmp_path / "hold.started").read_text()))
+
+
+def test_blocking_python_steps_that_end_within_their_timeout_keep_their_outputs(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    # The deadline is armed and disarmed per attempt on a reused worker: no stray
+    # interrupt reaches a later attempt.
+    steps = "".join(
+        f"  - {{step_id: s{i}, action: python, timeout: 5, retry_policy: {{max_attempts: 1}},"
+        f" with: {{function: 'ray_steps:hold', args: ['{tmp_path}/s{i}', 0.3]}}"
+        + (f", dependencies: [s{i - 1}]}}\n" if i else "}\n")
+        for i in range(3)
+    )
+    outcome = _promptly(f"steps:\n{steps}", tmp_path)
+    assert outcome.status == "completed", outcome.dump()
+    assert [outcome.record(f"s{i}").output for i in range(3)] == ["slept"] * 3
+    assert not list(tmp_path.glob("*.stopped"))
+
+
+def test_a_blocking_python_step_cancelled_by_a_failing_sibling_stops_on_its_worker(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    # The driver lives on (the Python API), so nothing but Ray's cancel can stop the
+    # function: it must reach it inside its system call.
+    marker = tmp_path / "hold"
+    outcome = _promptly(
+        f"""
+        steps:
+          - step_id: group
+            step_type: parallel
+            fail_fast: true
+            parallel_steps:
+              - step_id: hold
+                action: python
+                with: {{function: "ray_steps:hold", args: ["{marker}"]}}
+              - step_id: boom
+                action: python
+                retry_policy: {{max_attempts: 1}}
+                with: {{function: "ray_steps:fail_when", args: ["{marker}.started"]}}
+        """,
+        tmp_path,
+    )
+    assert outcome.status == "failed", outcome.dump()
+    assert outcome.record("hold").error_kind == "cancelled", outcome.dump()
+    stopped = tmp_path / "hold.stopped"
+    deadline = time.monotonic() + 20
+    while not stopped.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the cancel reaches the worker after the run has ended
+    assert stopped.read_text() == "KeyboardInterrupt"
+    assert not (tmp_path / "hold.finished").exists()
+
+
+def _promptly(text: str, workdir: Path) -> Any:
+    """The workflow's run on Ray, which must end well before its held step's minute."""
+    started = time.monotonic()
+    outcome = run(make_workflow(text), backend=backend(), workdir=workdir)
+    assert time.monotonic() - started < 30, outcome.dump()
+    return outcome
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_node_lost_mid_attempt_is_retried_on_another_node(nodes: Nodes, tmp_path: Path) -> None:

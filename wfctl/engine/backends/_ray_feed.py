@@ -16,7 +16,7 @@ import ray.exceptions as rex
 
 from wfctl.actions.base import ActionContext, ActionError
 from wfctl.engine.backends._ray_lines import ToolRequest
-from wfctl.engine.backends._ray_worker import QUIET, Outcome
+from wfctl.engine.backends._ray_worker import QUIET, Outcome, Wire
 
 __all__ = ["Feed"]
 
@@ -36,14 +36,14 @@ class Feed:
         self.tools = tools
         self.cursor = 0  # items of the key read so far
 
-    async def outcome(self, ref: Any) -> Outcome:
+    async def outcome(self, ref: Any) -> Wire:
         """Await `ref`, reading the box once the task has run its quiet time (at once for
         an attempt with tools); a Ray error is raised as itself."""
         if not self.tools:
             with anyio.move_on_after(QUIET):
-                done: Outcome = await ref  # most attempts end here: no read at all
+                done: Wire = await ref  # most attempts end here: no read at all
                 return done
-        got: list[Outcome] = []
+        got: list[Wire] = []
         failed: list[BaseException] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._pump, tg)

@@ -3,7 +3,8 @@
 The task never raises for an attempt's own failure: it returns an :class:`Outcome`, so the
 driver tells "the action failed" (its ActionError, as the local backend would raise it)
 from "Ray lost the worker" (a Ray exception). Timeouts are enforced here, on the worker, so
-that a shell step's process group is killed where it runs.
+that a shell step's process group is killed where it runs, and a blocking sync function
+is interrupted where it runs (`_ray_interrupt`), not abandoned in a thread.
 
 Output lines: an attempt's first :data:`QUIET` seconds of lines are held here and come back
 inside its Outcome, so a short attempt costs no round trip beyond its task. Past that (or at
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QUIET", "AttemptSpec", "Outcome", "run_attempt", "where_am_i"]
+from wfctl.engine.backends._ray_interrupt import Guard, guarded
+
+__all__ = ["QUIET", "AttemptSpec", "Job", "Outcome", "Wire", "job_of", "run_attempt", "where_am_i"]
 
 #: Seconds an attempt's lines are held on the worker before they stream to the driver.
 QUIET = 0.1
@@ -64,6 +67,27 @@ class Outcome:
     pid: int
     sent: int = 0  # items put in the box (lines, tool requests)
     lines: tuple[str, ...] = ()  # the lines after those: never sent
+
+
+#: What the driver sends for one attempt: (the pickled action, its rendered args, the
+#: spec's fields). One Ray argument rather than three (Ray frames and serialises each on
+#: its own), and plain tuples and bytes: cloudpickle spends ~5 us looking up the class of
+#: each object of a class of ours, which a tuple skips. The answer is an Outcome's fields.
+Job = tuple[bytes, Mapping[str, Any], tuple[Any, ...]]
+Wire = tuple[Any, ...]
+
+
+def job_of(action_blob: bytes, args: Mapping[str, Any], spec: AttemptSpec) -> Job:
+    """The remote function's argument for one attempt."""
+    return action_blob, args, tuple(spec.__dict__.values())
+
+
+@functools.lru_cache(maxsize=64)
+def _action(blob: bytes) -> Any:
+    """The action pickled in `blob` (the same few per worker: unpickled once)."""
+    import pickle
+
+    return pickle.loads(blob)
 
 
 @functools.cache
@@ -119,23 +143,70 @@ class _Channel:
         raise ActionError(message, kind, output, retryable)
 
 
-def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec) -> Outcome:
-    """Run `action` once here; the outcome (a Ray cancel still raises KeyboardInterrupt)."""
+@functools.lru_cache(maxsize=64)
+def _workdir(path: str | None) -> Path:
+    """The attempt's working directory (the same few per worker: parsed once)."""
+    return Path(path) if path else Path.cwd()
+
+
+def _masker(secrets: Mapping[str, str]) -> Any:
+    """A masker of the attempt's secrets (one shared empty masker for most attempts)."""
+    from wfctl.secrets import Masker
+
+    return Masker(secrets.values()) if secrets else _empty_masker()
+
+
+@functools.cache
+def _empty_masker() -> Any:
+    from wfctl.secrets import Masker
+
+    return Masker.empty()
+
+
+def _on_this_thread(blocking: Any, args: Mapping[str, Any], ctx: Any, timeout: float | None) -> Any:
+    """`run_blocking` here under the interrupt guard (TimeoutError past the deadline);
+    NotImplemented when it cannot run so."""
+    guard: Guard | None = None
+    try:
+        with guarded(timeout) as guard:
+            if guard is None and timeout is not None:
+                return NotImplemented  # nothing here could stop it at its deadline
+            done = blocking(args, ctx)
+        _checkpoint()
+    except KeyboardInterrupt:
+        if guard is not None and guard.timed_out:
+            raise TimeoutError from None
+        raise  # Ray's cancel
+    if guard is not None and guard.timed_out:
+        raise TimeoutError  # the function swallowed the interrupt and ran on
+    return done
+
+
+def _checkpoint() -> None:
+    """A call: Python raises an interrupt still pending from the guard here at the latest
+    (inside the caller's try), never later in Ray's code."""
+
+
+def run_attempt(job: Job) -> Wire:
+    """Run the job's action once here; the outcome's fields (a Ray cancel still raises
+    KeyboardInterrupt)."""
     import anyio
 
     from wfctl.actions.base import ActionContext, ActionError
-    from wfctl.secrets import Masker
 
+    blob, args, fields = job
+    action, spec = _action(blob), AttemptSpec(*fields)
     channel = _Channel(spec.box, spec.line_key) if spec.box and spec.line_key else None
     artifacts = spec.artifacts_dir
+    environ = spec.environ
     ctx = ActionContext(
         run_id=spec.run_id,
         step_id=spec.step_id,
         attempt=spec.attempt,
         idempotency_key=spec.idempotency_key,
-        workdir=Path(spec.workdir) if spec.workdir else Path.cwd(),
-        secret_env={**(spec.environ or {}), **spec.secret_env},
-        masker=Masker(spec.secret_env.values()),
+        workdir=_workdir(spec.workdir),
+        secret_env={**environ, **spec.secret_env} if environ else spec.secret_env,
+        masker=_masker(spec.secret_env),
         on_output=None if channel is None else channel.line,
         call_tool=channel.call_tool if channel is not None and spec.tools else None,
         artifacts=None if artifacts is None else functools.partial(Path, artifacts),
@@ -156,18 +227,20 @@ def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec) -> Outc
                 later.cancel()
 
     def call() -> Any:
-        # Without a deadline or lines, an action that can block runs on this thread: no
-        # event loop, no thread hop (each GIL release costs ~0.1 ms in a Ray worker), and
-        # Ray's cancel (a KeyboardInterrupt here) stops it.
+        # Without lines, an action that can block runs on this thread: no event loop, no
+        # thread hop (each GIL release costs ~0.1 ms in a Ray worker), and Ray's cancel or
+        # the deadline stops the function itself, even in a system call (_ray_interrupt).
         blocking = getattr(action, "run_blocking", None)
-        if blocking is not None and spec.timeout is None and channel is None:
-            done = blocking(args, ctx)
+        if blocking is not None and channel is None:
+            done = _on_this_thread(blocking, args, ctx, spec.timeout)
             if done is not NotImplemented:
                 return done
         # A fresh anyio.run per attempt: it turns Ray's cancel (a KeyboardInterrupt) into
         # the attempt's cancellation, so the action's cleanup runs (a reused asyncio.Runner
-        # did not: the shell's process group outlived a Ctrl-C).
-        return anyio.run(attempt)
+        # did not: the shell's process group outlived a Ctrl-C). The guard wakes its loop
+        # for the cancel; the attempt's own fail_after keeps its deadline.
+        with guarded(None):
+            return anyio.run(attempt)
 
     status, output, error = "ok", None, None
     try:
@@ -180,4 +253,4 @@ def run_attempt(action: Any, args: Mapping[str, Any], spec: AttemptSpec) -> Outc
         status, error = "error", (f"{type(exc).__name__}: {exc}", "error", None, True)
     node_id, worker_id, node_ip = where_am_i()
     sent, lines = (0, ()) if channel is None else (channel.sent, tuple(channel.held))
-    return Outcome(status, output, error, node_id, worker_id, node_ip, os.getpid(), sent, lines)
+    return status, output, error, node_id, worker_id, node_ip, os.getpid(), sent, lines

@@ -22,12 +22,14 @@ per react task, react steps could take every CPU and leave none for their tools.
 
 A worker process or node lost mid-attempt fails the attempt with the retryable kind
 `worker_lost`. Cancelling an attempt (Ctrl-C, a sibling's failure) cancels its task, which
-raises KeyboardInterrupt in the worker: the action's own cleanup runs there (a shell
-step's process group is killed on its node).
+raises KeyboardInterrupt in the worker, even inside a blocking system call
+(`_ray_interrupt`): the action's own cleanup runs there (a shell step's process group is
+killed on its node).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import ray
 import ray.exceptions as rex
+from ray import cloudpickle
 
 from wfctl.actions.base import Action, ActionContext, ActionError, Capability, capabilities_of
 from wfctl.engine.backends import BackendUnavailable
@@ -49,7 +52,7 @@ from wfctl.engine.backends._ray_connect import (
 )
 from wfctl.engine.backends._ray_feed import Feed
 from wfctl.engine.backends._ray_lines import new_line_box
-from wfctl.engine.backends._ray_worker import AttemptSpec, Outcome, run_attempt
+from wfctl.engine.backends._ray_worker import AttemptSpec, Outcome, job_of, run_attempt
 from wfctl.engine.backends.local import LocalBackend
 from wfctl.events import AttemptPlaced, StepOutputLine, now
 
@@ -90,10 +93,10 @@ class RayBackend:
         self._local = LocalBackend()
         self._ex: Executor | None = None
         self._box: Any = None
-        self._remote = ray.remote(run_attempt)
         self._shapes: dict[tuple[str, str | None, bool], tuple[tuple[str, float], ...]] = {}
         self._options: dict[tuple[tuple[str, float], ...], Any] = {}
         self._capabilities: dict[str, frozenset[Capability]] = {}
+        self._blobs: dict[str, tuple[Action, bytes]] = {}
 
     # -- before the run ------------------------------------------------------------
     def prepare(self, workflow: Workflow, workdir: Path) -> Connection:
@@ -153,12 +156,19 @@ class RayBackend:
             tools=tools,
             artifacts_dir=_artifacts_dir(ctx),
         )
-        ref = self._task(ctx.step_id, tools).remote(action, dict(args), spec)
+        ref = self._task(ctx.step_id, tools).remote(job_of(self._blob(action), dict(args), spec))
         try:
             outcome = await self._await(ref, feed, timeout)
         except rex.RayError as exc:
             raise lost(exc) from None
         return self._result(outcome, ctx)
+
+    def _blob(self, action: Action) -> bytes:
+        """The action pickled (once per action object: they live as long as the run)."""
+        cached = self._blobs.get(action.name)
+        if cached is None or cached[0] is not action:
+            cached = self._blobs[action.name] = (action, cloudpickle.dumps(action))
+        return cached[1]
 
     def _caps(self, action: Action) -> frozenset[Capability]:
         caps = self._capabilities.get(action.name)
@@ -188,16 +198,18 @@ class RayBackend:
             shape = self._shapes[key] = tuple(sorted(wanted.items()))
         task = self._options.get(shape)
         if task is None:
-            task = self._options[shape] = self._remote.options(**task_options(dict(shape)))
+            task = self._options[shape] = _remote().options(**task_options(dict(shape)))
         return task
 
     async def _await(self, ref: Any, feed: Feed | None, timeout: float | None) -> Outcome:
         """The task's outcome, its lines shown meanwhile; cancelled with the attempt."""
-        limit = None if timeout is None else timeout + DRIVER_GRACE
         outcome: Outcome | None = None
         try:
-            with anyio.fail_after(limit):
-                outcome = await (ref if feed is None else feed.outcome(ref))
+            if timeout is None:  # no cancel scope to enter and leave on every attempt
+                outcome = Outcome(*await (ref if feed is None else feed.outcome(ref)))
+            else:
+                with anyio.fail_after(timeout + DRIVER_GRACE):
+                    outcome = Outcome(*await (ref if feed is None else feed.outcome(ref)))
             return outcome
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -235,6 +247,14 @@ class RayBackend:
                                   worker))  # fmt: skip
         line = f"ran on Ray node {outcome.node_id[:12]} ({worker})"
         ex.bus.emit(StepOutputLine(ex.run_id, now(), ctx.step_id, line))
+
+
+@functools.cache
+def _remote() -> Any:
+    """`run_attempt` as a Ray remote function, one per process: Ray exports a remote function
+    to the cluster at its first call and each worker imports it before its first task of it
+    (milliseconds each, on the critical path), so one per run cost that on every run."""
+    return ray.remote(run_attempt)
 
 
 def _environ(action: Action, args: Mapping[str, Any], ctx: ActionContext) -> dict[str, str]:
