@@ -7,9 +7,11 @@ depends on 1-3 earlier ones) at each size. For every shape and size, as child pr
 - `wfctl run FILE` (journal on, `--no-live --quiet`, a report written): CPU time and peak RSS;
 - `wfctl run FILE --dry-run` (the plan's waves);
 - `wfctl show RUN` of the completed run (the journal replayed);
-- `wfctl resume RUN` of a run SIGKILLed at 50 %: the step in the middle of the file order
-  kills its own `wfctl` (`kill -9 $PPID`, once: a marker file stops it the second time), so
-  the kill lands at the same point every round without polling;
+- `wfctl resume RUN` of a run SIGKILLed at 50 %: the step that started halfway through the
+  completed run (its report's start times) kills its own `wfctl` (`kill -9 $PPID`, once: a
+  marker file stops it the second time), so the kill lands halfway every round without
+  polling (the middle of the file order is not: the random DAG ran 85 % of its 10k steps
+  before it, and 15 % of its 100k, so resume did different shares of the work);
 
 and in this process, the live table's frame (120 x 40) with half the steps completed.
 
@@ -42,7 +44,6 @@ from scenarios.processes import child_env, wfctl_command
 
 LINEAR = 1.3  # per-step cost at the largest size / at the smallest
 MAX_RSS_MB = 1024.0  # the largest run's peak RSS
-MIDDLE = "kill_at_half"  # the step that SIGKILLs its own wfctl
 
 # Like processes._LAUNCHER, plus the child's CPU time: "maxrss_kb utime stime".
 _LAUNCHER = """
@@ -98,9 +99,14 @@ SHAPES: dict[str, Callable[[int], Dag]] = {
 }
 
 
-def _killing_yaml(dag: Dag, marker: Path) -> str:
-    """The workflow with its middle step (file order) replaced by one that kills wfctl."""
-    middle = dag.steps[len(dag.steps) // 2]
+def _middle_of_run(report: Path) -> str:
+    """The step that started halfway through a completed run (ties: the file's order)."""
+    steps = json.loads(report.read_text(encoding="utf-8"))["steps"]
+    return sorted(steps, key=lambda s: steps[s]["started_at"])[len(steps) // 2]
+
+
+def _killing_yaml(dag: Dag, marker: Path, middle: str) -> str:
+    """The workflow with step `middle` replaced by one that kills wfctl."""
     command = f"[ -e {marker} ] || {{ touch {marker}; kill -9 $PPID; }}"
     lines = workflow_yaml(dag).splitlines()
     for i, line in enumerate(lines):
@@ -140,7 +146,8 @@ def _commands(shape: str, size: int, tmp: Path, env: dict[str, str]) -> dict[str
     }
     costs["show"] = measure([*wfctl, "show", _run_id(state, env), "--state-dir", str(state)], env)
     killed = tmp / "killed.yaml"
-    killed.write_text(_killing_yaml(dag, tmp / "marker"), encoding="utf-8")
+    middle = _middle_of_run(tmp / "r.json")
+    killed.write_text(_killing_yaml(dag, tmp / "marker", middle), encoding="utf-8")
     state2 = tmp / "state2"
     kill = [*wfctl, "run", str(killed), "--no-live", "--quiet", "--state-dir", str(state2)]
     measure(kill, env, expect=137)

@@ -153,6 +153,28 @@ def test_alias_of_scalar_and_alias_as_key() -> None:
     assert doc.source_map.value_pos(("b", 0)) == (3, 5)
 
 
+def test_repeated_strings_are_one_object() -> None:
+    # A 100k-step file repeats its keys, actions and the ids named in dependencies: one
+    # object per distinct text keeps them from taking memory (and cache) once per use.
+    doc = load_text(
+        "steps:\n"
+        "  - {step_id: a, action: noop}\n"
+        "  - {step_id: b, action: noop, dependencies: [a]}\n"
+        "  - {step_id: c, action: noop, dependencies: [a, b]}\n"
+    )
+    first, second, third = doc.data["steps"]
+    assert second["action"] is first["action"] == "noop"
+    assert third["dependencies"][0] is second["dependencies"][0] is first["step_id"] == "a"
+    assert next(iter(third)) is next(iter(first)) == "step_id"
+    assert doc.data == {
+        "steps": [
+            {"step_id": "a", "action": "noop"},
+            {"step_id": "b", "action": "noop", "dependencies": ["a"]},
+            {"step_id": "c", "action": "noop", "dependencies": ["a", "b"]},
+        ]
+    }
+
+
 def test_json_path_positions_with_wide_characters() -> None:
     # Columns count code points, not UTF-8 bytes.
     doc = load_text("name: éé😀\nlist: [é, 😀, zz]\n")

@@ -62,6 +62,14 @@ def load_or_report(
 ) -> Any | None:
     """The validated workflow, or None after printing why it cannot be used (and passing
     the problems to `on_invalid`: `wfctl run --junit` writes them)."""
+    from wfctl.cli._heap import collector_paused
+
+    # The workflow (and the modules that built it) lives to the end of the command.
+    with collector_paused(keep=True):
+        return _load_or_report(file, on_invalid)
+
+
+def _load_or_report(file: str, on_invalid: Callable[[WorkflowError], None] | None) -> Any | None:
     from wfctl.format.diagnostics import WorkflowError
     from wfctl.model.load import load_workflow
 
