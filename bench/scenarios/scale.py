@@ -16,8 +16,9 @@ depends on 1-3 earlier ones) at each size. For every shape and size, as child pr
 and in this process, the live table's frame (120 x 40) with half the steps completed.
 
 The figure is the marginal CPU time per step (user + system of the child, `os.wait4`): the
-command's CPU on N steps minus its CPU on a 10-step workflow of the same shape in the same
-round, over N - 10. Start-up (about a second of imports for `run`) is the same at every
+command's median CPU on N steps minus its median CPU on a 10-step workflow of the same
+shape, over N - 10 (sizes up to 2,000 are measured five times a round: their marginal CPU
+is small beside the start-up). Start-up (about a second of imports for `run`) is the same at every
 size and would hide a superlinear term; wall time on a shared 2-core machine is noise.
 The target: at the largest size, every command's per-step cost within 1.3 x of the
 smallest size's (linear cost), and the largest run under 1 GB peak RSS. A frame's cost must
@@ -184,11 +185,15 @@ def frame_seconds(size: int, frames: int = 20) -> float:
 
 
 BASE = 10  # steps of the workflow whose cost is subtracted (start-up, fixed work)
+# Sizes up to SMALL are measured SMALL_ROUNDS times a round: at 1,000 steps the marginal
+# CPU is 0.05-0.2 s against a second of start-up, and one sample of it swung the 100k / 1k
+# ratio from 2.6 to 5.3 between two runs of the same code.
+SMALL, SMALL_ROUNDS = 2_000, 5
 
 
 def _per_step(costs: dict[int, list[Cost]], size: int) -> float:
-    marginal = (c.cpu - b.cpu for c, b in zip(costs[size], costs[BASE], strict=True))
-    return max(median(marginal), 0.0) / (size - BASE)
+    marginal = median(c.cpu for c in costs[size]) - median(b.cpu for b in costs[BASE])
+    return max(marginal, 0.0) / (size - BASE)
 
 
 def _rows_for(shape: str, command: str, costs: dict[int, list[Cost]]) -> Row:
@@ -220,9 +225,10 @@ async def scenario(sizes: Sequence[int], repeat: int) -> list[Row]:
         costs: dict[str, dict[int, list[Cost]]] = defaultdict(lambda: defaultdict(list))
         for _ in range(repeat):
             for size in (BASE, *sizes):
-                with tempfile.TemporaryDirectory(prefix="wfctl-bench-scale-") as tmp:
-                    for command, cost in _commands(shape, size, Path(tmp), env).items():
-                        costs[command][size].append(cost)
+                for _ in range(SMALL_ROUNDS if size <= SMALL else 1):
+                    with tempfile.TemporaryDirectory(prefix="wfctl-bench-scale-") as tmp:
+                        for command, cost in _commands(shape, size, Path(tmp), env).items():
+                            costs[command][size].append(cost)
         rows += [_rows_for(shape, command, by_size) for command, by_size in costs.items()]
     frames = {n: frame_seconds(n) for n in sizes}
     small, large = min(sizes), max(sizes)
