@@ -204,6 +204,26 @@ def test_json_problem_walks_deep_values_without_recursion() -> None:
     assert json_safe_copy({"a": [float("nan"), 2**64]}) == {"a": ["nan", "18446744073709551616"]}
 
 
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        (None, None),
+        ("", None),
+        ("9" * 30, None),  # a string of digits is a string
+        ({}, None),
+        (0, None),
+        (-0.0, None),
+        (float("nan"), "output: nan is not a finite number"),
+        (float("-inf"), "output: -inf is not a finite number"),
+        (-(2**63) - 1, "output: -9223372036854775809 does not fit in 64 bits"),
+        ([0, [{"x": 1e308 * 10}]], "output[1][0].x: inf is not a finite number"),
+    ],
+)
+def test_json_problem_of_plain_and_falsy_values(value: object, found: str | None) -> None:
+    problem = json_problem(value, "output")
+    assert (problem if found is None else (problem or "")[: len(found)]) == found
+
+
 # -- item 6: a broken stdout -------------------------------------------------------------
 
 

@@ -55,6 +55,9 @@ def _children(value: Any, where: str) -> Iterator[tuple[Any, str]]:
 def json_problem(value: Any, where: str) -> str | None:
     """The first place in `value` that JSON/SQLite cannot hold, as "<path>: <why>"; None
     when every number fits. Iterative, so a deeply nested value cannot overflow the stack."""
+    if not value or type(value) is str:
+        # Most outputs and vars updates (None, "", {}, a string): checked on every step.
+        return None
     stack: list[tuple[Any, str]] = [(value, where)]
     while stack:
         item, path = stack.pop()
