@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -160,18 +161,24 @@ async def rollback(ex: Executor) -> None:
             ex.rollbacks.append(await run_handler(ex, handler, step_id, "rollback", None))
 
 
+def failures_of(records: Iterable[tuple[str, StepRecord]]) -> list[dict[str, Any]]:
+    """`workflow.failures`: the structured error of each failed record, under the id
+    given with it (the one the workflow's expressions know it by)."""
+    return [
+        error_info(r.error or "", r.error_kind, r.output, step_id).as_dict()
+        for step_id, r in records
+        if r.status is StepStatus.FAILED
+    ]
+
+
 async def run_exit_hooks(ex: Executor, status: str) -> str | None:
     """Run the workflow's on_exit steps in order, whatever the outcome (`status`, seen as
     `workflow.status`); the first one's failure, or None. Shielded from the cancellation
     that may have stopped the run, and bounded."""
     from wfctl.engine.lifecycle import execute
 
-    failures = [
-        error_info(r.error or "", r.error_kind, r.output, r.step_id).as_dict()
-        for r in ex.records.values()
-        if r.status is StepStatus.FAILED and r.step_id not in ex.workflow.handlers
-    ]
-    ex.set_outcome(status, failures)
+    own = ((r.step_id, r) for r in ex.records.values() if r.step_id not in ex.workflow.handlers)
+    ex.set_outcome(status, failures_of(own))
     first: str | None = None
     with anyio.CancelScope(shield=True), anyio.move_on_after(EXIT_HOOK_TIME_LIMIT):
         for step in ex.workflow.on_exit:

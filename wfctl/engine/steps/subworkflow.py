@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from wfctl.engine.attempts import StepFailed
+from wfctl.engine.handlers import failures_of
 from wfctl.engine.scopes import Scope, ScopedStepsView
 from wfctl.engine.workflow_view import WorkflowView
 from wfctl.expressions import ExpressionError
 from wfctl.model import Step, StepStatus, StepType, SubflowBody
 from wfctl.model.inputs import InputError, resolve_inputs
 from wfctl.model.scopes import template_of
-from wfctl.records import StepRecord, error_info
+from wfctl.records import StepRecord
 
 if TYPE_CHECKING:
     from wfctl.engine.executor import Executor
@@ -86,14 +87,13 @@ def _child_view(
     def failures() -> list[dict[str, Any]]:
         # Under its own ids, as its expressions name its steps; its hooks and handlers
         # are no part of its outcome (as for the run's own on_exit).
-        return [
-            error_info(r.error or "", r.error_kind, r.output, rid[len(prefix) :]).as_dict()
+        return failures_of(
+            (rid[len(prefix) :], r)
             for rid, r in ex.records.items()
             if rid.startswith(prefix)
-            and r.status is StepStatus.FAILED
             and rid[len(prefix) :] not in hooks
             and template_of(rid) not in ex.workflow.handlers
-        ]
+        )
 
     def status() -> str:
         if ex.stop_reason is not None:  # the run was stopped: so was the child
